@@ -1,0 +1,404 @@
+"""The Clever client: OAuth host calls, the identity endpoints and the Data API (v3.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from app.clever.errors import (
+    CleverError,
+    CleverInvalidGrant,
+    CleverMalformed,
+    CleverNotFound,
+    CleverRateLimited,
+    CleverRejected,
+    CleverUnauthorized,
+    CleverUnavailable,
+)
+from app.clever.http import DEFAULT_BODY_LIMIT, BodyTooLarge, NotJSON, is_json, read_json_body
+from app.clever.models import (
+    JWKS,
+    District,
+    DistrictToken,
+    DistrictTokens,
+    Envelope,
+    Event,
+    EventPage,
+    Me,
+    MeResponse,
+    OpenIDConfiguration,
+    Page,
+    Resource,
+    School,
+    Section,
+    TokenResponse,
+    User,
+    UserInfo,
+)
+from app.clever.retry import RETRY_STATUSES, RetryPolicy
+
+logger = logging.getLogger("app.clever")
+
+M = TypeVar("M", bound=BaseModel)
+Params = list[tuple[str, str | int | float | bool | None]]
+
+DATA_API = "/v3.1"
+ERROR_BODY_LIMIT = 64 * 1024
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class CleverCredentials:
+    """The app's Clever OAuth client; the secret never appears in a repr."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+class CleverClient:
+    """Every call this service makes to Clever, typed at the edge.
+
+    `oauth` is the long-lived pooled client for the OAuth host (`https://clever.com`), `api` the
+    one for the API host (`https://api.clever.com`); make them with `create_http_client` once,
+    in the lifespan, and close them there: this class never creates or closes a client.
+
+    Only GETs are retried, per `retry`: on connect errors, timeouts, 500/502/503/504, and on 429
+    after waiting for `X-RateLimit-Reset` when that is near. The code exchange is never retried.
+    Each attempt, body included, must finish within `attempt_timeout` seconds; bodies over
+    `body_limit` bytes, or not JSON, raise CleverMalformed. List calls follow `next` links to
+    the end and ask for `page_size` items per page (`None` sends no `limit`: user tokens cannot
+    use it). Everything raised is a `CleverError` (see `app.clever.errors`).
+    """
+
+    def __init__(
+        self,
+        *,
+        oauth: httpx.AsyncClient,
+        api: httpx.AsyncClient,
+        credentials: CleverCredentials,
+        retry: RetryPolicy | None = None,
+        page_size: int | None = 1000,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        attempt_timeout: float = 15.0,
+    ) -> None:
+        self._oauth = oauth
+        self._api = api
+        self._basic = httpx.BasicAuth(credentials.client_id, credentials.client_secret)
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._page_size = page_size
+        self._body_limit = body_limit
+        self._attempt_timeout = attempt_timeout
+
+    # OAuth host
+
+    async def exchange_code(
+        self, code: str, redirect_uri: str, code_verifier: str | None = None
+    ) -> TokenResponse:
+        """POST /oauth/tokens, once: a code redeems once, so a failed exchange needs a new login."""
+        body = {"code": code, "grant_type": "authorization_code", "redirect_uri": redirect_uri}
+        if code_verifier is not None:
+            body["code_verifier"] = code_verifier
+        raw = await self._attempt(
+            self._oauth, "POST", "/oauth/tokens", operation="exchange_code", json_body=body, auth=self._basic
+        )
+        return _parse(TokenResponse, raw, "exchange_code")
+
+    async def district_tokens(self, district_id: str | None = None) -> list[DistrictToken]:
+        """The district-app tokens of this app (one per district connection), or one district's."""
+        params: Params = [("owner_type", "district")]
+        if district_id is not None:
+            params.append(("district", district_id))
+        raw = await self._get(
+            self._oauth, "/oauth/tokens", operation="district_tokens", params=params, auth=self._basic
+        )
+        return _parse(DistrictTokens, raw, "district_tokens").data
+
+    async def openid_configuration(self) -> OpenIDConfiguration:
+        raw = await self._get(
+            self._oauth, "/.well-known/openid-configuration", operation="openid_configuration"
+        )
+        return _parse(OpenIDConfiguration, raw, "openid_configuration")
+
+    async def jwks(self, jwks_uri: str | None = None) -> JWKS:
+        """The signing keys at `jwks_uri` (by default the one discovery names); only on a Clever host."""
+        if jwks_uri is None:
+            jwks_uri = (await self.openid_configuration()).jwks_uri
+        http, path = self._route(jwks_uri, "jwks")
+        return _parse(JWKS, await self._get(http, path, operation="jwks"), "jwks")
+
+    # Identity (user token)
+
+    async def me(self, token: str) -> Me:
+        raw = await self._get(self._api, "/v3.0/me", operation="me", token=token)
+        return _parse(MeResponse, raw, "me").data
+
+    async def userinfo(self, token: str) -> UserInfo:
+        raw = await self._get(self._api, "/userinfo", operation="userinfo", token=token)
+        return _parse(UserInfo, raw, "userinfo")
+
+    # Data API (a user token for the user's own objects, else the district-app token)
+
+    async def user(self, token: str, user_id: str) -> User:
+        raw = await self._get(self._api, _path("users", user_id), operation="user", token=token)
+        return _parse(Envelope[User], raw, "user").data
+
+    async def users(self, token: str, *, role: str | None = None, limit: int | None = None) -> list[User]:
+        params: Params = [("role", role)] if role is not None else []
+        return await self._collect(token, _path("users"), User, "users", params=params, limit=limit)
+
+    async def user_sections(self, token: str, user_id: str, *, limit: int | None = None) -> list[Section]:
+        path = _path("users", user_id, "sections")
+        return await self._collect(token, path, Section, "user_sections", limit=limit)
+
+    async def user_resources(self, token: str, user_id: str, *, limit: int | None = None) -> list[Resource]:
+        path = _path("users", user_id, "resources")
+        return await self._collect(token, path, Resource, "user_resources", limit=limit)
+
+    async def user_schools(self, token: str, user_id: str, *, limit: int | None = None) -> list[School]:
+        path = _path("users", user_id, "schools")
+        return await self._collect(token, path, School, "user_schools", limit=limit)
+
+    async def user_students(self, token: str, user_id: str, *, limit: int | None = None) -> list[User]:
+        """A teacher's or a contact's students (`/mystudents`); empty for other roles."""
+        path = _path("users", user_id, "mystudents")
+        return await self._collect(token, path, User, "user_students", limit=limit)
+
+    async def district(self, token: str, district_id: str) -> District:
+        raw = await self._get(self._api, _path("districts", district_id), operation="district", token=token)
+        return _parse(Envelope[District], raw, "district").data
+
+    async def events(
+        self,
+        token: str,
+        *,
+        starting_after: str | None = None,
+        limit: int | None = None,
+        record_types: Iterable[str] = (),
+    ) -> EventPage:
+        """One page of events after `starting_after` (oldest first); resume from its `cursor`."""
+        params: Params = [("record_type", record) for record in record_types]
+        size = limit if limit is not None else self._page_size
+        if size is not None:
+            params.append(("limit", size))
+        if starting_after is not None:
+            params.append(("starting_after", starting_after))
+        raw = await self._get(self._api, _path("events"), operation="events", token=token, params=params)
+        page = _parse(Page[Event], raw, "events")
+        events = page.items
+        return EventPage(
+            events=events,
+            cursor=events[-1].id if events else starting_after,
+            has_more=bool(events) and page.next_uri is not None,
+        )
+
+    # Plumbing
+
+    async def _collect(
+        self,
+        token: str,
+        path: str,
+        model: type[M],
+        operation: str,
+        *,
+        params: Params | None = None,
+        limit: int | None = None,
+    ) -> list[M]:
+        """Every item of a list, following `next` until it is absent or a page comes back empty."""
+        size = limit if limit is not None else self._page_size
+        first: Params = list(params or [])
+        if size is not None:
+            first.append(("limit", size))
+        query: Params | None = first
+        page_model: type[Page[M]] = Page[model]  # type: ignore[valid-type]
+        items: list[M] = []
+        http, url = self._api, path
+        seen = {url}
+        while True:
+            raw = await self._get(http, url, operation=operation, token=token, params=query)
+            page = _parse(page_model, raw, operation)
+            if not page.data:
+                return items
+            items.extend(page.items)
+            if page.next_uri is None:
+                return items
+            http, url = self._route(page.next_uri, operation)
+            if url in seen:
+                raise CleverMalformed(operation, "next link repeats a page")
+            seen.add(url)
+            # A next link carries its own query (httpx would replace it with `params`); keep our
+            # page size if it left it out.
+            target = httpx.URL(url)
+            if size is not None and "limit" not in target.params:
+                url = str(target.copy_add_param("limit", size))
+            query = None
+
+    def _route(self, uri: str, operation: str) -> tuple[httpx.AsyncClient, str]:
+        """The client and path for a link Clever gave us; never a host other than Clever's two."""
+        target = httpx.URL(uri)
+        if not target.is_absolute_url:
+            if not uri.startswith("/") or uri.startswith("//"):
+                raise CleverMalformed(operation, "link is not a path")
+            return self._api, uri
+        for http in (self._api, self._oauth):
+            base = http.base_url
+            if (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port):
+                return http, target.raw_path.decode("ascii")
+        raise CleverMalformed(operation, "link points off Clever's hosts")
+
+    async def _get(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        *,
+        operation: str,
+        token: str | None = None,
+        params: Params | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> bytes:
+        """A GET with the retry policy: it is idempotent, so transient failures are tried again."""
+        policy = self._retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(
+                    http, "GET", url, operation=operation, token=token, params=params, auth=auth
+                )
+            except CleverRateLimited as exc:
+                wait = policy.rate_limit_wait(exc.reset_at)
+                if wait is None or attempt >= policy.attempts:
+                    exc.attempts = attempt
+                    raise
+            except CleverUnavailable as exc:
+                if not exc.transient or attempt >= policy.attempts:
+                    exc.attempts = attempt
+                    raise
+                wait = policy.backoff(attempt)
+            logger.info("Clever %s: attempt %d failed, retrying in %.2f s", operation, attempt, wait)
+            await policy.sleep(wait)
+
+    async def _attempt(
+        self,
+        http: httpx.AsyncClient,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        token: str | None = None,
+        params: Params | None = None,
+        auth: httpx.Auth | None = None,
+        json_body: dict[str, str] | None = None,
+    ) -> bytes:
+        """One request; the body of a 2xx JSON answer, or the CleverError that describes it."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+        request = http.build_request(method, url, params=params, headers=headers, json=json_body)
+        try:
+            async with asyncio.timeout(self._attempt_timeout):
+                response = await http.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+                try:
+                    return await self._read(response, operation)
+                finally:
+                    await response.aclose()
+        except CleverError:
+            raise
+        except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+            detail = "timed out" if _timed_out(exc) else f"connection failed ({type(exc).__name__})"
+            raise CleverUnavailable(operation, detail) from exc
+
+    async def _read(self, response: httpx.Response, operation: str) -> bytes:
+        status = response.status_code
+        if not 200 <= status < 300:
+            raise await _error(response, operation)
+        try:
+            return await read_json_body(response, self._body_limit)
+        except NotJSON as exc:
+            raise CleverMalformed(operation, "answer is not JSON", status=status) from exc
+        except BodyTooLarge as exc:
+            raise CleverMalformed(
+                operation, f"answer is over {self._body_limit} bytes", status=status
+            ) from exc
+
+
+def _timed_out(exc: BaseException) -> bool:
+    # The aiohttp transport reports a refused connection as httpx.ConnectTimeout; what aiohttp
+    # raised (the cause) tells a timeout from a failure.
+    if isinstance(exc, TimeoutError):
+        return True
+    if exc.__cause__ is not None:
+        return isinstance(exc.__cause__, TimeoutError)
+    return isinstance(exc, httpx.TimeoutException)
+
+
+def _path(*segments: str) -> str:
+    # Ids go into the path quoted, so an odd id cannot reach another endpoint.
+    return DATA_API + "".join("/" + quote(segment, safe="") for segment in segments)
+
+
+def _parse(model: type[M], raw: bytes, operation: str) -> M:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        # Locations and error types only: the models hide payload values from their errors.
+        where = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['type']}"
+            for error in exc.errors(include_url=False, include_input=False)[:3]
+        )
+        raise CleverMalformed(operation, f"answer does not match {model.__name__} ({where})") from exc
+
+
+async def _error(response: httpx.Response, operation: str) -> CleverError:
+    status = response.status_code
+    if status == 429:
+        return CleverRateLimited(operation, "rate limited", reset_at=_reset_at(response.headers))
+    if status in RETRY_STATUSES:
+        return CleverUnavailable(operation, "Clever failed", status=status)
+    if status >= 500 and status != 501:
+        return CleverUnavailable(operation, "Clever failed", status=status, transient=False)
+    code, message = await _error_details(response)
+    kind: type[CleverRejected] = CleverRejected
+    if status == 401:
+        kind = CleverUnauthorized
+    elif status == 404:
+        kind = CleverNotFound
+    elif status == 400 and (code == "invalid_grant" or (message or "").lower().startswith("invalid grant")):
+        kind = CleverInvalidGrant
+    return kind(operation, "rejected", status=status, error_code=code, clever_message=message)
+
+
+async def _error_details(response: httpx.Response) -> tuple[str | None, str | None]:
+    """Clever's error code and wording from `{"error", "error_description"}` or `{"message"}`."""
+    if not is_json(response):
+        return None, None
+    try:
+        body: Any = json.loads(await read_json_body(response, ERROR_BODY_LIMIT))
+    except (BodyTooLarge, NotJSON, ValueError, httpx.HTTPError):
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    error, description, message = body.get("error"), body.get("error_description"), body.get("message")
+    code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None
+    text = next(
+        (value for value in (description, message, error) if isinstance(value, str) and value != code), None
+    )
+    return code, text[:300] if text else None
+
+
+def _reset_at(headers: httpx.Headers) -> float | None:
+    """`X-RateLimit-Reset` (Unix seconds); with one value per bucket, the latest."""
+    values: list[float] = []
+    for part in headers.get("x-ratelimit-reset", "").split(","):
+        try:
+            values.append(float(part))
+        except ValueError:
+            continue
+    return max(values) if values else None

@@ -1,0 +1,98 @@
+"""What can go wrong when talking to Clever, as one small tree.
+
+    CleverError                    anything from this package
+    ├── CleverUnavailable          no usable answer: connect error, timeout, 5xx (after retries, for GETs)
+    ├── CleverRateLimited          429 after bounded retries; `reset_at` is when Clever's window reopens
+    ├── CleverRejected             a 4xx (or 501) Clever meant: `status`, `error_code`, `clever_message`
+    │   ├── CleverUnauthorized     401: the token is wrong, expired or revoked
+    │   ├── CleverNotFound         404: not there, not shared with us, or the wrong kind of token
+    │   └── CleverInvalidGrant     400 `invalid_grant`: the code is expired, reused or not ours
+    └── CleverMalformed            an answer we will not parse: not JSON (Clever answers some token
+                                   mix-ups with HTML), invalid JSON, over the size cap, or a payload
+                                   that does not match its model
+
+Every error names the `operation` (e.g. "user_sections"), never a URL, token, code or personal
+data: messages are safe to log. `clever_message` is Clever's own wording, kept apart from the
+message for that reason. Foreign exceptions (httpx, aiohttp, pydantic) are translated where they
+enter, with `raise ... from exc`; pydantic errors are built with their inputs hidden.
+"""
+
+from __future__ import annotations
+
+
+class CleverError(Exception):
+    """Base of every error raised by `app.clever`."""
+
+    def __init__(self, operation: str, detail: str, *, status: int | None = None) -> None:
+        super().__init__(operation, detail, status)
+        self.operation = operation
+        self.detail = detail
+        self.status = status
+        # How many requests were made before giving up (1 when nothing was retried).
+        self.attempts = 1
+
+    def __str__(self) -> str:
+        parts = [f"{self.operation}: {self.detail}"]
+        if self.status is not None:
+            parts.append(f"status {self.status}")
+        if self.attempts > 1:
+            parts.append(f"after {self.attempts} attempts")
+        return ", ".join(parts)
+
+
+class CleverUnavailable(CleverError):
+    """Clever could not be reached or failed on its side."""
+
+    def __init__(
+        self, operation: str, detail: str, *, status: int | None = None, transient: bool = True
+    ) -> None:
+        super().__init__(operation, detail, status=status)
+        # False for a 5xx that retrying will not cure (e.g. 505); such an error is raised at once.
+        self.transient = transient
+
+
+class CleverRateLimited(CleverError):
+    """Clever answered 429 and waiting for the reset was not possible within the retry policy."""
+
+    def __init__(self, operation: str, detail: str, *, reset_at: float | None) -> None:
+        super().__init__(operation, detail, status=429)
+        # Unix time at which the token's budget refills (`X-RateLimit-Reset`), when Clever said.
+        self.reset_at = reset_at
+
+
+class CleverRejected(CleverError):
+    """Clever refused the request; repeating it unchanged will not help."""
+
+    def __init__(
+        self,
+        operation: str,
+        detail: str,
+        *,
+        status: int,
+        error_code: str | None = None,
+        clever_message: str | None = None,
+    ) -> None:
+        super().__init__(operation, detail, status=status)
+        # OAuth endpoints' `error` (e.g. "invalid_grant"); None for the Data API's `{"message"}`.
+        self.error_code = error_code
+        self.clever_message = clever_message
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}, error {self.error_code}" if self.error_code else text
+
+
+class CleverUnauthorized(CleverRejected):
+    """401: the bearer token (or the app's client credentials) is not accepted."""
+
+
+class CleverNotFound(CleverRejected):
+    """404: the object does not exist or this token may not see it."""
+
+
+class CleverInvalidGrant(CleverRejected):
+    """400 invalid_grant on the code exchange: start a new login, never retry with this code."""
+
+
+class CleverMalformed(CleverError):
+    """Clever's answer could not be used: wrong content type, bad JSON, too large, or off-model."""

@@ -1,0 +1,76 @@
+"""Checking an OpenID Connect id_token from Clever: signature, issuer, audience, expiry, nonce."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError, JoseError, MissingKeyError
+from joserfc.jwk import KeySet
+
+# Only asymmetric signatures: a shared-secret (HS*) or `none` token is refused whatever it says.
+ALLOWED_ALGORITHMS = ("RS256",)
+LEEWAY_SECONDS = 60
+
+
+class IdTokenInvalid(ValueError):
+    """The id_token cannot be trusted; the reason names the check, never the token."""
+
+
+class IdTokenKeyUnknown(IdTokenInvalid):
+    """Signed with a key the cached JWKS lacks: refetch the JWKS once, then try again."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdClaims:
+    sub: str
+    district: str | None
+    user_type: str | None
+    email: str | None
+    given_name: str | None
+    family_name: str | None
+
+
+def verify_id_token(
+    token: str, jwks: Mapping[str, Any], *, issuer: str, client_id: str, nonce: str, now: int
+) -> IdClaims:
+    try:
+        keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError) as exc:
+        raise IdTokenInvalid("the JWKS is unusable") from exc
+    try:
+        decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
+    except (InvalidKeyIdError, MissingKeyError) as exc:
+        raise IdTokenKeyUnknown("signed with an unknown key") from exc
+    except (JoseError, ValueError, TypeError) as exc:
+        raise IdTokenInvalid(f"not a valid signed token ({type(exc).__name__})") from exc
+    registry = jwt.JWTClaimsRegistry(
+        now=now,
+        leeway=LEEWAY_SECONDS,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": client_id},
+        exp={"essential": True},
+        sub={"essential": True},
+        nonce={"essential": True, "value": nonce},
+    )
+    try:
+        registry.validate(decoded.claims)
+    except JoseError as exc:
+        raise IdTokenInvalid(f"claim check failed ({type(exc).__name__})") from exc
+    claims = decoded.claims
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise IdTokenInvalid("no subject")
+    return IdClaims(
+        sub=claims["sub"],
+        district=_text(claims.get("district")),
+        user_type=_text(claims.get("user_type")),
+        email=_text(claims.get("email")),
+        given_name=_text(claims.get("given_name")),
+        family_name=_text(claims.get("family_name")),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

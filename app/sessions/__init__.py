@@ -1,0 +1,1 @@
+"""Application sessions: tickets carried by the browser, encrypted Principals in Redis."""

@@ -1,0 +1,196 @@
+"""Sessions in Redis (design section 5).
+
+- `cl:s:{<storage id>}`: the session record, sealed (AES-GCM) with the ticket's own key and bound
+  to its key name; TTL = the idle timeout, capped by what is left of the absolute one.
+- `cl:u:{<user hash>}`: a sorted set of the user's storage ids scored by their absolute expiry,
+  so every session of a user can be ended at once.
+- `cl:d:{<district hash>}`: a sorted set of the district's user hashes, for ending a district.
+
+Validation is exactly one command (`GETEX`, which also slides the idle timeout) for a valid
+ticket and none for a malformed or badly signed one. Every key has a TTL. Each command touches
+one key, so the layout works on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app.keyring import Keyring
+from app.sessions.sealing import SealBroken, seal, unseal
+from app.sessions.ticket import Ticket, decode_ticket
+
+TICKET_PURPOSE = "session"
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    ticket: Ticket
+    user_id: str
+    district_id: str
+    created_at: float
+    expires_at: float  # absolute
+    idle_expires_at: float
+    login_method: str
+    principal: dict[str, Any]
+
+
+class SessionStore:
+    def __init__(
+        self,
+        redis: Redis,
+        keyring: Keyring,
+        *,
+        idle_timeout: int,
+        absolute_timeout: int,
+        prefix: str = "cl:",
+        clock: Clock = time.time,
+    ) -> None:
+        self._redis = redis
+        self._keys = keyring
+        self._idle = idle_timeout
+        self._absolute = absolute_timeout
+        self._prefix = prefix
+        self._clock = clock
+
+    # -- names -------------------------------------------------------------------------------
+
+    def session_key(self, ticket: Ticket) -> str:
+        return f"{self._prefix}s:{{{ticket.storage_id(self._keys.storage_hashing)}}}"
+
+    def user_key(self, user_id: str) -> str:
+        return f"{self._prefix}u:{{{self._hash('user', user_id)}}}"
+
+    def district_key(self, district_id: str) -> str:
+        return f"{self._prefix}d:{{{self._hash('district', district_id)}}}"
+
+    def _hash(self, kind: str, value: str) -> str:
+        return hmac.new(self._keys.storage_hashing, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    # -- tickets -----------------------------------------------------------------------------
+
+    def encode(self, ticket: Ticket) -> str:
+        return ticket.encode(self._keys.ticket_signing, TICKET_PURPOSE)
+
+    def decode(self, text: str) -> Ticket | None:
+        return decode_ticket(text, self._keys.ticket_signing, TICKET_PURPOSE)
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def create(
+        self, *, user_id: str, district_id: str, login_method: str, principal: dict[str, Any]
+    ) -> Session:
+        now = self._clock()
+        ticket = Ticket.new()
+        expires_at = now + self._absolute
+        key = self.session_key(ticket)
+        record = {
+            "user_id": user_id,
+            "district_id": district_id,
+            "created_at": now,
+            "expires_at": expires_at,
+            "login_method": login_method,
+            "principal": principal,
+        }
+        sealed = seal(ticket.key, json.dumps(record, separators=(",", ":")).encode(), key.encode())
+        ttl = min(self._idle, self._absolute)
+        user_key, district_key = self.user_key(user_id), self.district_key(district_id)
+        storage_id = ticket.storage_id(self._keys.storage_hashing)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, sealed, ex=ttl)
+            pipe.zadd(user_key, {storage_id: expires_at})
+            pipe.zremrangebyscore(user_key, "-inf", now)  # forget sessions past their absolute expiry
+            pipe.expire(user_key, self._absolute, gt=True)
+            pipe.expire(user_key, self._absolute, nx=True)
+            pipe.zadd(district_key, {self._hash("user", user_id): expires_at})
+            pipe.expire(district_key, self._absolute, gt=True)
+            pipe.expire(district_key, self._absolute, nx=True)
+            await pipe.execute()
+        return Session(
+            ticket=ticket,
+            user_id=user_id,
+            district_id=district_id,
+            created_at=now,
+            expires_at=expires_at,
+            idle_expires_at=now + ttl,
+            login_method=login_method,
+            principal=principal,
+        )
+
+    async def load(self, text: str) -> Session | None:
+        """The session behind a ticket: one GETEX for a well-signed ticket, nothing otherwise."""
+        ticket = self.decode(text)
+        if ticket is None:
+            return None
+        key = self.session_key(ticket)
+        sealed = await self._redis.getex(key, ex=self._idle)
+        if not isinstance(sealed, bytes):
+            return None
+        try:
+            record = json.loads(unseal(ticket.key, sealed, key.encode()))
+        except (SealBroken, ValueError):
+            await self._redis.delete(key)
+            return None
+        now = self._clock()
+        if now >= record["expires_at"]:
+            await self._redis.delete(key)
+            return None
+        return Session(
+            ticket=ticket,
+            user_id=record["user_id"],
+            district_id=record["district_id"],
+            created_at=record["created_at"],
+            expires_at=record["expires_at"],
+            idle_expires_at=min(now + self._idle, record["expires_at"]),
+            login_method=record["login_method"],
+            principal=record["principal"],
+        )
+
+    async def delete(self, session: Session) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(self.session_key(session.ticket))
+            pipe.zrem(self.user_key(session.user_id), session.ticket.storage_id(self._keys.storage_hashing))
+            await pipe.execute()
+
+    async def delete_ticket(self, text: str) -> bool:
+        """End the session a (possibly stale) ticket names; True when there was one."""
+        ticket = self.decode(text)
+        if ticket is None:
+            return False
+        return bool(await self._redis.delete(self.session_key(ticket)))
+
+    async def delete_user(self, user_id: str) -> int:
+        """End every session of a user; answers how many there were."""
+        user_key = self.user_key(user_id)
+        return await self._delete_storage_ids(user_key, await self._members(user_key))
+
+    async def delete_district(self, district_id: str) -> int:
+        district_key = self.district_key(district_id)
+        ended = 0
+        for user_hash in await self._members(district_key):
+            user_key = f"{self._prefix}u:{{{user_hash}}}"
+            ended += await self._delete_storage_ids(user_key, await self._members(user_key))
+        await self._redis.delete(district_key)
+        return ended
+
+    async def _members(self, key: str) -> list[str]:
+        members = await self._redis.zrange(key, 0, -1)
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+
+    async def _delete_storage_ids(self, user_key: str, storage_ids: list[str]) -> int:
+        if not storage_ids:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for storage_id in storage_ids:
+                pipe.delete(f"{self._prefix}s:{{{storage_id}}}")
+            pipe.delete(user_key)
+            results = await pipe.execute()
+        return sum(results[:-1])

@@ -1,0 +1,247 @@
+"""Settings from environment variables (design section 3), checked all at once at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Secret
+
+from app.fieldpolicy import parse_student_fields
+
+T = TypeVar("T")
+
+DEFAULT_IDLE_TIMEOUT = 30 * 60  # OWASP: 15-30 minutes of inactivity for a low-risk app
+DEFAULT_ABSOLUTE_TIMEOUT = 8 * 60 * 60  # a school day
+MAX_ABSOLUTE_TIMEOUT = 7 * 24 * 60 * 60
+MIN_SECRET_BYTES = 32
+_PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "example", "default", "password")
+_CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_REDIS_SCHEMES = frozenset(
+    {"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
+)
+
+
+class SettingsError(ValueError):
+    """Every problem found in the settings, one line each, naming the variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceClient:
+    name: str
+    secret: Secret
+
+
+@dataclass(frozen=True)
+class Settings:
+    clever_client_id: str
+    clever_client_secret: Secret
+    clever_redirect_uri: str
+    frontend_url: str
+    session_secret: Secret
+    redis_url: Secret | None = None
+    clever_oauth_url: str = "https://clever.com"
+    clever_api_url: str = "https://api.clever.com"
+    session_idle_timeout: int = DEFAULT_IDLE_TIMEOUT
+    session_absolute_timeout: int = DEFAULT_ABSOLUTE_TIMEOUT
+    cookie_secure: bool = True
+    allowed_return_to: frozenset[str] = frozenset()
+    cors_origins: frozenset[str] = frozenset()
+    student_fields: frozenset[str] = field(default_factory=lambda: parse_student_fields(None))
+    service_clients: tuple[ServiceClient, ...] = ()
+    allowed_districts: frozenset[str] | None = None  # None: every district
+    events_poll_interval: float = 30.0
+
+    @property
+    def frontend_origin(self) -> str:
+        return origin_of(self.frontend_url)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bool = True) -> Settings:
+    """Read the settings; raise SettingsError naming every variable that is missing or wrong."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+
+    def read(name: str, parse: Callable[[str], T], default: T | None = None, required: bool = False) -> T:
+        raw = env.get(name, "").strip()
+        if not raw:
+            if required:
+                problems.append(f"{name}: required")
+            return default  # type: ignore[return-value]  # only read back when there are no problems
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+            return default  # type: ignore[return-value]
+
+    client_id = read("CLEVER_CLIENT_ID", str, required=True)
+    client_secret = read("CLEVER_CLIENT_SECRET", Secret, required=True)
+    redirect_uri = read("CLEVER_REDIRECT_URI", _redirect_uri, required=True)
+    frontend_url = read("FRONTEND_URL", _http_url, required=True)
+    session_secret = read("SESSION_SECRET", _session_secret, required=True)
+    redis_url = read("REDIS_URL", _redis_url, required=require_redis)
+    oauth_url = read("CLEVER_OAUTH_URL", _base_url, "https://clever.com")
+    api_url = read("CLEVER_API_URL", _base_url, "https://api.clever.com")
+    idle = read("SESSION_IDLE_TIMEOUT", _seconds(60, 24 * 60 * 60), DEFAULT_IDLE_TIMEOUT)
+    absolute = read("SESSION_ABSOLUTE_TIMEOUT", _seconds(60, MAX_ABSOLUTE_TIMEOUT), DEFAULT_ABSOLUTE_TIMEOUT)
+    cookie_secure = read("COOKIE_SECURE", _boolean, True)
+    return_to = read("ALLOWED_RETURN_TO", _origins, frozenset[str]())
+    cors = read("CORS_ORIGINS", _origins, frozenset[str]())
+    student_fields = read("STUDENT_FIELDS", parse_student_fields, parse_student_fields(None))
+    no_clients: tuple[ServiceClient, ...] = ()
+    service_clients = read("SERVICE_CLIENTS", _service_clients, no_clients)
+    districts = read("ALLOWED_DISTRICTS", _districts, None)
+    poll = read("EVENTS_POLL_INTERVAL", _poll_interval, 30.0)
+
+    if idle and absolute and absolute < idle:
+        problems.append("SESSION_ABSOLUTE_TIMEOUT: must not be shorter than SESSION_IDLE_TIMEOUT")
+    if problems:
+        raise SettingsError(problems)
+
+    frontend_origin = origin_of(frontend_url)
+    return Settings(
+        clever_client_id=client_id,
+        clever_client_secret=client_secret,
+        clever_redirect_uri=redirect_uri,
+        frontend_url=frontend_url,
+        session_secret=session_secret,
+        redis_url=redis_url,
+        clever_oauth_url=oauth_url,
+        clever_api_url=api_url,
+        session_idle_timeout=idle,
+        session_absolute_timeout=absolute,
+        cookie_secure=cookie_secure,
+        allowed_return_to=return_to or frozenset({frontend_origin}),
+        cors_origins=cors or frozenset({frontend_origin}),
+        student_fields=student_fields,
+        service_clients=service_clients,
+        allowed_districts=districts,
+        events_poll_interval=poll,
+    )
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]`, lower-cased, without the scheme's default port."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = parts.port
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+
+
+def _http_url(raw: str) -> str:
+    origin_of(raw)
+    if urlsplit(raw).fragment:
+        raise ValueError("must not have a #fragment")
+    return raw
+
+
+def _base_url(raw: str) -> str:
+    _http_url(raw)
+    return raw.rstrip("/")
+
+
+def _redirect_uri(raw: str) -> str:
+    parts = urlsplit(_http_url(raw))
+    if parts.query:
+        raise ValueError("must not have a query string (Clever compares redirect URIs exactly)")
+    if parts.scheme != "https" and (parts.hostname or "") not in _LOOPBACK_HOSTS:
+        raise ValueError("must use https (plain http is only for localhost)")
+    return raw
+
+
+def _session_secret(raw: str) -> Secret:
+    if len(raw.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -base64 48`)")
+    lowered = raw.lower()
+    if len(set(raw)) < 8 or any(word in lowered for word in _PLACEHOLDER_WORDS):
+        raise ValueError("looks like a placeholder; use a random value (e.g. `openssl rand -base64 48`)")
+    return Secret(raw)
+
+
+def _redis_url(raw: str) -> Secret:
+    if urlsplit(raw).scheme.lower() not in _REDIS_SCHEMES:
+        raise ValueError("must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL")
+    return Secret(raw)
+
+
+def _seconds(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number of seconds, not {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high} seconds")
+        return value
+
+    return parse
+
+
+def _poll_interval(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+    if not 1 <= value <= 3600:
+        raise ValueError("must be between 1 and 3600 seconds")
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, not {raw!r}")
+
+
+def _origins(raw: str) -> frozenset[str]:
+    origins = set()
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if item == "*":
+            raise ValueError("`*` is not allowed: list the origins")
+        if urlsplit(item).path not in ("", "/") or urlsplit(item).query:
+            raise ValueError(f"{item!r} is not an origin (scheme://host[:port])")
+        origins.add(origin_of(item))
+    return frozenset(origins)
+
+
+def _service_clients(raw: str) -> tuple[ServiceClient, ...]:
+    clients: dict[str, ServiceClient] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, sep, secret = item.partition(":")
+        if not sep or not _CLIENT_NAME.match(name):
+            raise ValueError("each entry must be name:secret, the name of letters, digits, . _ -")
+        if len(secret) < 24:
+            raise ValueError(f"the secret of {name!r} must be at least 24 characters")
+        if name in clients:
+            raise ValueError(f"{name!r} is listed twice")
+        clients[name] = ServiceClient(name=name, secret=Secret(secret))
+    return tuple(clients.values())
+
+
+def _districts(raw: str) -> frozenset[str] | None:
+    ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if bad := sorted(i for i in ids if not _DISTRICT_ID.match(i)):
+        raise ValueError(f"not a district id: {', '.join(bad)}")
+    return ids or None

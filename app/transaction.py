@@ -1,0 +1,66 @@
+"""The one-time login transaction: what `/auth/login` remembers until Clever sends the browser back.
+
+It holds the OAuth `state`, the PKCE verifier, the OIDC nonce and where to go afterwards. It lives
+in Redis under a name derived from `state`, bound to the browser by the pending-login cookie, and
+is consumed atomically before any call to Clever.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+LoginMethod = Literal["clever_sso", "clever_portal"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginTransaction:
+    state: str
+    code_verifier: str
+    nonce: str
+    return_to: str
+    browser: str  # the pending-login cookie's id: a transaction only completes in that browser
+    login_method: LoginMethod
+    district_id: str | None = None
+
+    @classmethod
+    def new(
+        cls, *, return_to: str, browser: str, login_method: LoginMethod, district_id: str | None = None
+    ) -> LoginTransaction:
+        return cls(
+            state=secrets.token_urlsafe(32),
+            code_verifier=secrets.token_urlsafe(48),  # 64 characters, inside RFC 7636's 43..128
+            nonce=secrets.token_urlsafe(32),
+            return_to=return_to,
+            browser=browser,
+            login_method=login_method,
+            district_id=district_id,
+        )
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> LoginTransaction:
+        return cls(**json.loads(raw))
+
+
+def authorize_url(oauth_url: str, *, client_id: str, redirect_uri: str, transaction: LoginTransaction) -> str:
+    """Clever's authorize URL for this transaction (authorization code, PKCE S256, nonce)."""
+    params = [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("state", transaction.state),
+        ("nonce", transaction.nonce),
+        ("code_challenge", create_s256_code_challenge(transaction.code_verifier)),
+        ("code_challenge_method", "S256"),
+    ]
+    if transaction.district_id:
+        params.append(("district_id", transaction.district_id))
+    return str(add_params_to_uri(f"{oauth_url}/oauth/authorize", params))

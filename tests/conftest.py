@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from app.localredis import local_redis
+from app.sandbox import create_sandbox_app
+from app.sandbox.config import SandboxConfig
+from app.sandbox.state import Sandbox
+from tests.support.servers import serve_in_thread
+
+TEST_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The machine's Redis, or one the test run starts itself (see app.localredis)."""
+    with local_redis() as url:
+        yield url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def key_prefix(redis: Redis) -> AsyncIterator[str]:
+    """A key prefix no other test uses; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield prefix
+    async for key in redis.scan_iter(match=f"{prefix}*"):
+        await redis.delete(key)
+
+
+@dataclass(frozen=True)
+class RunningSandbox:
+    url: str
+    sandbox: Sandbox
+
+    @property
+    def config(self) -> SandboxConfig:
+        return self.sandbox.config
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[RunningSandbox]:
+    """One sandbox on a real loopback port for the whole run (see the `sandbox` fixture)."""
+    app = create_sandbox_app(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,)))
+    with serve_in_thread(app) as url:
+        yield RunningSandbox(url=url, sandbox=app.state.sandbox)
+
+
+@pytest.fixture
+async def sandbox(sandbox_server: RunningSandbox) -> AsyncIterator[RunningSandbox]:
+    """The shared sandbox, put back to its seeded district (and no faults) after each test."""
+    yield sandbox_server
+    async with httpx.AsyncClient(base_url=sandbox_server.url) as client:
+        response = await client.post("/sandbox/reset")
+        response.raise_for_status()

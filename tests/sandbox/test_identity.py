@@ -1,0 +1,334 @@
+"""Who signed in, as the sandbox tells it: id_token, discovery and JWKS, /userinfo, /v3.0/me."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError
+from joserfc.jwk import KeySet
+
+from app.sandbox.config import SandboxConfig
+from app.sandbox.district import DemoLogin
+from app.sandbox.identity import login_user
+from tests.conftest import RunningSandbox
+from tests.sandbox.asgi import BASE_URL, LocalSandbox, local_sandbox
+
+CALLBACK = "http://127.0.0.1:8000/auth/callback"
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
+
+
+@pytest.fixture
+async def local() -> AsyncIterator[LocalSandbox]:
+    async with local_sandbox(SandboxConfig(redirect_uris=(CALLBACK,))) as local:
+        yield local
+
+
+async def sign_in(local: LocalSandbox, login: DemoLogin, **extra: str) -> dict[str, Any]:
+    """The token answer for `login`, through authorize and the token endpoint."""
+    params = {
+        "response_type": "code",
+        "client_id": local.config.client_id,
+        "redirect_uri": CALLBACK,
+        "login_hint": login.user_id,
+        "login_role": login.user_type,
+        **extra,
+    }
+    authorize = await local.http.get("/oauth/authorize", params=params)
+    assert authorize.status_code == 302, authorize.text
+    code = httpx.URL(authorize.headers["location"]).params["code"]
+    body = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    response = await local.http.post(
+        "/oauth/tokens", json=body, auth=(local.config.client_id, local.config.client_secret)
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def published_keys(http: httpx.AsyncClient) -> KeySet:
+    discovery = (await http.get("/.well-known/openid-configuration")).json()
+    jwks = (await http.get(discovery["jwks_uri"])).json()
+    return KeySet.import_key_set(jwks)
+
+
+def demo_logins(local: LocalSandbox) -> list[DemoLogin]:
+    return local.sandbox.store.demo_logins()
+
+
+# --- discovery and keys -------------------------------------------------------------------
+
+
+async def test_discovery_document_names_the_sandbox_endpoints(local: LocalSandbox) -> None:
+    doc = (await local.http.get("/.well-known/openid-configuration")).json()
+
+    assert doc["issuer"] == BASE_URL
+    assert doc["authorization_endpoint"] == f"{BASE_URL}/oauth/authorize"
+    assert doc["token_endpoint"] == f"{BASE_URL}/oauth/tokens"
+    assert doc["userinfo_endpoint"] == f"{BASE_URL}/userinfo"
+    assert doc["jwks_uri"] == f"{BASE_URL}/oauth/certs"
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_basic"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert {"sub", "user_type", "district", "multi_role_user_id"} <= set(doc["claims_supported"])
+    assert doc["subject_types_supported"]
+    assert doc["scopes_supported"]
+
+
+async def test_configured_issuer_wins_over_the_request_host() -> None:
+    config = SandboxConfig(issuer="https://clever.example.test/")
+    async with local_sandbox(config) as local:
+        doc = (await local.http.get("/.well-known/openid-configuration")).json()
+        login = demo_logins(local)[0]
+        token = await sign_in(local, login)
+        keys = KeySet.import_key_set((await local.http.get("/oauth/certs")).json())
+    assert doc["issuer"] == "https://clever.example.test"
+    assert doc["jwks_uri"] == "https://clever.example.test/oauth/certs"
+    assert jwt.decode(token["id_token"], keys).claims["iss"] == doc["issuer"]
+
+
+async def test_certs_publish_only_public_keys(local: LocalSandbox) -> None:
+    jwks = (await local.http.get("/oauth/certs")).json()
+    assert len(jwks["keys"]) == 1
+    key = jwks["keys"][0]
+    assert key["kty"] == "RSA"
+    assert key["kid"] == local.sandbox.keys.kid
+    assert not PRIVATE_MEMBERS & set(key)
+
+
+# --- id_token -----------------------------------------------------------------------------
+
+
+async def test_id_token_verifies_against_the_jwks_with_the_right_claims(local: LocalSandbox) -> None:
+    keys = await published_keys(local.http)
+    for login in demo_logins(local):
+        answer = await sign_in(local, login, nonce=f"n-{login.user_id}")
+        token = jwt.decode(answer["id_token"], keys, algorithms=["RS256"])
+        record = local.sandbox.store.user(login.user_id)
+        assert record is not None
+        role = record["roles"][login.user_type]
+        claims = token.claims
+
+        assert token.header["alg"] == "RS256"
+        assert token.header["kid"] == local.sandbox.keys.kid
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": BASE_URL},
+            aud={"essential": True, "value": local.config.client_id},
+            exp={"essential": True},
+            nonce={"essential": True, "value": f"n-{login.user_id}"},
+        ).validate(claims)
+        assert claims["exp"] - claims["iat"] == local.config.id_token_ttl_seconds
+        assert claims["sub"] == claims["multi_role_user_id"] == record["id"]
+        assert claims["user_id"] == role["legacy_id"]
+        assert claims["user_id"] != claims["sub"]
+        assert claims["user_type"] == login.user_type
+        assert claims["district"] == record["district"] == login.district_id
+        assert claims["given_name"] == record["name"]["first"]
+        assert claims["family_name"] == record["name"]["last"]
+        assert claims["email_verified"] is False
+        assert claims.get("email") == record["email"]
+        assert "email" in claims or record["email"] is None
+
+
+async def test_multi_role_person_gets_the_legacy_id_of_the_login_role(local: LocalSandbox) -> None:
+    by_user: dict[str, list[DemoLogin]] = {}
+    for login in demo_logins(local):
+        by_user.setdefault(login.user_id, []).append(login)
+    teacher_and_staff = next(logins for logins in by_user.values() if len(logins) > 1)
+    record = local.sandbox.store.user(teacher_and_staff[0].user_id)
+    assert record is not None
+
+    seen = set()
+    for login in teacher_and_staff:
+        claims = jwt.decode(
+            (await sign_in(local, login))["id_token"], await published_keys(local.http)
+        ).claims
+        assert claims["user_type"] == login.user_type
+        assert claims["user_id"] == record["roles"][login.user_type]["legacy_id"]
+        seen.add(claims["user_id"])
+    assert len(seen) == len(teacher_and_staff)
+
+
+async def test_nonce_is_left_out_when_not_sent(local: LocalSandbox) -> None:
+    answer = await sign_in(local, demo_logins(local)[0])
+    assert "nonce" not in jwt.decode(answer["id_token"], await published_keys(local.http)).claims
+
+
+async def test_id_token_from_another_key_does_not_verify(local: LocalSandbox) -> None:
+    async with local_sandbox(SandboxConfig(redirect_uris=(CALLBACK,))) as other:
+        foreign = (await sign_in(other, demo_logins(other)[0]))["id_token"]
+    with pytest.raises(InvalidKeyIdError):
+        jwt.decode(foreign, await published_keys(local.http))
+
+
+async def test_oidc_can_be_switched_off_and_reset_restores_it(local: LocalSandbox) -> None:
+    login = demo_logins(local)[0]
+    off = await local.http.put("/sandbox/oidc", json={"enabled": False})
+    assert off.json() == {"enabled": False}
+
+    assert "id_token" not in await sign_in(local, login)
+    assert set(await sign_in(local, login)) == {"access_token", "token_type"}
+
+    local.sandbox.reset()
+    assert (await local.http.get("/sandbox/oidc")).json() == {"enabled": True}
+    assert "id_token" in await sign_in(local, login)
+
+
+async def test_sandbox_configured_without_oidc_sends_no_id_token() -> None:
+    async with local_sandbox(SandboxConfig(oidc_enabled=False)) as local:
+        answer = await sign_in_default(local)
+    assert "id_token" not in answer
+
+
+async def sign_in_default(local: LocalSandbox) -> dict[str, Any]:
+    login = demo_logins(local)[0]
+    params = {
+        "response_type": "code",
+        "client_id": local.config.client_id,
+        "redirect_uri": local.config.redirect_uris[0],
+        "login_hint": login.user_id,
+    }
+    location = (await local.http.get("/oauth/authorize", params=params)).headers["location"]
+    body = {
+        "grant_type": "authorization_code",
+        "code": httpx.URL(location).params["code"],
+        "redirect_uri": local.config.redirect_uris[0],
+    }
+    response = await local.http.post(
+        "/oauth/tokens", json=body, auth=(local.config.client_id, local.config.client_secret)
+    )
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+@pytest.mark.parametrize("body", [{"enabled": "no"}, {}, {"enabled": True, "x": 1}, [True], "true"])
+async def test_oidc_switch_rejects_bad_bodies(local: LocalSandbox, body: object) -> None:
+    response = await local.http.put("/sandbox/oidc", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert local.sandbox.oidc_enabled is True
+
+
+async def test_oidc_switch_rejects_invalid_json(local: LocalSandbox) -> None:
+    response = await local.http.put(
+        "/sandbox/oidc", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+# --- /userinfo and /v3.0/me ---------------------------------------------------------------
+
+
+async def test_userinfo_describes_the_login_for_every_demo_user(local: LocalSandbox) -> None:
+    for login in demo_logins(local):
+        token = (await sign_in(local, login))["access_token"]
+        response = await local.http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+        record = local.sandbox.store.user(login.user_id)
+        assert record is not None
+        role = record["roles"][login.user_type]
+
+        assert response.status_code == 200
+        assert int(response.headers["X-RateLimit-Remaining"]) < local.config.rate_limit_per_minute
+        info = response.json()
+        assert info["sub"] == info["multi_role_user_id"] == record["id"]
+        assert info["user_id"] == role["legacy_id"]
+        assert info["user_type"] == login.user_type
+        assert info["district"] == info["district_id"] == record["district"]
+        assert info["name"]["first"] == record["name"]["first"]
+        assert info["name"]["last"] == record["name"]["last"]
+        assert info["schools"] == list(role.get("schools") or [])
+        assert info.get("email") == record["email"]
+        assert info["email_verified"] is False
+
+
+async def test_userinfo_answers_post_too(local: LocalSandbox) -> None:
+    token = (await sign_in(local, demo_logins(local)[0]))["access_token"]
+    response = await local.http.post("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+
+
+async def test_me_is_type_user_for_every_kind_of_demo_user(local: LocalSandbox) -> None:
+    kinds = set()
+    for login in demo_logins(local):
+        token = (await sign_in(local, login))["access_token"]
+        response = await local.http.get("/v3.0/me", headers={"Authorization": f"Bearer {token}"})
+
+        assert response.status_code == 200
+        assert "X-RateLimit-Limit" in response.headers
+        body = response.json()
+        assert body["type"] == "user"
+        assert body["data"] == {
+            "id": login.user_id,
+            "district": login.district_id,
+            "type": "user",
+            "authorized_by": "district",
+        }
+        rels = {link["rel"]: link["uri"] for link in body["links"]}
+        assert rels["canonical"] == f"/v3.0/users/{login.user_id}"
+        assert rels["district"] == f"/v3.0/districts/{login.district_id}"
+        assert "self" in rels
+        kinds.add(login.user_type)
+    assert kinds == {"student", "teacher", "staff", "district_admin", "contact"}
+
+
+@pytest.mark.parametrize("path", ["/v3.0/me", "/userinfo"])
+@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic abc", "Bearer "])
+async def test_bad_tokens_get_401(local: LocalSandbox, path: str, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = await local.http.get(path, headers=headers)
+    assert response.status_code == 401
+    assert "message" in response.json()
+
+
+async def test_userinfo_is_for_user_tokens_only(local: LocalSandbox) -> None:
+    token = local.sandbox.tokens.district_token(local.sandbox.store.district_ids()[0], local.config.client_id)
+    response = await local.http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+async def test_userinfo_after_the_user_is_deleted_is_401(local: LocalSandbox) -> None:
+    login = next(d for d in demo_logins(local) if d.user_type == "student")
+    token = (await sign_in(local, login))["access_token"]
+    local.sandbox.store.delete_user(login.user_id)
+    response = await local.http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+def test_login_user_refuses_a_role_the_person_does_not_hold() -> None:
+    record = {"id": "u1", "district": "d1", "name": {"first": "A", "last": "B"}, "roles": {"student": {}}}
+    assert login_user(record, "teacher") is None
+    student = login_user(record, "student")
+    assert student is not None
+    assert student.legacy_id == "u1", "without a legacy id the v3 id stands in"
+    assert student.email is None
+
+
+# --- over real HTTP -----------------------------------------------------------------------
+
+
+async def test_id_token_over_loopback_uses_the_request_base_url(sandbox: RunningSandbox) -> None:
+    login = sandbox.sandbox.store.demo_logins()[0]
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        params = {
+            "response_type": "code",
+            "client_id": sandbox.config.client_id,
+            "redirect_uri": sandbox.config.redirect_uris[0],
+            "login_hint": login.user_id,
+        }
+        location = (await http.get("/oauth/authorize", params=params)).headers["location"]
+        body = {
+            "grant_type": "authorization_code",
+            "code": httpx.URL(location).params["code"],
+            "redirect_uri": sandbox.config.redirect_uris[0],
+        }
+        answer = (
+            await http.post(
+                "/oauth/tokens", json=body, auth=(sandbox.config.client_id, sandbox.config.client_secret)
+            )
+        ).json()
+        keys = await published_keys(http)
+    assert jwt.decode(answer["id_token"], keys).claims["iss"] == sandbox.url

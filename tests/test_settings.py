@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import pytest
+
+from app.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
+from app.settings import SettingsError, load_settings, origin_of
+
+GOOD = {
+    "CLEVER_CLIENT_ID": "client-id",
+    "CLEVER_CLIENT_SECRET": "client-secret-value",
+    "CLEVER_REDIRECT_URI": "https://login.example.org/auth/callback",
+    "FRONTEND_URL": "https://app.example.org/home",
+    "SESSION_SECRET": "q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+def test_a_complete_environment_loads_with_documented_defaults() -> None:
+    settings = load_settings(GOOD)
+    assert settings.clever_oauth_url == "https://clever.com"
+    assert settings.clever_api_url == "https://api.clever.com"
+    assert settings.cookie_secure is True
+    assert settings.session_idle_timeout == 1800
+    assert settings.session_absolute_timeout == 8 * 3600
+    assert settings.allowed_return_to == {"https://app.example.org"}
+    assert settings.cors_origins == {"https://app.example.org"}
+    assert settings.student_fields == DEFAULT_STUDENT_FIELDS
+    assert settings.service_clients == ()
+    assert settings.allowed_districts is None
+
+
+def test_secrets_are_masked_in_repr() -> None:
+    settings = load_settings({**GOOD, "SERVICE_CLIENTS": "reports:abcdefghijklmnopqrstuvwxyz12"})
+    text = repr(settings)
+    for secret in (GOOD["CLEVER_CLIENT_SECRET"], GOOD["SESSION_SECRET"], "abcdefghijklmnopqrstuvwxyz12"):
+        assert secret not in text
+    assert str(settings.session_secret) == GOOD["SESSION_SECRET"]
+    assert settings.service_clients[0].name == "reports"
+
+
+def test_every_problem_is_reported_at_once_with_variable_names() -> None:
+    env = {
+        "CLEVER_REDIRECT_URI": "http://login.example.org/cb?x=1",
+        "SESSION_SECRET": "short",
+        "SESSION_IDLE_TIMEOUT": "soon",
+        "COOKIE_SECURE": "maybe",
+    }
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    named = {problem.split(":", 1)[0] for problem in caught.value.problems}
+    assert named == {
+        "CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET", "CLEVER_REDIRECT_URI", "FRONTEND_URL",
+        "SESSION_SECRET", "REDIS_URL", "SESSION_IDLE_TIMEOUT", "COOKIE_SECURE",
+    }  # fmt: skip
+    assert "short" not in str(caught.value)  # the message never echoes a secret
+
+
+def test_redis_is_optional_when_the_command_brings_its_own() -> None:
+    env = {k: v for k, v in GOOD.items() if k != "REDIS_URL"}
+    assert load_settings(env, require_redis=False).redis_url is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SESSION_SECRET", "changeme-changeme-changeme-changeme"),
+        ("SESSION_SECRET", "a" * 64),
+        ("SESSION_SECRET", "0123456"),
+        ("CLEVER_REDIRECT_URI", "http://login.example.org/auth/callback"),
+        ("CLEVER_REDIRECT_URI", "https://login.example.org/auth/callback?district=1"),
+        ("CLEVER_REDIRECT_URI", "/auth/callback"),
+        ("FRONTEND_URL", "javascript:alert(1)"),
+        ("FRONTEND_URL", "https://app.example.org/#frag"),
+        ("CORS_ORIGINS", "*"),
+        ("CORS_ORIGINS", "https://app.example.org/path"),
+        ("ALLOWED_RETURN_TO", "ftp://files.example.org"),
+        ("STUDENT_FIELDS", "grade,ssn"),
+        ("SERVICE_CLIENTS", "reports"),
+        ("SERVICE_CLIENTS", "reports:tooshort"),
+        ("SERVICE_CLIENTS", "a:abcdefghijklmnopqrstuvwxyz12,a:abcdefghijklmnopqrstuvwxyz34"),
+        ("ALLOWED_DISTRICTS", "abc def"),
+        ("SESSION_IDLE_TIMEOUT", "5"),
+        ("SESSION_ABSOLUTE_TIMEOUT", "999999999"),
+        ("EVENTS_POLL_INTERVAL", "0"),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+    ],
+)
+def test_bad_values_are_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**GOOD, name: value})
+    assert [problem.split(":", 1)[0] for problem in caught.value.problems] == [name]
+
+
+def test_absolute_timeout_must_cover_the_idle_timeout() -> None:
+    with pytest.raises(SettingsError, match="SESSION_ABSOLUTE_TIMEOUT"):
+        load_settings({**GOOD, "SESSION_IDLE_TIMEOUT": "7200", "SESSION_ABSOLUTE_TIMEOUT": "3600"})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", DEFAULT_STUDENT_FIELDS),
+        ("*", STUDENT_FIELDS),
+        ("grade, gifted_status ,home_language_code", {"grade", "gifted_status", "home_language_code"}),
+    ],
+)
+def test_student_fields(value: str, expected: frozenset[str]) -> None:
+    assert load_settings({**GOOD, "STUDENT_FIELDS": value}).student_fields == expected
+
+
+def test_lists_of_origins_and_districts_are_normalised() -> None:
+    settings = load_settings(
+        {
+            **GOOD,
+            "ALLOWED_RETURN_TO": "https://App.Example.org:443, http://localhost:5173/",
+            "ALLOWED_DISTRICTS": "5f0c1a2b3c4d5e6f7a8b9c0d, 5f0c1a2b3c4d5e6f7a8b9c0e",
+            "COOKIE_SECURE": "false",
+        }
+    )
+    assert settings.allowed_return_to == {"https://app.example.org", "http://localhost:5173"}
+    assert settings.allowed_districts == frozenset({"5f0c1a2b3c4d5e6f7a8b9c0d", "5f0c1a2b3c4d5e6f7a8b9c0e"})
+    assert settings.cookie_secure is False
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://a.example.org/x?y", "https://a.example.org"),
+        ("HTTP://A.example.org:80", "http://a.example.org"),
+        ("http://[::1]:8000/", "http://[::1]:8000"),
+    ],
+)
+def test_origin_of(url: str, origin: str) -> None:
+    assert origin_of(url) == origin
