@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import sys
 from collections.abc import Sequence
-from urllib.parse import urlencode
+from types import FrameType
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import uvicorn
 
+from app.asgi import APP_FACTORY
+from app.devstack import DevStack, bind_all, build_dev_stack, serve_together
 from app.localredis import RedisUnavailableError, local_redis
 from app.sandbox import create_sandbox_app
 from app.sandbox.config import DEFAULT_REDIRECT_URI, SandboxConfig
+from app.serving import (
+    DEFAULT_FORWARDED_ALLOW_IPS,
+    GRACEFUL_SHUTDOWN_SECONDS,
+    PortInUseError,
+    ServeOptions,
+    uvicorn_options,
+)
+from app.settings import SettingsError, load_settings
 
 SANDBOX_PORT = 8700
+BACKEND_PORT = 8000
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +49,65 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--students", type=_positive_int, default=SandboxConfig().students)
     sandbox.add_argument("--seed", type=int, default=SandboxConfig().seed)
 
+    serve = commands.add_parser("serve", help="run the login backend (settings from environment variables)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)"
+    )
+    serve.add_argument("--port", type=_port, default=BACKEND_PORT, help=f"default {BACKEND_PORT}")
+    serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get("FORWARDED_ALLOW_IPS") or DEFAULT_FORWARDED_ALLOW_IPS,
+        metavar="IPS",
+        help="comma-separated proxy addresses or networks whose X-Forwarded-* headers are believed "
+        f"(default $FORWARDED_ALLOW_IPS, else {DEFAULT_FORWARDED_ALLOW_IPS})",
+    )
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="log every request (off by default: request lines carry login codes and client addresses)",
+    )
+    serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    serve.add_argument(
+        "--limit-concurrency",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="answer 503 beyond N concurrent connections and tasks (default: no limit)",
+    )
+    serve.add_argument(
+        "--timeout-keep-alive",
+        type=_positive_int,
+        default=5,
+        metavar="SECONDS",
+        help="close idle keep-alive connections after this long; keep it above the load balancer's idle "
+        "timeout (default 5)",
+    )
+    serve.add_argument(
+        "--timeout-graceful-shutdown",
+        type=_positive_int,
+        default=GRACEFUL_SHUTDOWN_SECONDS,
+        metavar="SECONDS",
+        help=f"on SIGTERM, wait this long for open requests (default {GRACEFUL_SHUTDOWN_SECONDS})",
+    )
+
     commands.add_parser("dev", help="everything for a first look, on this machine")
     return parser
+
+
+def serve_options(args: argparse.Namespace) -> ServeOptions:
+    return ServeOptions(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        access_log=args.access_log,
+        log_level=args.log_level,
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=args.timeout_keep_alive,
+        timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+    )
 
 
 def sandbox_config(args: argparse.Namespace) -> SandboxConfig:
@@ -62,6 +134,25 @@ def run_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    # Checked here as well as in each worker, so that every problem is reported once, plainly,
+    # before uvicorn starts (SettingsError names variables, never their values).
+    try:
+        load_settings()
+    except SettingsError as exc:
+        print("clever-login serve: invalid settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    options = serve_options(args)
+    previous = signal.signal(signal.SIGTERM, _exit_quietly)
+    try:
+        uvicorn.run(APP_FACTORY, **uvicorn_options(options))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
 def run_dev() -> int:
     try:
         with local_redis() as redis_url:
@@ -72,30 +163,79 @@ def run_dev() -> int:
 
 
 async def _dev(redis_url: str) -> int:
-    config = SandboxConfig()
-    base_url = f"http://127.0.0.1:{SANDBOX_PORT}"
-    sandbox = uvicorn.Server(
-        uvicorn.Config(create_sandbox_app(config), host="127.0.0.1", port=SANDBOX_PORT, log_level="warning")
-    )
-    print(f"Redis:          {redis_url}")
-    print(f"Clever sandbox: {base_url}")
-    print(f"Open this to pick a demo user: {picker_url(base_url, config)}")
-    print("Stop with Ctrl-C.")
-    await sandbox.serve()
+    stack = build_dev_stack(redis_url, environ=os.environ)
+    host = stack.addresses.host
+    try:
+        sockets = bind_all(host, stack.apps)
+    except PortInUseError as exc:
+        name = next(app.name for app in stack.apps if app.port == exc.port)
+        print(
+            f"clever-login dev: port {exc.port} on {host} is already in use, and the {name} needs it. "
+            "Stop whatever listens there (perhaps another `clever-login dev`) and try again.",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        print(f"clever-login dev: cannot listen on {host}: {exc.strerror}", file=sys.stderr)
+        return 1
+    _print_dev_banner(stack, redis_url)
+    await serve_together(stack.apps, sockets, host)
     return 0
+
+
+def _print_dev_banner(stack: DevStack, redis_url: str) -> None:
+    addresses = stack.addresses
+    print("clever-login dev is running. Open the demo partner page:")
+    print()
+    print(f"    {addresses.demo_url}")
+    print()
+    print(f"  demo partner page  {addresses.demo_url}  (a partner's frontend, on its own origin)")
+    print(f"  login backend      {addresses.backend_url}  (/auth/login, /auth/session, /openapi.json)")
+    print(
+        f"  Clever sandbox     {addresses.sandbox_url}  "
+        f"(the demo district; client id {stack.sandbox.client_id})"
+    )
+    print(
+        f"  Redis              {_without_password(redis_url)}  (keys under {stack.settings.redis_key_prefix})"
+    )
+    print("Stop with Ctrl-C.", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "sandbox":
         return run_sandbox(args)
+    if args.command == "serve":
+        return run_serve(args)
     return run_dev()
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handling: before it starts, or re-raised by it after a
+    graceful shutdown. Either way the process is done, and exits 0 rather than dying by signal."""
+    raise SystemExit(0)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be between 1 and 65535")
     return value
 
 

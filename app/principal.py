@@ -40,7 +40,10 @@ def build_principal(
     *,
     login_user_type: str | None,
     student_fields: frozenset[str],
+    students: Sequence[User] = (),
 ) -> dict[str, Any]:
+    """`students` are a contact's linked students (see `app.roster`), summarised under
+    `roles.contact.students`; they are ignored for anyone who is not a contact."""
     held = user.roles.names
     return {
         "user": {
@@ -56,7 +59,7 @@ def build_principal(
             "primary_role": primary_role(held, login_user_type),
             "legacy_ids": _legacy_ids(user),
         },
-        "roles": _roles(user, student_fields),
+        "roles": _roles(user, student_fields, students),
         "sections": [_section(section, user.id) for section in sections],
         "resources": [_resource(resource) for resource in resources],
     }
@@ -71,7 +74,7 @@ def _legacy_ids(user: User) -> dict[str, str]:
     return ids
 
 
-def _roles(user: User, student_fields: frozenset[str]) -> dict[str, Any]:
+def _roles(user: User, student_fields: frozenset[str], students: Sequence[User]) -> dict[str, Any]:
     roles: dict[str, Any] = {}
     if (admin := user.roles.district_admin) is not None:
         roles["district_admin"] = {"title": admin.title or ""}
@@ -93,9 +96,21 @@ def _roles(user: User, student_fields: frozenset[str]) -> dict[str, Any]:
             "student_relationships": [
                 {"student": link.student, "relationship": link.relationship or "", "type": link.type or ""}
                 for link in contact.student_relationships
-            ]
+            ],
+            "students": [_student_summary(student, student_fields) for student in students],
         }
     return roles
+
+
+def _student_summary(student: User, student_fields: frozenset[str]) -> dict[str, Any]:
+    """Enough for a contact to pick a child; the grade only where STUDENT_FIELDS allows it."""
+    role = student.roles.student
+    grade = role.grade if role is not None and "grade" in student_fields else None
+    return {
+        "id": student.id,
+        "name": {"first": student.name.first or "", "last": student.name.last or ""},
+        "grade": grade,
+    }
 
 
 def _section(section: Section, user_id: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ MAX_ABSOLUTE_TIMEOUT = 7 * 24 * 60 * 60
 MIN_SECRET_BYTES = 32
 _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "example", "default", "password")
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _REDIS_SCHEMES = frozenset(
@@ -61,6 +62,7 @@ class Settings:
     service_clients: tuple[ServiceClient, ...] = ()
     allowed_districts: frozenset[str] | None = None  # None: every district
     events_poll_interval: float = 30.0
+    redis_key_prefix: str = "cl:"
 
     @property
     def frontend_origin(self) -> str:
@@ -102,6 +104,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     service_clients = read("SERVICE_CLIENTS", _service_clients, no_clients)
     districts = read("ALLOWED_DISTRICTS", _districts, None)
     poll = read("EVENTS_POLL_INTERVAL", _poll_interval, 30.0)
+    key_prefix = read("REDIS_KEY_PREFIX", _key_prefix, "cl:")
 
     if idle and absolute and absolute < idle:
         problems.append("SESSION_ABSOLUTE_TIMEOUT: must not be shorter than SESSION_IDLE_TIMEOUT")
@@ -127,6 +130,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         service_clients=service_clients,
         allowed_districts=districts,
         events_poll_interval=poll,
+        redis_key_prefix=key_prefix,
     )
 
 
@@ -238,6 +242,12 @@ def _service_clients(raw: str) -> tuple[ServiceClient, ...]:
             raise ValueError(f"{name!r} is listed twice")
         clients[name] = ServiceClient(name=name, secret=Secret(secret))
     return tuple(clients.values())
+
+
+def _key_prefix(raw: str) -> str:
+    if not _KEY_PREFIX.match(raw):
+        raise ValueError("must be 1-64 letters, digits or . _ - :, and must not contain braces")
+    return raw
 
 
 def _districts(raw: str) -> frozenset[str] | None:

@@ -1,8 +1,8 @@
 """The one-time login transaction: what `/auth/login` remembers until Clever sends the browser back.
 
 It holds the OAuth `state`, the PKCE verifier, the OIDC nonce and where to go afterwards. It lives
-in Redis under a name derived from `state`, bound to the browser by the pending-login cookie, and
-is consumed atomically before any call to Clever.
+in Redis under a name derived from the browser's pending-login cookie and `state` (app.pending),
+and is consumed atomically before any call to Clever.
 """
 
 from __future__ import annotations
@@ -24,20 +24,18 @@ class LoginTransaction:
     code_verifier: str
     nonce: str
     return_to: str
-    browser: str  # the pending-login cookie's id: a transaction only completes in that browser
     login_method: LoginMethod
     district_id: str | None = None
 
     @classmethod
     def new(
-        cls, *, return_to: str, browser: str, login_method: LoginMethod, district_id: str | None = None
+        cls, *, return_to: str, login_method: LoginMethod, district_id: str | None = None
     ) -> LoginTransaction:
         return cls(
             state=secrets.token_urlsafe(32),
             code_verifier=secrets.token_urlsafe(48),  # 64 characters, inside RFC 7636's 43..128
             nonce=secrets.token_urlsafe(32),
             return_to=return_to,
-            browser=browser,
             login_method=login_method,
             district_id=district_id,
         )

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import httpx
@@ -12,6 +13,7 @@ from app.localredis import local_redis
 from app.sandbox import create_sandbox_app
 from app.sandbox.config import SandboxConfig
 from app.sandbox.state import Sandbox
+from tests.support.backend import backend_settings, running_backend
 from tests.support.servers import serve_in_thread
 
 TEST_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
@@ -67,3 +69,26 @@ async def sandbox(sandbox_server: RunningSandbox) -> AsyncIterator[RunningSandbo
     async with httpx.AsyncClient(base_url=sandbox_server.url) as client:
         response = await client.post("/sandbox/reset")
         response.raise_for_status()
+
+
+BackendFactory = Callable[..., AbstractContextManager[str]]
+
+
+@pytest.fixture
+def make_backend(sandbox: RunningSandbox, redis_url: str, key_prefix: str) -> BackendFactory:
+    """Start a login backend on a loopback port, as the sandbox's app, with extra settings."""
+
+    def start(**extra: str) -> AbstractContextManager[str]:
+        settings = backend_settings(
+            sandbox.url, sandbox.config, redis_url=redis_url, key_prefix=key_prefix, extra=extra
+        )
+        return running_backend(settings)
+
+    return start
+
+
+@pytest.fixture
+def backend(make_backend: BackendFactory) -> Iterator[str]:
+    """A login backend with the default test settings; yields its base URL."""
+    with make_backend() as url:
+        yield url

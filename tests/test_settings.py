@@ -27,6 +27,7 @@ def test_a_complete_environment_loads_with_documented_defaults() -> None:
     assert settings.student_fields == DEFAULT_STUDENT_FIELDS
     assert settings.service_clients == ()
     assert settings.allowed_districts is None
+    assert settings.redis_key_prefix == "cl:"
 
 
 def test_secrets_are_masked_in_repr() -> None:
@@ -83,6 +84,7 @@ def test_redis_is_optional_when_the_command_brings_its_own() -> None:
         ("SESSION_ABSOLUTE_TIMEOUT", "999999999"),
         ("EVENTS_POLL_INTERVAL", "0"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("REDIS_KEY_PREFIX", "a{b}"),
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:

@@ -12,7 +12,6 @@ from app.transaction import LoginTransaction, authorize_url
 def _new(district_id: str | None = None) -> LoginTransaction:
     return LoginTransaction.new(
         return_to="https://app.example.org/x",
-        browser="b1",
         login_method="clever_sso",
         district_id=district_id,
     )

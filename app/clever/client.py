@@ -213,7 +213,10 @@ class CleverClient:
         params: Params | None = None,
         limit: int | None = None,
     ) -> list[M]:
-        """Every item of a list, following `next` until it is absent or a page comes back empty."""
+        """Every item of a list, following `next` until it is absent, a page comes back empty, or a
+        page holds fewer items than the `limit` asked for. Clever honours any limit up to 10000, so
+        a short page is the last one, and stopping there saves a sequential round trip per login
+        (Clever's `next` link is there even when nothing follows)."""
         size = limit if limit is not None else self._page_size
         first: Params = list(params or [])
         if size is not None:
@@ -229,7 +232,7 @@ class CleverClient:
             if not page.data:
                 return items
             items.extend(page.items)
-            if page.next_uri is None:
+            if page.next_uri is None or (size is not None and len(page.data) < size):
                 return items
             http, url = self._route(page.next_uri, operation)
             if url in seen:

@@ -18,7 +18,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from redis.asyncio import Redis
@@ -91,17 +91,19 @@ class SessionStore:
         now = self._clock()
         ticket = Ticket.new()
         expires_at = now + self._absolute
-        key = self.session_key(ticket)
-        record = {
-            "user_id": user_id,
-            "district_id": district_id,
-            "created_at": now,
-            "expires_at": expires_at,
-            "login_method": login_method,
-            "principal": principal,
-        }
-        sealed = seal(ticket.key, json.dumps(record, separators=(",", ":")).encode(), key.encode())
         ttl = min(self._idle, self._absolute)
+        key = self.session_key(ticket)
+        session = Session(
+            ticket=ticket,
+            user_id=user_id,
+            district_id=district_id,
+            created_at=now,
+            expires_at=expires_at,
+            idle_expires_at=now + ttl,
+            login_method=login_method,
+            principal=principal,
+        )
+        sealed = _seal(session, key)
         user_key, district_key = self.user_key(user_id), self.district_key(district_id)
         storage_id = ticket.storage_id(self._keys.storage_hashing)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -114,16 +116,7 @@ class SessionStore:
             pipe.expire(district_key, self._absolute, gt=True)
             pipe.expire(district_key, self._absolute, nx=True)
             await pipe.execute()
-        return Session(
-            ticket=ticket,
-            user_id=user_id,
-            district_id=district_id,
-            created_at=now,
-            expires_at=expires_at,
-            idle_expires_at=now + ttl,
-            login_method=login_method,
-            principal=principal,
-        )
+        return session
 
     async def load(self, text: str) -> Session | None:
         """The session behind a ticket: one GETEX for a well-signed ticket, nothing otherwise."""
@@ -153,6 +146,13 @@ class SessionStore:
             login_method=record["login_method"],
             principal=record["principal"],
         )
+
+    async def replace_principal(self, session: Session, principal: dict[str, Any]) -> Session:
+        """Store a refreshed Principal in the same session (same ticket, same expiry)."""
+        refreshed = replace(session, principal=principal)
+        key = self.session_key(session.ticket)
+        await self._redis.set(key, _seal(refreshed, key), xx=True, keepttl=True)  # never revive an ended one
+        return refreshed
 
     async def delete(self, session: Session) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -194,3 +194,15 @@ class SessionStore:
             pipe.delete(user_key)
             results = await pipe.execute()
         return sum(results[:-1])
+
+
+def _seal(session: Session, key: str) -> bytes:
+    record = {
+        "user_id": session.user_id,
+        "district_id": session.district_id,
+        "created_at": session.created_at,
+        "expires_at": session.expires_at,
+        "login_method": session.login_method,
+        "principal": session.principal,
+    }
+    return seal(session.ticket.key, json.dumps(record, separators=(",", ":")).encode(), key.encode())

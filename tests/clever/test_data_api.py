@@ -58,18 +58,22 @@ async def test_v31_student_fields_arrive_as_the_store_holds_them(
             )
 
 
-async def test_paging_follows_next_links_until_an_empty_page(
-    sandbox: RunningSandbox, clever: CleverClient, district_token: str
+@pytest.mark.parametrize("limit", [6, 7])
+async def test_paging_follows_next_links_until_a_short_or_empty_page(
+    sandbox: RunningSandbox, clever: CleverClient, district_token: str, limit: int
 ) -> None:
     district_id = sandbox.sandbox.store.district_ids()[0]
     expected = [user["id"] for user in sandbox.sandbox.store.all("users") if user["district"] == district_id]
+    assert {len(expected) % 6 == 0, len(expected) % 7 == 0} == {True, False}  # one of each case below
     # A pass-through fault on the list path counts the requests that reach it.
     await add_fault(sandbox.url, "/v3.1/users", method="GET", count=1000)
-    users = await clever.users(district_token, limit=7)
+    users = await clever.users(district_token, limit=limit)
     assert [user.id for user in users] == expected
-    pages = -(-len(expected) // 7)
-    # The sandbox, like Clever, links a next page after the last one; it comes back empty.
-    assert 1000 - (await remaining(sandbox.url, "/v3.1/users") or 0) == pages + 1
+    pages = -(-len(expected) // limit)
+    # The sandbox, like Clever, links a next page after the last one. A short last page ends
+    # the walk; only a full last page makes the client ask for the (empty) next one.
+    extra = 1 if len(expected) % limit == 0 else 0
+    assert 1000 - (await remaining(sandbox.url, "/v3.1/users") or 0) == pages + extra
 
 
 async def served_ids(sandbox: RunningSandbox, token: str, path: str) -> list[str]:

@@ -196,3 +196,19 @@ async def test_every_session_of_a_user_or_a_district_can_be_ended(
     assert await store.delete_user("nobody") == 0
     for key in [key async for key in redis.scan_iter(match=f"{key_prefix}*")]:
         assert await redis.ttl(key) > 0
+
+
+async def test_a_refreshed_principal_replaces_the_old_without_reviving_ended_sessions(
+    store: SessionStore,
+) -> None:
+    token = await _create(store)
+    session = await store.load(token)
+    assert session is not None
+    refreshed = await store.replace_principal(session, {"user": {"id": "u1"}, "sections": []})
+    loaded = await store.load(token)
+    assert loaded is not None
+    assert loaded.principal == refreshed.principal == {"user": {"id": "u1"}, "sections": []}
+    assert loaded.expires_at == session.expires_at
+    await store.delete(session)
+    await store.replace_principal(session, PRINCIPAL)
+    assert await store.load(token) is None

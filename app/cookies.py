@@ -1,0 +1,53 @@
+"""The two cookies the backend sets, and their attributes.
+
+Both are HttpOnly, `Path=/`, with no `Domain`, and `Secure` with the `__Host-` prefix unless
+COOKIE_SECURE is false (plain-http local use). The session cookie has no Max-Age: it ends with the
+browser, which suits shared classroom devices; the server enforces the idle and absolute limits.
+SameSite=Lax, because the way back from Clever is a cross-site top-level navigation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+
+@dataclass(frozen=True, slots=True)
+class Cookies:
+    secure: bool
+
+    @property
+    def session_name(self) -> str:
+        return "__Host-clever_session" if self.secure else "clever_session"
+
+    @property
+    def login_name(self) -> str:
+        return "__Host-clever_login" if self.secure else "clever_login"
+
+    def session_token(self, connection: HTTPConnection) -> str | None:
+        """The session ticket: the cookie, or `Authorization: Bearer` for non-browser clients."""
+        scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return connection.cookies.get(self.session_name)
+
+    def set_session(self, response: Response, value: str) -> None:
+        response.set_cookie(
+            self.session_name, value, path="/", secure=self.secure, httponly=True, samesite="lax"
+        )
+
+    def clear_session(self, response: Response) -> None:
+        response.delete_cookie(self.session_name, path="/", secure=self.secure, httponly=True, samesite="lax")
+
+    def set_login(self, response: Response, value: str, max_age: int) -> None:
+        response.set_cookie(
+            self.login_name,
+            value,
+            max_age=max_age,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )

@@ -1,0 +1,205 @@
+"""The login backend's app factory: `create_app(settings)`; uvicorn runs it with `--factory`
+through `clever-login serve`. Nothing here does I/O until the lifespan starts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from app.clever.client import CleverClient, CleverCredentials
+from app.clever.errors import (
+    CleverError,
+    CleverInvalidGrant,
+    CleverRateLimited,
+    CleverUnavailable,
+)
+from app.clever.http import create_http_client
+from app.cookies import Cookies
+from app.district_tokens import DistrictNotConnected, DistrictTokens
+from app.health import Readiness, health_routes
+from app.identity import IdentityError, OidcKeys
+from app.keyring import Keyring
+from app.login import login_routes
+from app.metrics import Metrics
+from app.middleware.cors_csrf import CorsAndCsrf
+from app.middleware.request_metrics import RequestMetrics
+from app.middleware.security_headers import SecurityHeaders
+from app.openapi import openapi_document
+from app.pending import PendingLogins
+from app.problems import AppError, json_problem, page_problem, wants_json
+from app.redis_client import create_redis
+from app.services import Services
+from app.session_api import session_routes
+from app.sessions.store import SessionStore
+from app.settings import Settings, origin_of
+
+logger = logging.getLogger("app")
+
+BROWSER_PATHS = frozenset({"/auth/login", "/auth/callback"})
+
+
+def create_app(settings: Settings) -> Starlette:
+    if settings.redis_url is None:
+        raise ValueError("REDIS_URL is required to serve")
+    redis_url = str(settings.redis_url)
+    metrics = Metrics()
+    holder: dict[str, Services] = {}
+    readiness = Readiness(lambda: holder["services"].redis)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        keyring = Keyring.from_secret(str(settings.session_secret))
+        redis = create_redis(redis_url)
+        oauth_http = create_http_client(settings.clever_oauth_url)
+        api_http = create_http_client(settings.clever_api_url)
+        clever = CleverClient(
+            oauth=oauth_http,
+            api=api_http,
+            credentials=CleverCredentials(settings.clever_client_id, str(settings.clever_client_secret)),
+        )
+        prefix = settings.redis_key_prefix
+        services = Services(
+            settings=settings,
+            keyring=keyring,
+            cookies=Cookies(secure=settings.cookie_secure),
+            redis=redis,
+            clever=clever,
+            oidc=OidcKeys(clever, issuer=settings.clever_oauth_url),
+            sessions=SessionStore(
+                redis,
+                keyring,
+                idle_timeout=settings.session_idle_timeout,
+                absolute_timeout=settings.session_absolute_timeout,
+                prefix=prefix,
+            ),
+            pending=PendingLogins(redis, keyring, prefix=prefix),
+            district_tokens=DistrictTokens(
+                redis, clever, sealing_key=keyring.district_token_sealing, prefix=prefix
+            ),
+            metrics=metrics,
+        )
+        holder["services"] = services
+        app.state.services = services
+        prefetch = asyncio.create_task(services.oidc.prefetch())  # spares the first login two round trips
+        try:
+            yield
+        finally:
+            readiness.mark_draining()
+            prefetch.cancel()
+            await oauth_http.aclose()
+            await api_http.aclose()
+            await redis.aclose()
+
+    async def openapi(request: Request) -> Response:
+        return Response(openapi_document(), media_type="application/json")
+
+    routes = [
+        *login_routes(),
+        *session_routes(),
+        *health_routes(readiness, metrics),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    app = _LoginApp(
+        settings=settings,
+        metrics=metrics,
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            AppError: _app_error,
+            CleverError: _clever_error,
+            IdentityError: _identity_error,
+            DistrictNotConnected: _district_not_connected,
+            RedisError: _store_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.settings = settings
+    app.state.readiness = readiness
+    return app
+
+
+class _LoginApp(Starlette):
+    """Starlette, with our middleware outside its whole stack.
+
+    Starlette answers an unhandled error from its outermost layer, outside `middleware=[...]`;
+    wrapping the whole stack puts the security headers and metrics on those answers too.
+    """
+
+    def __init__(self, *, settings: Settings, metrics: Metrics, **kwargs: Any) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = CorsAndCsrf(
+            super().build_middleware_stack(),
+            own_origin=origin_of(self._settings.clever_redirect_uri),
+            cors_origins=self._settings.cors_origins,
+        )
+        return RequestMetrics(SecurityHeaders(inner, hsts=self._settings.cookie_secure), self._metrics)
+
+
+def problem(request: Request, code: str, headers: dict[str, str] | None = None) -> Response:
+    """One place that turns a stable error code into the answer, page or JSON."""
+    if request.url.path == "/auth/callback":
+        request.app.state.services.metrics.login(code)
+    if request.url.path in BROWSER_PATHS and not wants_json(request):
+        settings: Settings = request.app.state.settings
+        return page_problem(
+            code, login_url="/auth/login", frontend_url=settings.frontend_url, headers=headers
+        )
+    return json_problem(code, headers)
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return problem(request, exc.code, exc.headers)
+
+
+async def _clever_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, CleverInvalidGrant):
+        code = "login_expired"  # the code was used or too old: only a new login helps
+    elif isinstance(exc, CleverUnavailable | CleverRateLimited):
+        code = "clever_unavailable"
+    else:  # CleverMalformed, CleverRejected: Clever answered, but not usefully
+        code = "clever_error"
+    logger.warning("Clever call failed", extra={"event": "clever_error", "error": type(exc).__name__})
+    return problem(request, code, {"Retry-After": "5"} if code == "clever_unavailable" else None)
+
+
+async def _identity_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdentityError)
+    return problem(request, exc.code)
+
+
+async def _district_not_connected(request: Request, exc: Exception) -> Response:
+    return problem(request, "district_not_connected")
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    # Fail closed: no session can be checked or written without Redis.
+    logger.warning("Redis failed", extra={"event": "store_error", "error": type(exc).__name__})
+    return problem(request, "store_unavailable", {"Retry-After": "2"})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    return problem(request, code, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.error("unexpected error", extra={"event": "internal_error", "error": type(exc).__name__})
+    return problem(request, "internal_error")

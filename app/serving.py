@@ -1,0 +1,92 @@
+"""How uvicorn runs our apps: production options for `serve`, logging, and listening sockets."""
+
+from __future__ import annotations
+
+import copy
+import errno
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.config import LOGGING_CONFIG
+
+# Kubernetes waits 30 s (terminationGracePeriodSeconds) before SIGKILL; finish well inside it.
+GRACEFUL_SHUTDOWN_SECONDS = 20
+DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1"
+
+
+class PortInUseError(OSError):
+    """Another process listens on the address we need."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"{host}:{port} is already in use")
+        self.host = host
+        self.port = port
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What `clever-login serve` lets an operator choose."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    forwarded_allow_ips: str = DEFAULT_FORWARDED_ALLOW_IPS
+    access_log: bool = False
+    log_level: str = "info"
+    limit_concurrency: int | None = None
+    timeout_keep_alive: int = 5
+    timeout_graceful_shutdown: int = GRACEFUL_SHUTDOWN_SECONDS
+
+
+def uvicorn_options(options: ServeOptions) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` with the backend's app factory."""
+    return {
+        "factory": True,
+        "host": options.host,
+        "port": options.port,
+        "workers": options.workers,
+        "lifespan": "on",  # a lifespan that fails to start must stop the server, not be skipped
+        # X-Forwarded-For/-Proto are believed only from these addresses (the ingress or proxy).
+        "proxy_headers": True,
+        "forwarded_allow_ips": options.forwarded_allow_ips,
+        "server_header": False,
+        "date_header": True,
+        "access_log": options.access_log,
+        "log_level": options.log_level,
+        "log_config": log_config(options.log_level),
+        "limit_concurrency": options.limit_concurrency,
+        "timeout_keep_alive": options.timeout_keep_alive,
+        "timeout_graceful_shutdown": options.timeout_graceful_shutdown,
+    }
+
+
+def log_config(level: str, app_level: str | None = None) -> dict[str, Any]:
+    """uvicorn's logging set-up, plus our `app` loggers on the same handler."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["app"] = {
+        "handlers": ["default"],
+        "level": (app_level or level).upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn to serve on; PortInUseError when the port is taken.
+
+    Bound here rather than by uvicorn so that a taken port is reported in a sentence, before
+    anything starts, instead of as a log line and an exit from deep inside the server.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(socket.SOMAXCONN)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(host, port) from exc
+        raise
+    return sock

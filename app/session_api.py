@@ -1,0 +1,189 @@
+"""What the partner's frontend, gateway and backend services ask: who is this session?"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app.principal import build_principal
+from app.problems import AppError
+from app.roster import fetch_roster
+from app.services import Services, services
+from app.sessions.store import Session
+
+MAX_INTROSPECT_BODY = 4096
+
+
+def session_routes() -> list[BaseRoute]:
+    return [
+        Route("/auth/session", get_session, methods=["GET"]),
+        Route("/auth/session/refresh", refresh_session, methods=["POST"]),
+        Route("/auth/logout", logout, methods=["POST"]),
+        Route("/auth/verify", verify, methods=["GET"]),
+        Route("/auth/introspect", introspect, methods=["POST"]),
+        Route("/auth/users/{user_id}/sessions", end_user_sessions, methods=["DELETE"]),
+        Route("/auth/districts/{district_id}/sessions", end_district_sessions, methods=["DELETE"]),
+    ]
+
+
+def session_body(session: Session) -> dict[str, Any]:
+    return {
+        **session.principal,
+        "session": {
+            "created_at": _iso(session.created_at),
+            "expires_at": _iso(session.expires_at),
+            "idle_expires_at": _iso(session.idle_expires_at),
+            "login_method": session.login_method,
+        },
+    }
+
+
+async def current_session(connection: HTTPConnection) -> Session:
+    svc = services(connection)
+    token = svc.cookies.session_token(connection)
+    session = await svc.sessions.load(token) if token else None
+    if session is None:
+        raise AppError("no_session")
+    return session
+
+
+async def get_session(request: Request) -> Response:
+    return JSONResponse(session_body(await current_session(request)))
+
+
+async def refresh_session(request: Request) -> Response:
+    svc = services(request)
+    session = await current_session(request)
+    primary_role = session.principal.get("user", {}).get("primary_role")
+    roster = await fetch_roster(
+        svc.clever,
+        svc.district_tokens,
+        user_id=session.user_id,
+        district_id=session.district_id,
+        login_user_type=primary_role,
+    )
+    principal = build_principal(
+        roster.user,
+        roster.sections,
+        roster.resources,
+        login_user_type=primary_role,
+        student_fields=svc.settings.student_fields,
+        students=roster.students,
+    )
+    return JSONResponse(session_body(await svc.sessions.replace_principal(session, principal)))
+
+
+async def logout(request: Request) -> Response:
+    svc = services(request)
+    token = svc.cookies.session_token(request)
+    if token:
+        await svc.sessions.delete_ticket(token)
+    response = Response(status_code=204)
+    svc.cookies.clear_session(response)
+    return response
+
+
+async def verify(request: Request) -> Response:
+    """Forward-auth (nginx auth_request, Traefik/Envoy): 200 with identity headers, or 401."""
+    session = await current_session(request)
+    user = session.principal.get("user", {})
+    return Response(
+        status_code=200,
+        headers={
+            "X-Clever-User-Id": session.user_id,
+            "X-Clever-District-Id": session.district_id,
+            "X-Clever-Roles": ",".join(user.get("roles", [])),
+            "X-Clever-Primary-Role": user.get("primary_role") or "",
+        },
+    )
+
+
+async def introspect(request: Request) -> Response:
+    """RFC 7662 style, for the partner's backend services (HTTP Basic with SERVICE_CLIENTS)."""
+    svc = services(request)
+    _service_client(request, svc)
+    token = _introspected_token(await _bounded_body(request), request.headers.get("content-type", ""))
+    session = await svc.sessions.load(token) if token else None
+    if session is None:
+        return JSONResponse({"active": False})
+    user = session.principal.get("user", {})
+    return JSONResponse(
+        {
+            "active": True,
+            "sub": session.user_id,
+            "district": session.district_id,
+            "roles": user.get("roles", []),
+            "primary_role": user.get("primary_role"),
+            "iat": int(session.created_at),
+            "exp": int(session.expires_at),
+            "principal": session_body(session),
+        }
+    )
+
+
+async def end_user_sessions(request: Request) -> Response:
+    svc = services(request)
+    _service_client(request, svc)
+    return JSONResponse({"ended": await svc.sessions.delete_user(request.path_params["user_id"])})
+
+
+async def end_district_sessions(request: Request) -> Response:
+    svc = services(request)
+    _service_client(request, svc)
+    return JSONResponse({"ended": await svc.sessions.delete_district(request.path_params["district_id"])})
+
+
+def _service_client(request: Request, svc: Services) -> str:
+    """The calling service's name, after checking its HTTP Basic credentials in constant time."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    challenge = {"WWW-Authenticate": 'Basic realm="clever-login"'}
+    if scheme.lower() != "basic":
+        raise AppError("unauthorized_client", headers=challenge)
+    try:
+        name, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AppError("unauthorized_client", headers=challenge) from None
+    matched = None
+    for client in svc.settings.service_clients:
+        name_ok = hmac.compare_digest(client.name.encode(), name.encode())
+        secret_ok = hmac.compare_digest(str(client.secret).encode(), secret.encode())
+        if name_ok and secret_ok:
+            matched = client.name
+    if matched is None:
+        raise AppError("unauthorized_client", headers=challenge)
+    return matched
+
+
+async def _bounded_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_INTROSPECT_BODY:
+            raise AppError("invalid_request")
+    return body
+
+
+def _introspected_token(body: bytes, content_type: str) -> str | None:
+    """`token` from a form-encoded body (RFC 7662) or a JSON one."""
+    try:
+        if content_type.startswith("application/json"):
+            value = json.loads(body).get("token")
+        else:
+            values = parse_qs(body.decode(), strict_parsing=False).get("token", [])
+            value = values[0] if len(values) == 1 else None
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        raise AppError("invalid_request") from None
+    return value if isinstance(value, str) and value else None
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,48 @@
+"""Build and run the login backend for a test: settings pointing at the test sandbox and Redis."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+
+from app.main import create_app
+from app.sandbox.config import SandboxConfig
+from app.settings import Settings, load_settings
+from tests.support.servers import serve_in_thread
+
+FRONTEND_URL = "http://127.0.0.1:5173/home"
+SESSION_SECRET = "q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a-test"
+SERVICE_NAME = "reports"
+SERVICE_SECRET = "reports-secret-0123456789abcdef"
+
+
+def backend_settings(
+    sandbox_url: str,
+    config: SandboxConfig,
+    *,
+    redis_url: str,
+    key_prefix: str,
+    extra: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings for a backend that is the sandbox's registered app (its first redirect URI)."""
+    environ = {
+        "CLEVER_CLIENT_ID": config.client_id,
+        "CLEVER_CLIENT_SECRET": config.client_secret,
+        "CLEVER_REDIRECT_URI": config.redirect_uris[0],
+        "CLEVER_OAUTH_URL": sandbox_url,
+        "CLEVER_API_URL": sandbox_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "SESSION_SECRET": SESSION_SECRET,
+        "FRONTEND_URL": FRONTEND_URL,
+        "COOKIE_SECURE": "false",
+        "SERVICE_CLIENTS": f"{SERVICE_NAME}:{SERVICE_SECRET}",
+        **(extra or {}),
+    }
+    return load_settings(environ)
+
+
+@contextlib.contextmanager
+def running_backend(settings: Settings) -> Iterator[str]:
+    with serve_in_thread(create_app(settings)) as url:
+        yield url

@@ -1,0 +1,226 @@
+"""`clever-login serve` and `clever-login dev`, in this process where that is enough and as real
+child processes where signals and exit statuses are the point."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from app import cli
+from app.asgi import APP_FACTORY
+from app.sandbox import create_sandbox_app
+from app.sandbox.config import SandboxConfig
+from app.serving import GRACEFUL_SHUTDOWN_SECONDS
+from tests.conftest import RunningSandbox
+from tests.support.backend import SESSION_SECRET
+from tests.support.partner import come_in_from_the_portal, log_in_through_the_demo_page
+from tests.support.processes import (
+    SETTINGS_NAMES,
+    child_environ,
+    free_port,
+    port_taken,
+    start_cli,
+    stop,
+    wait_until_answers,
+)
+
+CLIENT_SECRET = "do-not-print-this-client-secret"
+WEAK_SESSION_SECRET = "changeme-changeme-changeme-changeme"
+REDIS_PASSWORD = "do-not-print-this-redis-password"
+DEV_PORTS = (8700, 8000, 5173)
+
+
+@pytest.fixture
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in SETTINGS_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
+    return calls
+
+
+def good_settings(sandbox_url: str, config: SandboxConfig, redis_url: str, key_prefix: str) -> dict[str, str]:
+    return {
+        "CLEVER_CLIENT_ID": config.client_id,
+        "CLEVER_CLIENT_SECRET": config.client_secret,
+        "CLEVER_REDIRECT_URI": config.redirect_uris[0],
+        "CLEVER_OAUTH_URL": sandbox_url,
+        "CLEVER_API_URL": sandbox_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "SESSION_SECRET": SESSION_SECRET,
+        "FRONTEND_URL": "http://127.0.0.1:5173/",
+        "COOKIE_SECURE": "false",
+    }
+
+
+# --- serve -----------------------------------------------------------------------------------
+
+
+def test_serve_reports_every_settings_problem_without_secrets_and_does_not_start(
+    clean_environ: pytest.MonkeyPatch,
+    uvicorn_calls: list[tuple[str, dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clean_environ.setenv("CLEVER_CLIENT_SECRET", CLIENT_SECRET)
+    clean_environ.setenv("SESSION_SECRET", WEAK_SESSION_SECRET)
+    clean_environ.setenv("REDIS_URL", f"memcached://:{REDIS_PASSWORD}@cache:11211")
+    clean_environ.setenv("SESSION_IDLE_TIMEOUT", "soon")
+    clean_environ.setenv("COOKIE_SECURE", "maybe")
+
+    assert cli.main(["serve"]) == 2
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    for name in (
+        "CLEVER_CLIENT_ID",
+        "CLEVER_REDIRECT_URI",
+        "FRONTEND_URL",
+        "SESSION_SECRET",
+        "REDIS_URL",
+        "SESSION_IDLE_TIMEOUT",
+        "COOKIE_SECURE",
+    ):
+        assert f"  {name}: " in err
+    for secret in (CLIENT_SECRET, WEAK_SESSION_SECRET, REDIS_PASSWORD):
+        assert secret not in err
+    assert "Traceback" not in err
+    assert uvicorn_calls == []
+
+
+def test_serve_runs_the_factory_with_the_chosen_options(
+    clean_environ: pytest.MonkeyPatch,
+    uvicorn_calls: list[tuple[str, dict[str, Any]]],
+) -> None:
+    settings = good_settings("http://127.0.0.1:8700", SandboxConfig(), "redis://127.0.0.1:6379", "x:")
+    for name, value in settings.items():
+        clean_environ.setenv(name, value)
+    clean_environ.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+
+    argv = ["serve", "--host", "::1", "--port", "9001", "--workers", "3", "--limit-concurrency", "500"]
+    assert cli.main(argv) == 0
+
+    [(app, options)] = uvicorn_calls
+    assert app == APP_FACTORY
+    assert options["factory"] is True
+    assert (options["host"], options["port"], options["workers"]) == ("::1", 9001, 3)
+    assert options["forwarded_allow_ips"] == "10.0.0.0/8"
+    assert options["limit_concurrency"] == 500
+    assert options["server_header"] is False
+    assert options["access_log"] is False
+    assert options["timeout_graceful_shutdown"] == GRACEFUL_SHUTDOWN_SECONDS
+
+
+def test_the_command_line_beats_the_environment_for_trusted_proxies(
+    clean_environ: pytest.MonkeyPatch,
+) -> None:
+    clean_environ.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+    args = cli.build_parser().parse_args(["serve", "--forwarded-allow-ips", "192.168.0.1", "--access-log"])
+    options = cli.serve_options(args)
+    assert options.forwarded_allow_ips == "192.168.0.1"
+    assert options.access_log is True
+
+
+@pytest.mark.parametrize("argv", [["serve", "--workers", "0"], ["serve", "--port", "70000"]])
+def test_bad_options_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_serve_serves_and_stops_cleanly_on_sigterm(
+    sandbox: RunningSandbox, redis_url: str, key_prefix: str
+) -> None:
+    port = free_port()
+    env = child_environ(good_settings(sandbox.url, sandbox.config, redis_url, key_prefix))
+    proc = start_cli("serve", "--port", str(port), env=env)
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/healthz", proc)
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200
+        assert "server" not in ready.headers
+        login = httpx.get(f"http://127.0.0.1:{port}/auth/login", timeout=5)
+        assert login.status_code == 302
+        assert login.headers["location"].startswith(f"{sandbox.url}/oauth/authorize?")
+    finally:
+        status, output = stop(proc, signal.SIGTERM, timeout=GRACEFUL_SHUTDOWN_SECONDS + 5)
+    assert status == 0, output
+    assert "Application shutdown complete" in output
+    assert "Traceback" not in output
+    assert SESSION_SECRET not in output
+
+
+# --- dev -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dev_ports_free() -> None:
+    taken = [port for port in DEV_PORTS if port_taken(port)]
+    if taken:
+        pytest.skip(f"`clever-login dev` needs 127.0.0.1 ports {DEV_PORTS}; taken here: {taken}")
+
+
+@pytest.fixture
+def blocked_sandbox_port() -> Iterator[None]:
+    """Something listening on the sandbox's port (8700), unless something already does."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", DEV_PORTS[0]))
+        sock.listen()
+    except OSError:
+        pass  # taken already: just as good
+    try:
+        yield
+    finally:
+        sock.close()
+
+
+def test_dev_names_a_port_in_use_instead_of_a_traceback(
+    blocked_sandbox_port: None,
+    redis_url: str,
+    clean_environ: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clean_environ.setenv("REDIS_URL", redis_url)
+    assert cli.main(["dev"]) == 1
+    err = capsys.readouterr().err
+    assert "port 8700 on 127.0.0.1 is already in use" in err
+    assert "Clever sandbox" in err
+    assert "Traceback" not in err
+
+
+async def test_dev_runs_everything_for_a_first_look(
+    dev_ports_free: None, redis_url: str, key_prefix: str
+) -> None:
+    env = child_environ({"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": key_prefix})
+    proc = start_cli("dev", env=env)
+    try:
+        wait_until_answers("http://127.0.0.1:5173/config.json", proc)
+        wait_until_answers("http://127.0.0.1:8000/healthz", proc)
+        # The same seed as the child's sandbox, so the same demo people.
+        logins = create_sandbox_app(SandboxConfig()).state.sandbox.store.demo_logins()
+        teacher = next(login for login in logins if login.user_type == "teacher")
+        principal = await log_in_through_the_demo_page("http://127.0.0.1:5173/", teacher.user_id)
+        assert principal["user"]["id"] == teacher.user_id
+        contact = next(login for login in logins if login.user_type == "contact")
+        principal = await come_in_from_the_portal("http://127.0.0.1:5173/", contact.user_id)
+        assert principal["user"]["id"] == contact.user_id
+        assert principal["roles"]["contact"]["student_relationships"]
+    finally:
+        status, output = stop(proc, signal.SIGINT, timeout=GRACEFUL_SHUTDOWN_SECONDS + 5)
+    assert status == 0, output
+    assert "http://127.0.0.1:5173/" in output
+    assert "Traceback" not in output
+    assert "KeyboardInterrupt" not in output
