@@ -85,13 +85,17 @@ def dev_environ(
 def build_dev_stack(
     redis_url: str, *, environ: Mapping[str, str], addresses: DevAddresses | None = None
 ) -> DevStack:
-    """The three apps; `environ` may choose the Redis key prefix (`REDIS_KEY_PREFIX`)."""
+    """The three apps. From `environ` only `REDIS_KEY_PREFIX` and `STUDENT_FIELDS` are taken
+    (e.g. `STUDENT_FIELDS='*'` to see every v3.1 student field on the demo page)."""
     addresses = addresses or DevAddresses()
     sandbox = SandboxConfig(
         redirect_uris=(f"{addresses.backend_url}/auth/callback",), issuer=addresses.sandbox_url
     )
     key_prefix = environ.get("REDIS_KEY_PREFIX") or DEFAULT_KEY_PREFIX
-    settings = load_settings(dev_environ(addresses, sandbox, redis_url=redis_url, key_prefix=key_prefix))
+    backend_environ = dev_environ(addresses, sandbox, redis_url=redis_url, key_prefix=key_prefix)
+    if student_fields := environ.get("STUDENT_FIELDS"):
+        backend_environ["STUDENT_FIELDS"] = student_fields
+    settings = load_settings(backend_environ)
     demo = DemoConfig(
         backend_url=addresses.backend_url, sandbox_url=addresses.sandbox_url, client_id=sandbox.client_id
     )

@@ -18,7 +18,7 @@ from app.sandbox import create_sandbox_app
 from app.sandbox.config import SandboxConfig
 from app.serving import GRACEFUL_SHUTDOWN_SECONDS
 from tests.conftest import RunningSandbox
-from tests.support.backend import SESSION_SECRET
+from tests.support.backend import SESSION_SECRET, backend_environ
 from tests.support.partner import come_in_from_the_portal, log_in_through_the_demo_page
 from tests.support.processes import (
     SETTINGS_NAMES,
@@ -51,18 +51,7 @@ def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, 
 
 
 def good_settings(sandbox_url: str, config: SandboxConfig, redis_url: str, key_prefix: str) -> dict[str, str]:
-    return {
-        "CLEVER_CLIENT_ID": config.client_id,
-        "CLEVER_CLIENT_SECRET": config.client_secret,
-        "CLEVER_REDIRECT_URI": config.redirect_uris[0],
-        "CLEVER_OAUTH_URL": sandbox_url,
-        "CLEVER_API_URL": sandbox_url,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": key_prefix,
-        "SESSION_SECRET": SESSION_SECRET,
-        "FRONTEND_URL": "http://127.0.0.1:5173/",
-        "COOKIE_SECURE": "false",
-    }
+    return backend_environ(sandbox_url, config, redis_url=redis_url, key_prefix=key_prefix)
 
 
 # --- serve -----------------------------------------------------------------------------------
@@ -176,11 +165,14 @@ def dev_ports_free() -> None:
 def blocked_sandbox_port() -> Iterator[None]:
     """Something listening on the sandbox's port (8700), unless something already does."""
     sock = socket.socket()
+    # SO_REUSEADDR as the dev command's own sockets: only a listener, not a connection left in
+    # TIME_WAIT by an earlier test, may count as "in use".
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", DEV_PORTS[0]))
         sock.listen()
     except OSError:
-        pass  # taken already: just as good
+        pass  # something listens there already: just as good
     try:
         yield
     finally:

@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from app.devstack import DEFAULT_KEY_PREFIX, DevAddresses, DevStack, bind_all, build_dev_stack, serve_together
+from app.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.sandbox.district import DemoLogin
 from app.sandbox.state import Sandbox
 from tests.support.partner import come_in_from_the_portal, log_in_through_the_demo_page
@@ -45,6 +46,12 @@ def test_each_start_has_its_own_session_secret(redis_url: str) -> None:
     second = build_dev_stack(redis_url, environ={"REDIS_KEY_PREFIX": "mine:"}).settings
     assert str(first) != str(second.session_secret)
     assert second.redis_key_prefix == "mine:"
+
+
+def test_student_fields_may_be_widened_for_a_look_at_every_field(redis_url: str) -> None:
+    settings = build_dev_stack(redis_url, environ={"STUDENT_FIELDS": "*"}).settings
+    assert settings.student_fields == STUDENT_FIELDS
+    assert build_dev_stack(redis_url, environ={}).settings.student_fields == DEFAULT_STUDENT_FIELDS
 
 
 async def test_a_login_and_a_portal_launch_through_the_demo_page(redis_url: str, key_prefix: str) -> None:

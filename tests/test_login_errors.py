@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
+from tests.support.oauth import redeem
 
 
 async def _clever_redirect(browser: Browser, user_id: str, **params: str) -> str:
@@ -85,18 +86,9 @@ async def test_a_code_already_used_at_clever_sends_the_person_to_log_in_again(
     async with Browser(backend) as browser:
         redirect = await _clever_redirect(browser, user["id"])
         code = redirect.split("code=", 1)[1].split("&", 1)[0]
-        async with httpx.AsyncClient(base_url=sandbox.url) as thief:
-            used = await thief.post(
-                "/oauth/tokens",
-                json={
-                    "code": code,
-                    "grant_type": "authorization_code",
-                    "redirect_uri": config.redirect_uris[0],
-                },
-                auth=(config.client_id, config.client_secret),
-            )
-            # PKCE: without the verifier the thief gets nothing, but the attempt uses the code up.
-            assert (used.status_code, used.json()["error"]) == (400, "invalid_grant")
+        used = await redeem(sandbox.url, config, code)  # a thief without the PKCE verifier
+        # PKCE: the thief gets nothing, but the attempt uses the code up.
+        assert (used.status_code, used.json()["error"]) == (400, "invalid_grant")
         answer = await browser.callback(redirect)
         assert (answer.response.status_code, _error_code(answer.response)) == (400, "login_expired")
         assert "clever_session" not in browser.http.cookies

@@ -17,6 +17,7 @@ from tests.support.demo import (
     expected_roles,
     expected_section_ids,
 )
+from tests.support.oauth import redeem
 
 FRONTEND = "http://127.0.0.1:5173/home"
 
@@ -144,16 +145,7 @@ async def test_a_portal_launch_is_sent_back_to_clever_and_never_exchanged(
     assert principal["user"]["id"] == user["id"]
     assert principal["session"]["login_method"] == "clever_portal"
     # The Portal's own code was never redeemed: it still works once, for whoever holds it legitimately.
-    async with httpx.AsyncClient(base_url=sandbox.url) as clever:
-        exchange = await clever.post(
-            "/oauth/tokens",
-            json={
-                "code": portal_code,
-                "grant_type": "authorization_code",
-                "redirect_uri": config.redirect_uris[0],
-            },
-            auth=(config.client_id, config.client_secret),
-        )
+    exchange = await redeem(sandbox.url, config, portal_code)
     assert exchange.status_code == 200
 
 
@@ -226,3 +218,24 @@ async def test_the_authorize_url_binds_pkce_state_and_nonce(sandbox: RunningSand
     set_cookie = start.response.headers["set-cookie"]
     assert "HttpOnly" in set_cookie
     assert "SameSite=lax" in set_cookie.replace("samesite", "SameSite")
+
+
+async def test_every_demo_login_works_including_users_with_missing_data(
+    sandbox: RunningSandbox, backend: str
+) -> None:
+    store = sandbox.sandbox.store
+    logins = store.demo_logins()
+    assert len(logins) >= 10
+    for login in logins:
+        user = store.user(login.user_id)
+        assert user is not None
+        async with Browser(backend) as browser:
+            landed = await browser.login(login.user_id)
+            assert landed.response.status_code == 302, (login.label, landed.response.text[:200])
+            principal = (await browser.session()).json()
+        assert principal["user"]["id"] == login.user_id
+        assert principal["user"]["roles"] == expected_roles(user)
+        assert {s["id"] for s in principal["sections"]} == expected_section_ids(store, user)
+        assert {r["id"] for r in principal["resources"]} == expected_resource_ids(store, user)
+        if not user.get("email"):
+            assert principal["user"]["email"] is None

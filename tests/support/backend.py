@@ -25,7 +25,21 @@ def backend_settings(
     extra: Mapping[str, str] | None = None,
 ) -> Settings:
     """Settings for a backend that is the sandbox's registered app (its first redirect URI)."""
-    environ = {
+    return load_settings(
+        backend_environ(sandbox_url, config, redis_url=redis_url, key_prefix=key_prefix, extra=extra)
+    )
+
+
+def backend_environ(
+    sandbox_url: str,
+    config: SandboxConfig,
+    *,
+    redis_url: str,
+    key_prefix: str,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment variables of such a backend, for a `clever-login serve` process."""
+    return {
         "CLEVER_CLIENT_ID": config.client_id,
         "CLEVER_CLIENT_SECRET": config.client_secret,
         "CLEVER_REDIRECT_URI": config.redirect_uris[0],
@@ -39,7 +53,6 @@ def backend_settings(
         "SERVICE_CLIENTS": f"{SERVICE_NAME}:{SERVICE_SECRET}",
         **(extra or {}),
     }
-    return load_settings(environ)
 
 
 @contextlib.contextmanager

@@ -45,13 +45,17 @@ async def authorization_code(
     return query["code"][0]
 
 
+async def redeem(base_url: str, config: SandboxConfig, code: str) -> httpx.Response:
+    """POST the code to /oauth/tokens as our app would (HTTP Basic, the first redirect URI)."""
+    body = {"code": code, "grant_type": "authorization_code", "redirect_uri": config.redirect_uris[0]}
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        return await http.post("/oauth/tokens", json=body, auth=(config.client_id, config.client_secret))
+
+
 async def user_token(base_url: str, config: SandboxConfig, user_id: str) -> str:
     """An SSO access token for `user_id`: a code from authorize, redeemed at /oauth/tokens."""
-    redirect_uri = config.redirect_uris[0]
-    code = await authorization_code(base_url, config, user_id, redirect_uri=redirect_uri)
-    body = {"code": code, "grant_type": "authorization_code", "redirect_uri": redirect_uri}
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        response = await http.post("/oauth/tokens", json=body, auth=(config.client_id, config.client_secret))
+    code = await authorization_code(base_url, config, user_id, redirect_uri=config.redirect_uris[0])
+    response = await redeem(base_url, config, code)
     response.raise_for_status()
     token = response.json()["access_token"]
     if not isinstance(token, str):
