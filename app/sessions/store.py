@@ -110,11 +110,12 @@ class SessionStore:
             pipe.set(key, sealed, ex=ttl)
             pipe.zadd(user_key, {storage_id: expires_at})
             pipe.zremrangebyscore(user_key, "-inf", now)  # forget sessions past their absolute expiry
-            pipe.expire(user_key, self._absolute, gt=True)
-            pipe.expire(user_key, self._absolute, nx=True)
+            # Every session lives the same absolute time, so the newest one ends last: a plain
+            # EXPIRE keeps each index exactly as long as its longest-lived member (and works on
+            # Redis 6.2, which has no EXPIRE GT).
+            pipe.expire(user_key, self._absolute)
             pipe.zadd(district_key, {self._hash("user", user_id): expires_at})
-            pipe.expire(district_key, self._absolute, gt=True)
-            pipe.expire(district_key, self._absolute, nx=True)
+            pipe.expire(district_key, self._absolute)
             await pipe.execute()
         return session
 
