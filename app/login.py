@@ -152,6 +152,7 @@ async def _complete(
     )
     session_token = svc.sessions.encode(session.ticket)
     await svc.pending.complete(browser, state, session_token=session_token, return_to=transaction.return_to)
+    svc.metrics.login("success")
     logger.info(
         "login succeeded",
         extra={"event": "login_succeeded", "method": transaction.login_method, "identity": who.source},

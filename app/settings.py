@@ -24,9 +24,8 @@ _CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-_REDIS_SCHEMES = frozenset(
-    {"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
-)
+# Sentinel and Cluster URL forms come with their client support (app.redis_client).
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 
 class SettingsError(ValueError):
@@ -179,7 +178,7 @@ def _session_secret(raw: str) -> Secret:
 
 def _redis_url(raw: str) -> Secret:
     if urlsplit(raw).scheme.lower() not in _REDIS_SCHEMES:
-        raise ValueError("must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL")
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
     return Secret(raw)
 
 

@@ -201,3 +201,17 @@ async def test_unknown_paths_and_methods_answer_stable_codes(backend: str) -> No
         wrong_method = await client.get("/auth/logout")
     assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
     assert (wrong_method.status_code, wrong_method.json()["error"]) == (405, "method_not_allowed")
+
+
+async def test_logins_are_counted_in_metrics_without_personal_data(
+    sandbox: RunningSandbox, backend: str
+) -> None:
+    user = demo_user(sandbox.sandbox.store, "student")
+    async with Browser(backend) as browser:
+        await browser.login(user["id"])
+        await browser.callback(f"{backend}/auth/callback?state=nope&code=x")  # a failed one
+        metrics = (await browser.http.get(f"{backend}/metrics")).text
+    assert 'logins_total{outcome="success"} 1.0' in metrics
+    assert 'logins_total{outcome="login_expired"} 1.0' in metrics
+    for personal in (user["id"], user["name"]["first"], user["name"]["last"], user["district"]):
+        assert personal not in metrics

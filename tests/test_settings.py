@@ -84,6 +84,7 @@ def test_redis_is_optional_when_the_command_brings_its_own() -> None:
         ("SESSION_ABSOLUTE_TIMEOUT", "999999999"),
         ("EVENTS_POLL_INTERVAL", "0"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("REDIS_URL", "redis+sentinel://127.0.0.1:26379/mymaster"),
         ("REDIS_KEY_PREFIX", "a{b}"),
     ],
 )
