@@ -4,13 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench install clean
+.PHONY: run test check lint typecheck format bench install clean system-packages
 
 run: $(STAMP)
 	$(BIN)/clever-login dev
 
-test: check
+test: check system-packages
 	$(BIN)/pytest
+
+# Chromium and nginx for the browser and gateway tests (Debian packages; see the script).
+system-packages:
+	bash scripts/system-packages.sh
 
 check: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -35,6 +35,7 @@ _NOT_READY_MESSAGES = {
     "redis_unavailable": "Redis does not answer.",
     "shutting_down": "This instance is shutting down.",
 }
+ERROR_CODES = tuple(_NOT_READY_MESSAGES)
 
 
 class Readiness:

@@ -7,6 +7,8 @@ import json
 from functools import cache
 from typing import Any
 
+from app.health import ERROR_CODES as READINESS_CODES
+from app.middleware.cors_csrf import ERROR_CODES as CSRF_CODES
 from app.problems import PROBLEMS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -260,7 +262,10 @@ def _document() -> dict[str, Any]:
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],
-                    "properties": {"error": {"enum": sorted(PROBLEMS)}, "message": _STRING},
+                    "properties": {
+                        "error": {"enum": sorted({*PROBLEMS, *CSRF_CODES, *READINESS_CODES})},
+                        "message": _STRING,
+                    },
                 },
                 "Introspection": {
                     "type": "object",

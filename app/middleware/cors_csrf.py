@@ -23,6 +23,7 @@ PREFLIGHT_MAX_AGE = 600
 # Everything else is treated as able to change state, unknown methods included.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HEADER_MISSING = "A browser request that changes state must send X-Requested-With."
+ERROR_CODES = ("cors_origin_denied", "csrf_header_missing", "csrf_origin_denied")
 
 
 def parse_origin(raw: bytes) -> str | None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from app.main import create_app
 from app.sandbox.config import SandboxConfig
 from app.settings import Settings, load_settings
+from tests.support.openapi_check import OpenAPIConformance
 from tests.support.servers import serve_in_thread
 
 FRONTEND_URL = "http://127.0.0.1:5173/home"
@@ -57,5 +58,8 @@ def backend_environ(
 
 @contextlib.contextmanager
 def running_backend(settings: Settings) -> Iterator[str]:
-    with serve_in_thread(create_app(settings)) as url:
+    """The backend on a loopback port; on exit, fails if any answer strayed from /openapi.json."""
+    checked = OpenAPIConformance(create_app(settings))
+    with serve_in_thread(checked) as url:
         yield url
+    assert not checked.violations, "answers not as /openapi.json says:\n" + "\n".join(checked.violations)
