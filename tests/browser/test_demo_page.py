@@ -1,0 +1,361 @@
+"""The demo partner page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The sandbox, the backend and the demo page each run on an origin of their own (ports of
+127.0.0.1), as `clever-login dev` serves them. Cookies are per host, not per port, so the
+backend's cookies on 127.0.0.1 also reach the demo page's port: expected locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from app.sandbox.oauth import SIGN_IN_COOKIE
+from tests.support.demo import User, demo_user, expected_roles, expected_section_ids
+from tests.support.devstack import RunningStack, running_dev_stack
+
+pytest.importorskip("playwright.async_api", reason="playwright is not installed (a dev dependency)")
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None:
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+# Only once both are known to be there.
+from playwright.async_api import (  # noqa: E402
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Request,
+    Response,
+    async_playwright,
+    expect,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+OUTPUT = Path(__file__).parent / "output"
+ROLE_LABELS = {
+    "student": "Student",
+    "teacher": "Teacher",
+    "staff": "Staff",
+    "district_admin": "District admin",
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def context(chromium: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile per test: no cookies, no storage."""
+    context = await chromium.new_context()
+    context.set_default_timeout(10_000)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@pytest.fixture
+def stack(redis_url: str, key_prefix: str) -> Iterator[RunningStack]:
+    with running_dev_stack(redis_url, key_prefix=key_prefix) as running:
+        yield running
+
+
+# --- what a person does ----------------------------------------------------------------------
+
+
+def full_name(user: User) -> str:
+    name = user["name"]
+    return " ".join(part for part in (name.get("first"), name.get("middle"), name.get("last")) if part)
+
+
+def picker_label(stack: RunningStack, user: User) -> str:
+    return next(login.label for login in stack.store.demo_logins() if login.user_id == user["id"])
+
+
+def session_answer(stack: RunningStack) -> Callable[[Response], bool]:
+    url = f"{stack.backend_url}/auth/session"
+    return lambda response: response.url == url and response.request.method == "GET"
+
+
+async def pick_on_clever(page: Page, stack: RunningStack, user: User) -> dict[str, Any]:
+    """On the sandbox's picker, pick `user`; answers the session the partner page then fetched."""
+    async with page.expect_response(session_answer(stack)) as answered:
+        await page.get_by_role("link", name=picker_label(stack, user)).click()
+    response = await answered.value
+    assert page.url == stack.demo_url
+    assert response.status == 200, await response.text()
+    # The page's own credentialed call, from its origin, allowed by the backend's CORS answer.
+    assert await response.request.header_value("origin") == stack.demo_url.rstrip("/")
+    assert response.headers["access-control-allow-origin"] == stack.demo_url.rstrip("/")
+    assert response.headers["access-control-allow-credentials"] == "true"
+    principal: dict[str, Any] = await response.json()
+    return principal
+
+
+async def start_login(page: Page, stack: RunningStack) -> None:
+    """Open the partner page and click its login button; stops on Clever's picker."""
+    await page.goto(stack.demo_url)
+    await expect(page.get_by_role("status")).to_have_text("Not signed in.")
+    await page.get_by_role("link", name="Log in with Clever").click()
+    await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
+
+
+async def log_in(page: Page, stack: RunningStack, kind: str) -> tuple[User, dict[str, Any]]:
+    user = demo_user(stack.store, kind)
+    await start_login(page, stack)
+    return user, await pick_on_clever(page, stack, user)
+
+
+def section_of(page: Page, title: str) -> Locator:
+    return page.locator("#principal > section").filter(
+        has=page.get_by_role("heading", name=title, exact=True)
+    )
+
+
+async def assert_page_shows(
+    page: Page, stack: RunningStack, user: User, principal: dict[str, Any], login_method: str
+) -> None:
+    """The partner page shows `user` as the sandbox holds them, from the session it fetched."""
+    store = stack.store
+    assert principal["user"]["id"] == user["id"]
+    assert principal["user"]["roles"] == expected_roles(user)
+    assert {s["id"] for s in principal["sections"]} == expected_section_ids(store, user)
+
+    await expect(page.get_by_role("status")).to_have_text("Signed in.")
+    await expect(page.locator("#greeting")).to_have_text(f"Hello, {full_name(user)}")
+    await expect(section_of(page, "Who").locator("dd").first).to_have_text(full_name(user))
+    roles = section_of(page, "Roles").locator("li")
+    await expect(roles).to_contain_text([ROLE_LABELS[role] for role in expected_roles(user)])
+    primary = roles.filter(has=page.locator(".badge", has_text="primary"))
+    await expect(primary).to_contain_text(ROLE_LABELS[principal["user"]["primary_role"]])
+
+    names = sorted(section["name"] for section in store.roster.sections_of_user(user))
+    assert names, "a demo user with sections"
+    cells = section_of(page, "Sections").locator("tbody tr td:first-child")
+    await expect(cells).to_have_count(len(names))
+    assert sorted(await cells.all_text_contents()) == names
+
+    method = section_of(page, "Session").locator("dt", has_text="Login method").locator("+ dd")
+    await expect(method).to_have_text(login_method)
+
+
+async def assert_cookies_out_of_reach(context: BrowserContext, page: Page, *, host: str, secure: bool) -> str:
+    """The backend's cookies as the browser holds them; answers the session token."""
+    prefix = "__Host-" if secure else ""
+    cookies = {cookie.get("name"): cookie for cookie in await context.cookies()}
+    session = cookies[f"{prefix}clever_session"]
+    pending = cookies[f"{prefix}clever_login"]
+    for cookie in (session, pending):
+        assert cookie.get("httpOnly") is True
+        assert cookie.get("secure") is secure
+        assert cookie.get("sameSite") == "Lax"
+        assert cookie.get("path") == "/"
+        assert cookie.get("domain") == host  # host-only: no Domain attribute, so no leading dot
+    assert session.get("expires") == -1  # a session cookie: gone when the browser closes
+    assert pending.get("expires", -1) > 0  # the pending-login cookie lives as long as a login may take
+    if secure:
+        assert "clever_session" not in cookies
+        assert "clever_login" not in cookies
+    token = session.get("value", "")
+    assert token
+
+    visible = await page.evaluate(
+        """() => ({
+            cookie: document.cookie,
+            local: JSON.stringify({ ...localStorage }),
+            session: JSON.stringify({ ...sessionStorage }),
+            html: document.documentElement.outerHTML,
+        })"""
+    )
+    for where, text in visible.items():
+        assert token not in text, f"the session token is readable from JavaScript ({where})"
+    assert "clever_session" not in visible["cookie"]
+    assert "clever_login" not in visible["cookie"]
+    return token
+
+
+async def session_with_bearer(stack: RunningStack, token: str) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(
+            f"{stack.backend_url}/auth/session", headers={"Authorization": f"Bearer {token}"}
+        )
+
+
+async def screenshot(page: Page, name: str, record_property: Callable[[str, object], None]) -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / name
+    await page.screenshot(path=path, full_page=True)
+    record_property("screenshot", str(path))
+    return path
+
+
+# --- the scenarios ---------------------------------------------------------------------------
+
+
+async def test_a_teacher_logs_in_and_the_page_shows_who_they_are(
+    stack: RunningStack, context: BrowserContext, record_property: Callable[[str, object], None]
+) -> None:
+    page = await context.new_page()
+    teacher, principal = await log_in(page, stack, "teacher")
+    await assert_page_shows(page, stack, teacher, principal, "Log in with Clever")
+    assert principal["session"]["login_method"] == "clever_sso"
+    token = await assert_cookies_out_of_reach(context, page, host="127.0.0.1", secure=False)
+    assert (await session_with_bearer(stack, token)).json()["user"]["id"] == teacher["id"]
+    await screenshot(page, "logged-in-teacher.png", record_property)
+
+
+async def test_a_student_logs_in_and_the_page_shows_their_record(
+    stack: RunningStack, context: BrowserContext, record_property: Callable[[str, object], None]
+) -> None:
+    page = await context.new_page()
+    student, principal = await log_in(page, stack, "student")
+    await assert_page_shows(page, stack, student, principal, "Log in with Clever")
+    await expect(section_of(page, "Student record")).to_be_visible()
+    await assert_cookies_out_of_reach(context, page, host="127.0.0.1", secure=False)
+    await screenshot(page, "logged-in-student.png", record_property)
+
+
+async def test_a_portal_launch_is_bound_to_the_browser_and_lands_on_the_page(
+    stack: RunningStack, context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    callbacks: list[Request] = []
+    callback_url = f"{stack.backend_url}/auth/callback?"
+    page.on(
+        "request", lambda request: callbacks.append(request) if request.url.startswith(callback_url) else None
+    )
+    student = demo_user(stack.store, "student")
+
+    await page.goto(stack.demo_url)
+    await page.get_by_role("link", name="simulate a Clever Portal launch").click()
+    await page.wait_for_url(f"{stack.sandbox_url}/oauth/instant-login?*")
+    principal = await pick_on_clever(page, stack, student)
+
+    await assert_page_shows(page, stack, student, principal, "Clever Portal launch")
+    assert principal["session"]["login_method"] == "clever_portal"
+    # Clever's code came with no state and was not exchanged; the browser went back to Clever
+    # with a login of its own, and that one's code (with its state) made the session.
+    states = [parse_qs(urlsplit(request.url).query).get("state") for request in callbacks]
+    assert [state is not None for state in states] == [False, True]
+
+
+async def test_logging_out_ends_the_session(stack: RunningStack, context: BrowserContext) -> None:
+    page = await context.new_page()
+    await log_in(page, stack, "teacher")
+    token = await assert_cookies_out_of_reach(context, page, host="127.0.0.1", secure=False)
+
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.get_by_role("status")).to_have_text("Logged out.")
+    await expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
+    await expect(page.get_by_role("link", name="Log in with Clever")).to_be_visible()
+    await expect(page.locator("#signed-in")).to_be_hidden()
+
+    assert "clever_session" not in {cookie.get("name") for cookie in await context.cookies()}
+    # This browser (the context's own requests share its cookies) has no session any more...
+    answer = await context.request.get(f"{stack.backend_url}/auth/session")
+    assert answer.status == 401
+    assert (await answer.json())["error"] == "no_session"
+    # ...and the ticket it held is dead on the server, not merely forgotten by the browser.
+    assert (await session_with_bearer(stack, token)).status_code == 401
+
+
+async def test_two_tabs_logging_in_at_once_both_end_logged_in(
+    stack: RunningStack, context: BrowserContext
+) -> None:
+    teacher = demo_user(stack.store, "teacher")
+    tabs = [await context.new_page(), await context.new_page()]
+    for tab in tabs:
+        await start_login(tab, stack)
+    # Two logins pending at once, each with its own state, behind one pending-login cookie.
+    states = {parse_qs(urlsplit(tab.url).query)["state"][0] for tab in tabs}
+    assert len(states) == 2
+    pending = [cookie for cookie in await context.cookies() if cookie.get("name") == "clever_login"]
+    assert len(pending) == 1
+
+    principals = await asyncio.gather(*(pick_on_clever(tab, stack, teacher) for tab in tabs))
+    assert [principal["user"]["id"] for principal in principals] == [teacher["id"]] * 2
+    sessions = [cookie for cookie in await context.cookies() if cookie.get("name") == "clever_session"]
+    assert len(sessions) == 1
+    for tab in tabs:
+        await tab.reload()
+        await expect(tab.locator("#greeting")).to_have_text(f"Hello, {full_name(teacher)}")
+
+
+@pytest.mark.parametrize("how", ["portal", "login_link"])
+async def test_a_second_person_on_the_same_browser_replaces_the_first(
+    how: str, stack: RunningStack, context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    teacher, _ = await log_in(page, stack, "teacher")
+    teacher_token = await assert_cookies_out_of_reach(context, page, host="127.0.0.1", secure=False)
+    assert (await session_with_bearer(stack, teacher_token)).json()["user"]["id"] == teacher["id"]
+
+    # The teacher walks away still signed in; a student sits down at the same device. Clever
+    # still remembers the teacher, so the student tells Clever who they are.
+    student = demo_user(stack.store, "student")
+    if how == "portal":
+        # From the Clever Portal, signed in there as themselves.
+        portal = await page.locator("#portal-link").get_attribute("href")
+        assert portal is not None
+        async with page.expect_response(session_answer(stack)) as answered:
+            await page.goto(f"{portal}&login_hint={student['id']}")
+        assert (await answered.value).status == 200
+    else:
+        # Through the partner's login link, after signing the teacher out of Clever.
+        await context.clear_cookies(name=SIGN_IN_COOKIE)
+        login = await page.locator("#login-link").get_attribute("href")
+        assert login is not None
+        await page.goto(login)
+        await pick_on_clever(page, stack, student)
+
+    assert page.url == stack.demo_url
+    await expect(page.locator("#greeting")).to_have_text(f"Hello, {full_name(student)}")
+    student_token = await assert_cookies_out_of_reach(context, page, host="127.0.0.1", secure=False)
+    assert student_token != teacher_token
+    assert (await session_with_bearer(stack, teacher_token)).status_code == 401
+    assert (await session_with_bearer(stack, student_token)).json()["user"]["id"] == student["id"]
+
+
+async def test_secure_cookies_with_the_host_prefix_on_localhost(
+    redis_url: str, key_prefix: str, context: BrowserContext, record_property: Callable[[str, object], None]
+) -> None:
+    # Chromium treats http://localhost as a secure context, so it stores `Secure` cookies (and so
+    # `__Host-` ones) that a production backend (COOKIE_SECURE=true) sets over plain http there.
+    with running_dev_stack(
+        redis_url, key_prefix=key_prefix, host="localhost", backend_environ={"COOKIE_SECURE": "true"}
+    ) as stack:
+        assert stack.settings.cookie_secure is True
+        page = await context.new_page()
+        teacher, principal = await log_in(page, stack, "teacher")
+        await assert_page_shows(page, stack, teacher, principal, "Log in with Clever")
+        await assert_cookies_out_of_reach(context, page, host="localhost", secure=True)
+        await screenshot(page, "logged-in-teacher-host-prefix.png", record_property)
