@@ -31,10 +31,11 @@ bench: $(STAMP)
 install: $(STAMP)
 
 # Installs once, again whenever the declared dependencies or their pins change.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt scripts/fetch_helm.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	$(BIN)/python scripts/fetch_helm.py $(BIN)
 	touch $(STAMP)
 
 clean:
