@@ -8,7 +8,6 @@ transaction of its own, so every code exchanged is bound to the browser that ask
 from __future__ import annotations
 
 import logging
-import re
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -22,11 +21,11 @@ from app.returnto import safe_return_to
 from app.roster import fetch_roster
 from app.services import Services, services
 from app.sessions.ticket import Ticket
+from app.settings import DISTRICT_ID
 from app.transaction import LoginMethod, LoginTransaction, authorize_url
 
 logger = logging.getLogger("app.login")
 
-_DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_PARAM_LENGTH = 2048
 
 
@@ -48,9 +47,10 @@ async def login(request: Request) -> Response:
     if return_to is None:
         raise AppError("invalid_return_to")
     district_id = params.get("district_id") or None
-    if district_id is not None and not _DISTRICT_ID.match(district_id):
+    if district_id is not None and not DISTRICT_ID.match(district_id):
         raise AppError("invalid_district")
-    return await _start(request, svc, return_to=return_to, login_method="clever_sso", district_id=district_id)
+    browser = svc.pending.decode_browser(request.cookies.get(svc.cookies.login_name))
+    return await _start(svc, browser, return_to=return_to, login_method="clever_sso", district_id=district_id)
 
 
 async def callback(request: Request) -> Response:
@@ -68,7 +68,7 @@ async def callback(request: Request) -> Response:
     if not state:
         # A login Clever started: ask Clever again, this time bound to this browser.
         logger.info("login started by Clever", extra={"event": "login_portal_restart"})
-        return await _start(request, svc, return_to=svc.settings.frontend_url, login_method="clever_portal")
+        return await _start(svc, browser, return_to=svc.settings.frontend_url, login_method="clever_portal")
     if browser is None:
         raise AppError("login_expired")
 
@@ -85,17 +85,15 @@ async def callback(request: Request) -> Response:
 
 
 async def _start(
-    request: Request,
     svc: Services,
+    browser: Ticket | None,
     *,
     return_to: str,
     login_method: LoginMethod,
     district_id: str | None = None,
 ) -> Response:
     # One pending-login cookie per browser, however many tabs log in at once.
-    browser = (
-        svc.pending.decode_browser(request.cookies.get(svc.cookies.login_name)) or svc.pending.new_browser()
-    )
+    browser = browser or svc.pending.new_browser()
     transaction = LoginTransaction.new(
         return_to=return_to, login_method=login_method, district_id=district_id
     )

@@ -54,8 +54,8 @@ def create_app(settings: Settings) -> Starlette:
         raise ValueError("REDIS_URL is required to serve")
     redis_url = str(settings.redis_url)
     metrics = Metrics()
-    holder: dict[str, Services] = {}
-    readiness = Readiness(lambda: holder["services"].redis)
+    # The client exists only once the lifespan has run; readiness asks for it when it checks.
+    readiness = Readiness(lambda: app.state.services.redis)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -89,7 +89,6 @@ def create_app(settings: Settings) -> Starlette:
             ),
             metrics=metrics,
         )
-        holder["services"] = services
         app.state.services = services
         prefetch = asyncio.create_task(services.oidc.prefetch())  # spares the first login two round trips
         try:

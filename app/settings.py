@@ -22,7 +22,8 @@ MIN_SECRET_BYTES = 32
 _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "example", "default", "password")
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# What a Clever district id may look like, wherever one is read (settings, /auth/login).
+DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # Sentinel and Cluster URL forms come with their client support (app.redis_client).
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
@@ -251,6 +252,6 @@ def _key_prefix(raw: str) -> str:
 
 def _districts(raw: str) -> frozenset[str] | None:
     ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    if bad := sorted(i for i in ids if not _DISTRICT_ID.match(i)):
+    if bad := sorted(i for i in ids if not DISTRICT_ID.match(i)):
         raise ValueError(f"not a district id: {', '.join(bad)}")
     return ids or None

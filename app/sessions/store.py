@@ -64,10 +64,16 @@ class SessionStore:
     # -- names -------------------------------------------------------------------------------
 
     def session_key(self, ticket: Ticket) -> str:
-        return f"{self._prefix}s:{{{ticket.storage_id(self._keys.storage_hashing)}}}"
+        return self._session_key(ticket.storage_id(self._keys.storage_hashing))
 
     def user_key(self, user_id: str) -> str:
-        return f"{self._prefix}u:{{{self._hash('user', user_id)}}}"
+        return self._user_key(self._hash("user", user_id))
+
+    def _session_key(self, storage_id: str) -> str:
+        return f"{self._prefix}s:{{{storage_id}}}"
+
+    def _user_key(self, user_hash: str) -> str:
+        return f"{self._prefix}u:{{{user_hash}}}"
 
     def district_key(self, district_id: str) -> str:
         return f"{self._prefix}d:{{{self._hash('district', district_id)}}}"
@@ -177,7 +183,7 @@ class SessionStore:
         district_key = self.district_key(district_id)
         ended = 0
         for user_hash in await self._members(district_key):
-            user_key = f"{self._prefix}u:{{{user_hash}}}"
+            user_key = self._user_key(user_hash)
             ended += await self._delete_storage_ids(user_key, await self._members(user_key))
         await self._redis.delete(district_key)
         return ended
@@ -191,7 +197,7 @@ class SessionStore:
             return 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for storage_id in storage_ids:
-                pipe.delete(f"{self._prefix}s:{{{storage_id}}}")
+                pipe.delete(self._session_key(storage_id))
             pipe.delete(user_key)
             results = await pipe.execute()
         return sum(results[:-1])
