@@ -59,7 +59,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        keyring = Keyring.from_secret(str(settings.session_secret))
+        keyring = Keyring.from_secret(
+            str(settings.session_secret), [str(old) for old in settings.session_secret_previous]
+        )
         redis = create_redis(redis_url)
         oauth_http = create_http_client(settings.clever_oauth_url)
         api_http = create_http_client(settings.clever_api_url)

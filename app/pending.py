@@ -99,16 +99,22 @@ class PendingLogins:
         return Ticket.new()
 
     def encode_browser(self, browser: Ticket) -> str:
-        return browser.encode(self._keys.transaction_signing, TICKET_PURPOSE)
+        # A browser keeps the secret it was first signed with: its pending logins are named by it.
+        return browser.encode(self._keys.generation(browser.generation).transaction_signing, TICKET_PURPOSE)
 
     def decode_browser(self, text: str | None) -> Ticket | None:
-        return decode_ticket(text, self._keys.transaction_signing, TICKET_PURPOSE) if text else None
+        if not text:
+            return None
+        retired = [keys.transaction_signing for keys in self._keys.previous]
+        return decode_ticket(text, self._keys.transaction_signing, TICKET_PURPOSE, retired_keys=retired)
 
     # -- transactions ------------------------------------------------------------------------
 
     def key(self, browser: Ticket, state: str) -> str:
         digest = hmac.new(
-            self._keys.storage_hashing, b"login:" + browser.session_id + b"|" + state.encode(), hashlib.sha256
+            self._keys.generation(browser.generation).storage_hashing,
+            b"login:" + browser.session_id + b"|" + state.encode(),
+            hashlib.sha256,
         ).hexdigest()
         return f"{self._prefix}tx:{{{digest}}}"
 

@@ -19,6 +19,7 @@ DEFAULT_IDLE_TIMEOUT = 30 * 60  # OWASP: 15-30 minutes of inactivity for a low-r
 DEFAULT_ABSOLUTE_TIMEOUT = 8 * 60 * 60  # a school day
 MAX_ABSOLUTE_TIMEOUT = 7 * 24 * 60 * 60
 MIN_SECRET_BYTES = 32
+MAX_PREVIOUS_SECRETS = 3
 _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "example", "default", "password")
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -51,6 +52,8 @@ class Settings:
     frontend_url: str
     session_secret: Secret
     redis_url: Secret | None = None
+    # Secrets being rotated out: what they signed is still accepted, nothing new is signed with them.
+    session_secret_previous: tuple[Secret, ...] = ()
     clever_oauth_url: str = "https://clever.com"
     clever_api_url: str = "https://api.clever.com"
     session_idle_timeout: int = DEFAULT_IDLE_TIMEOUT
@@ -91,6 +94,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     redirect_uri = read("CLEVER_REDIRECT_URI", _redirect_uri, required=True)
     frontend_url = read("FRONTEND_URL", _http_url, required=True)
     session_secret = read("SESSION_SECRET", _session_secret, required=True)
+    no_secrets: tuple[Secret, ...] = ()
+    previous_secrets = read("SESSION_SECRET_PREVIOUS", _previous_secrets, no_secrets)
     redis_url = read("REDIS_URL", _redis_url, required=require_redis)
     oauth_url = read("CLEVER_OAUTH_URL", _base_url, "https://clever.com")
     api_url = read("CLEVER_API_URL", _base_url, "https://api.clever.com")
@@ -106,6 +111,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     poll = read("EVENTS_POLL_INTERVAL", _poll_interval, 30.0)
     key_prefix = read("REDIS_KEY_PREFIX", _key_prefix, "cl:")
 
+    if session_secret and any(str(old) == str(session_secret) for old in previous_secrets):
+        problems.append("SESSION_SECRET_PREVIOUS: must not repeat SESSION_SECRET")
     if idle and absolute and absolute < idle:
         problems.append("SESSION_ABSOLUTE_TIMEOUT: must not be shorter than SESSION_IDLE_TIMEOUT")
     if problems:
@@ -118,6 +125,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         clever_redirect_uri=redirect_uri,
         frontend_url=frontend_url,
         session_secret=session_secret,
+        session_secret_previous=previous_secrets,
         redis_url=redis_url,
         clever_oauth_url=oauth_url,
         clever_api_url=api_url,
@@ -175,6 +183,14 @@ def _session_secret(raw: str) -> Secret:
     if len(set(raw)) < 8 or any(word in lowered for word in _PLACEHOLDER_WORDS):
         raise ValueError("looks like a placeholder; use a random value (e.g. `openssl rand -base64 48`)")
     return Secret(raw)
+
+
+def _previous_secrets(raw: str) -> tuple[Secret, ...]:
+    """Comma-separated, newest first: each must be as strong as SESSION_SECRET."""
+    secrets = tuple(_session_secret(part.strip()) for part in raw.split(",") if part.strip())
+    if len(secrets) > MAX_PREVIOUS_SECRETS:
+        raise ValueError(f"at most {MAX_PREVIOUS_SECRETS} secrets")
+    return secrets
 
 
 def _redis_url(raw: str) -> Secret:

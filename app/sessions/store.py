@@ -64,10 +64,18 @@ class SessionStore:
     # -- names -------------------------------------------------------------------------------
 
     def session_key(self, ticket: Ticket) -> str:
-        return self._session_key(ticket.storage_id(self._keys.storage_hashing))
+        return self._session_key(self._storage_id(ticket))
 
-    def user_key(self, user_id: str) -> str:
-        return self._user_key(self._hash("user", user_id))
+    def user_key(self, user_id: str, generation: int = 0) -> str:
+        """The user's index under the current secret, or under a retired one (`generation`)."""
+        return self._user_key(self._hash("user", user_id, generation))
+
+    def user_keys(self, user_id: str) -> list[str]:
+        """The user's index under every secret in use: sessions keep the names they were born with."""
+        return [self.user_key(user_id, generation) for generation in range(len(self._keys.generations))]
+
+    def _storage_id(self, ticket: Ticket) -> str:
+        return ticket.storage_id(self._keys.generation(ticket.generation).storage_hashing)
 
     def _session_key(self, storage_id: str) -> str:
         return f"{self._prefix}s:{{{storage_id}}}"
@@ -75,19 +83,21 @@ class SessionStore:
     def _user_key(self, user_hash: str) -> str:
         return f"{self._prefix}u:{{{user_hash}}}"
 
-    def district_key(self, district_id: str) -> str:
-        return f"{self._prefix}d:{{{self._hash('district', district_id)}}}"
+    def district_key(self, district_id: str, generation: int = 0) -> str:
+        return f"{self._prefix}d:{{{self._hash('district', district_id, generation)}}}"
 
-    def _hash(self, kind: str, value: str) -> str:
-        return hmac.new(self._keys.storage_hashing, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    def _hash(self, kind: str, value: str, generation: int = 0) -> str:
+        hashing = self._keys.generation(generation).storage_hashing
+        return hmac.new(hashing, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
     # -- tickets -----------------------------------------------------------------------------
 
     def encode(self, ticket: Ticket) -> str:
-        return ticket.encode(self._keys.ticket_signing, TICKET_PURPOSE)
+        return ticket.encode(self._keys.generation(ticket.generation).ticket_signing, TICKET_PURPOSE)
 
     def decode(self, text: str) -> Ticket | None:
-        return decode_ticket(text, self._keys.ticket_signing, TICKET_PURPOSE)
+        retired = [keys.ticket_signing for keys in self._keys.previous]
+        return decode_ticket(text, self._keys.ticket_signing, TICKET_PURPOSE, retired_keys=retired)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -111,7 +121,7 @@ class SessionStore:
         )
         sealed = _seal(session, key)
         user_key, district_key = self.user_key(user_id), self.district_key(district_id)
-        storage_id = ticket.storage_id(self._keys.storage_hashing)
+        storage_id = self._storage_id(ticket)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, sealed, ex=ttl)
             pipe.zadd(user_key, {storage_id: expires_at})
@@ -164,7 +174,8 @@ class SessionStore:
     async def delete(self, session: Session) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(self.session_key(session.ticket))
-            pipe.zrem(self.user_key(session.user_id), session.ticket.storage_id(self._keys.storage_hashing))
+            user_key = self.user_key(session.user_id, session.ticket.generation)
+            pipe.zrem(user_key, self._storage_id(session.ticket))
             await pipe.execute()
 
     async def delete_ticket(self, text: str) -> bool:
@@ -176,16 +187,19 @@ class SessionStore:
 
     async def delete_user(self, user_id: str) -> int:
         """End every session of a user; answers how many there were."""
-        user_key = self.user_key(user_id)
-        return await self._delete_storage_ids(user_key, await self._members(user_key))
+        ended = 0
+        for user_key in self.user_keys(user_id):
+            ended += await self._delete_storage_ids(user_key, await self._members(user_key))
+        return ended
 
     async def delete_district(self, district_id: str) -> int:
-        district_key = self.district_key(district_id)
         ended = 0
-        for user_hash in await self._members(district_key):
-            user_key = self._user_key(user_hash)
-            ended += await self._delete_storage_ids(user_key, await self._members(user_key))
-        await self._redis.delete(district_key)
+        for generation in range(len(self._keys.generations)):
+            district_key = self.district_key(district_id, generation)
+            for user_hash in await self._members(district_key):
+                user_key = self._user_key(user_hash)
+                ended += await self._delete_storage_ids(user_key, await self._members(user_key))
+            await self._redis.delete(district_key)
         return ended
 
     async def _members(self, key: str) -> list[str]:

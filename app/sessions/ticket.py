@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 VERSION = "v1"
@@ -26,6 +27,8 @@ MAX_TICKET_LENGTH = 256  # anything longer is refused unread
 class Ticket:
     session_id: bytes
     key: bytes
+    # Which secret signed it (see app.keyring): 0 the current one, n the n-th retired one.
+    generation: int = 0
 
     @classmethod
     def new(cls) -> Ticket:
@@ -40,8 +43,14 @@ class Ticket:
         return hmac.new(hashing_key, self.session_id, hashlib.sha256).hexdigest()
 
 
-def decode_ticket(text: str, signing_key: bytes, purpose: str) -> Ticket | None:
-    """The Ticket in `text`, or None when it is malformed, of another version or badly signed."""
+def decode_ticket(
+    text: str, signing_key: bytes, purpose: str, *, retired_keys: Sequence[bytes] = ()
+) -> Ticket | None:
+    """The Ticket in `text`, or None when it is malformed, of another version or badly signed.
+
+    A ticket signed with one of `retired_keys` (secrets being rotated out) is still accepted;
+    its `generation` tells which key signed it.
+    """
     if not text or len(text) > MAX_TICKET_LENGTH:
         return None
     parts = text.split(".")
@@ -53,9 +62,10 @@ def decode_ticket(text: str, signing_key: bytes, purpose: str) -> Ticket | None:
         return None
     if len(session_id) != _ID_BYTES or len(key) != _KEY_BYTES or len(mac) != _MAC_BYTES:
         return None
-    if not hmac.compare_digest(mac, _mac(signing_key, purpose, session_id, key)):
-        return None
-    return Ticket(session_id=session_id, key=key)
+    for generation, candidate in enumerate((signing_key, *retired_keys)):
+        if hmac.compare_digest(mac, _mac(candidate, purpose, session_id, key)):
+            return Ticket(session_id=session_id, key=key, generation=generation)
+    return None
 
 
 def _mac(signing_key: bytes, purpose: str, session_id: bytes, key: bytes) -> bytes:

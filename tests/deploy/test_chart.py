@@ -231,6 +231,7 @@ def test_existing_secret_renders_no_secret_and_is_referenced() -> None:
         "SESSION_SECRET": ("clever-login-secrets", "SESSION_SECRET"),
         "REDIS_URL": ("clever-login-secrets", "REDIS_URL"),
         "SERVICE_CLIENTS": ("clever-login-secrets", "SERVICE_CLIENTS"),
+        "SESSION_SECRET_PREVIOUS": ("clever-login-secrets", "SESSION_SECRET_PREVIOUS"),
     }
     annotations = one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
     assert "checksum/config" in annotations
@@ -246,12 +247,19 @@ def test_inline_secrets_render_a_secret_with_no_secret_in_the_config_map() -> No
     values = ci_values("inline-secrets")
     objects = render(values)
     secret = one(objects, "Secret")
-    assert set(secret["data"]) == {"CLEVER_CLIENT_SECRET", "SESSION_SECRET", "REDIS_URL", "SERVICE_CLIENTS"}
+    assert set(secret["data"]) == {
+        "CLEVER_CLIENT_SECRET",
+        "SESSION_SECRET",
+        "REDIS_URL",
+        "SERVICE_CLIENTS",
+        "SESSION_SECRET_PREVIOUS",
+    }
     assert set(secret_refs(server_container(objects)).values()) == {
         ("rel-clever-login", key) for key in secret["data"]
     }
     config = one(objects, "ConfigMap")["data"]
-    for value in (values["secrets"]["sessionSecret"], values["secrets"]["redisUrl"]):
+    secrets = values["secrets"]
+    for value in (secrets["sessionSecret"], secrets["sessionSecretPrevious"], secrets["redisUrl"]):
         assert all(value not in v for v in config.values())
     assert server_container(objects)["image"].endswith("@" + values["image"]["digest"])
 

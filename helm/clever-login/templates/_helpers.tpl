@@ -114,6 +114,12 @@ env:
         name: {{ $secret }}
         key: {{ $keys.serviceClients }}
         optional: true
+  - name: SESSION_SECRET_PREVIOUS
+    valueFrom:
+      secretKeyRef:
+        name: {{ $secret }}
+        key: {{ $keys.sessionSecretPrevious }}
+        optional: true
   {{- with .Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
