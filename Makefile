@@ -4,13 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench install clean system-packages
+.PHONY: run test check lint typecheck format bench install clean system-packages audit
 
 run: $(STAMP)
 	$(BIN)/clever-login dev
 
-test: check system-packages
+test: check audit system-packages
 	$(BIN)/pytest
+
+# Known vulnerabilities in the installed dependencies (pip-audit, PyPI's advisory data): fails on
+# one found; warns, without failing, when the service cannot be reached or a package looked up.
+audit: $(STAMP)
+	$(BIN)/python scripts/audit_dependencies.py
 
 # Chromium and nginx for the browser and gateway tests (Debian packages; see the script).
 system-packages:
@@ -25,8 +30,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The benchmark suite (bench/suite.py): about 4 minutes; `make bench BENCH_ARGS=--quick` for under 2.
+# Installs wrk, Redis and node from Debian when missing, the `bench` extra, and the express peer's
+# locked npm packages; writes bench/results/latest.md and latest.png.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m bench.client_throughput
+	bash scripts/bench-packages.sh
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev,bench]'
+	test -d bench/peers/express/node_modules || (cd bench/peers/express && npm ci --no-audit --no-fund --silent)
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 install: $(STAMP)
 

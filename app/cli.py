@@ -9,13 +9,16 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import uvicorn
 
 from app.asgi import APP_FACTORY
 from app.devstack import DevStack, bind_all, build_dev_stack, serve_together
+from app.events.process import run_events as run_events_worker
 from app.localredis import RedisUnavailableError, local_redis
+from app.logs import LOG_FORMATS, with_format
+from app.logs import configure as configure_logs
 from app.sandbox import create_sandbox_app
 from app.sandbox.config import DEFAULT_REDIRECT_URI, SandboxConfig
 from app.serving import (
@@ -70,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="json",
+        help="json: one JSON object per line, with the request id (default); text: for a console",
+    )
+    serve.add_argument(
         "--limit-concurrency",
         type=_positive_int,
         default=None,
@@ -91,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"on SIGTERM, wait this long for open requests (default {GRACEFUL_SHUTDOWN_SECONDS})",
     )
+
+    events = commands.add_parser(
+        "events", help="run the Events API worker (settings from environment variables, as for serve)"
+    )
+    events.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="serve GET /metrics and GET /healthz on this port (default: none)",
+    )
+    events.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (0.0.0.0 in a container)"
+    )
+    events.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    events.add_argument("--log-format", choices=LOG_FORMATS, default="json")
 
     commands.add_parser("dev", help="everything for a first look, on this machine")
     return parser
@@ -147,9 +172,29 @@ def run_serve(args: argparse.Namespace) -> int:
     options = serve_options(args)
     previous = signal.signal(signal.SIGTERM, _exit_quietly)
     try:
-        uvicorn.run(APP_FACTORY, **uvicorn_options(options))
+        run_options = uvicorn_options(options)
+        run_options["log_config"] = with_format(run_options["log_config"], args.log_format)
+        uvicorn.run(APP_FACTORY, **run_options)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def run_events(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print("clever-login events: invalid settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    configure_logs(args.log_format, args.log_level)
+    worker = run_events_worker(settings, metrics_host=args.metrics_host, metrics_port=args.metrics_port)
+    try:
+        asyncio.run(worker)
+    except OSError as exc:
+        print(f"clever-login events: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -207,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_sandbox(args)
     if args.command == "serve":
         return run_serve(args)
+    if args.command == "events":
+        return run_events(args)
     return run_dev()
 
 
@@ -217,12 +264,17 @@ def _exit_quietly(signum: int, frame: FrameType | None) -> None:
 
 
 def _without_password(url: str) -> str:
+    """The URL to show: the password and any `*password=` query value (a sentinel's) masked."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:" if parts.username else ":"
-    return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = f"{parts.username}:" if parts.username else ":"
+        parts = parts._replace(netloc=f"{user}***@{netloc}")
+    query = [
+        (name, "***" if name.endswith("password") else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
 def _positive_int(text: str) -> int:

@@ -5,6 +5,11 @@
 - `cl:dt:{<district hash>}:lock`: held for at most `lock_timeout` seconds by the replica that
   fetches a missing token; same hash tag, so both keys live on one Cluster slot.
 
+Why the token, and not the roster, is what gets cached: the token changes rarely and saves a
+call on every login; a person's roster (sections, resources, linked students) must be fresh at
+each login, and a second copy of student data in Redis would outlive logout. The session is
+the roster's only cache: validations read it from Redis and never call Clever.
+
 A cold cache costs Clever one `GET /oauth/tokens?owner_type=district` however many logins find
 it cold at once: within a process they share one fetch; across replicas the lock holder fetches
 while the others poll the cache. Redis errors propagate (the caller answers 503).
@@ -18,9 +23,8 @@ import hmac
 import logging
 import secrets
 
-from redis.asyncio import Redis
-
 from app.clever import CleverClient
+from app.redis_client import RedisClient
 from app.sessions.sealing import SealBroken, seal, unseal
 
 logger = logging.getLogger("app.district_tokens")
@@ -56,7 +60,7 @@ class DistrictTokens:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         clever: CleverClient,
         *,
         sealing_key: bytes,
@@ -83,7 +87,16 @@ class DistrictTokens:
         return f"{self._prefix}dt:{{{digest}}}"
 
     async def get(self, district_id: str) -> str:
-        """The district's token; raises DistrictNotConnected, or the client's CleverError."""
+        """The district's token; raises DistrictNotConnected, or the client's CleverError.
+
+        Every call on the token is then spent through the client's rate budget, reported under
+        the district's id: all logins of a district share its 1200 calls a minute.
+        """
+        token = await self._get(district_id)
+        self._clever.budget.track(token, district_id)
+        return token
+
+    async def _get(self, district_id: str) -> str:
         task = self._inflight.get(district_id)
         if task is None:
             cached = await self._read(self.key(district_id))

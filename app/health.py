@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Literal
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.metrics import Metrics
+from app.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,7 @@ class Readiness:
 
     def __init__(
         self,
-        redis: Redis | Callable[[], Redis],
+        redis: RedisClient | Callable[[], RedisClient],
         *,
         timeout: float = DEFAULT_PING_TIMEOUT,
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
@@ -69,7 +74,42 @@ class Readiness:
         return self._draining
 
     def mark_draining(self) -> None:
+        if not self._draining:
+            log.info("shutting down: readiness now answers 503")
         self._draining = True
+
+    def drain_on_signals(
+        self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+    ) -> Callable[[], None]:
+        """Make SIGTERM (and Ctrl-C) take this instance out of rotation before anything else.
+
+        Each signal first marks the instance draining, then reaches the handler installed before
+        (the server's, which stops accepting and lets open requests finish). Answers a function
+        that puts the previous handlers back. Signal handlers belong to the main thread: from
+        any other (a server run in a thread by the tests) this does nothing.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.getsignal(sig) for sig in signals}
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.mark_draining()
+            before = previous.get(signum)
+            if callable(before):
+                before(signum, frame)
+            elif before == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                signal.raise_signal(signum)
+
+        for sig in signals:
+            signal.signal(sig, handler)
+
+        def restore() -> None:
+            for sig, before in previous.items():
+                if signal.getsignal(sig) is handler and before is not None:
+                    signal.signal(sig, before)
+
+        return restore
 
     async def check(self) -> ReadinessState:
         if self._draining:
@@ -88,7 +128,7 @@ class Readiness:
     async def _ping(self) -> bool:
         try:
             # Inside the `try`: before the lifespan has made the client, the getter may fail.
-            redis = self._redis if isinstance(self._redis, Redis) else self._redis()
+            redis = self._redis if isinstance(self._redis, Redis | RedisCluster) else self._redis()
             async with asyncio.timeout(self._timeout):
                 await redis.ping()
         except Exception as exc:  # any failure means "not ready"; the probe must answer, not raise

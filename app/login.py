@@ -8,6 +8,7 @@ transaction of its own, so every code exchanged is bound to the browser that ask
 from __future__ import annotations
 
 import logging
+import time
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -15,14 +16,14 @@ from starlette.routing import BaseRoute, Route
 
 from app.identity import identify
 from app.pending import TRANSACTION_TTL_SECONDS, Done, Gone, Taken
-from app.principal import build_principal
+from app.principal import build_principal, roster_version
 from app.problems import AppError
 from app.returnto import safe_return_to
 from app.roster import fetch_roster
 from app.services import Services, services
 from app.sessions.ticket import Ticket
 from app.settings import DISTRICT_ID
-from app.transaction import LoginMethod, LoginTransaction, authorize_url
+from app.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
 
 logger = logging.getLogger("app.login")
 
@@ -45,10 +46,10 @@ async def login(request: Request) -> Response:
         allowed_origins=svc.settings.allowed_return_to,
     )
     if return_to is None:
-        raise AppError("invalid_return_to")
+        raise _refused("invalid_return_to")
     district_id = params.get("district_id") or None
     if district_id is not None and not DISTRICT_ID.match(district_id):
-        raise AppError("invalid_district")
+        raise _refused("invalid_district")
     browser = svc.pending.decode_browser(request.cookies.get(svc.cookies.login_name))
     return await _start(svc, browser, return_to=return_to, login_method="clever_sso", district_id=district_id)
 
@@ -57,26 +58,28 @@ async def callback(request: Request) -> Response:
     svc = services(request)
     params = _single_params(request)
     code, state, error = params.get("code"), params.get("state"), params.get("error")
+    if state is not None and not is_state(state):
+        raise _refused("invalid_request")  # no state we minted looks like that: nothing to look up
     browser = svc.pending.decode_browser(request.cookies.get(svc.cookies.login_name))
     if error is not None:
         if state and browser is not None:
             await svc.pending.fail(browser, state)
         logger.info("login refused by Clever", extra={"event": "login_failed", "code": "clever_denied"})
         raise AppError("clever_denied")
-    if not code:
-        raise AppError("invalid_request")
+    if not code or not code.isascii() or not code.isprintable():  # no NUL, CR, LF, ...
+        raise _refused("invalid_request")
     if not state:
         # A login Clever started: ask Clever again, this time bound to this browser.
         logger.info("login started by Clever", extra={"event": "login_portal_restart"})
         return await _start(svc, browser, return_to=svc.settings.frontend_url, login_method="clever_portal")
     if browser is None:
-        raise AppError("login_expired")
+        raise _refused("login_expired")  # no pending-login cookie: a state from another browser
 
     outcome = await svc.pending.take(browser, state)
     if isinstance(outcome, Done):
         return await _land_again(svc, outcome)
     if isinstance(outcome, Gone):
-        raise AppError("login_in_progress" if outcome.reason == "in_flight" else "login_expired")
+        raise _refused("login_in_progress" if outcome.reason == "in_flight" else "login_expired")
     try:
         return await _complete(request, svc, browser, state, outcome, code)
     except BaseException:
@@ -116,12 +119,14 @@ async def _complete(
     request: Request, svc: Services, browser: Ticket, state: str, taken: Taken, code: str
 ) -> Response:
     settings, transaction = svc.settings, taken.transaction
+    request.state.login_method = transaction.login_method  # for the login metric, should this fail
     token = await svc.clever.exchange_code(code, settings.clever_redirect_uri, transaction.code_verifier)
     who = await identify(
         svc.clever, svc.oidc, token, client_id=settings.clever_client_id, nonce=transaction.nonce
     )
     if settings.allowed_districts is not None and who.district_id not in settings.allowed_districts:
         raise AppError("district_not_allowed")
+    fetched_at = time.time()  # the roster is at least as new as this (see app.events)
     roster = await fetch_roster(
         svc.clever,
         svc.district_tokens,
@@ -131,6 +136,8 @@ async def _complete(
     )
     if roster.user.id != who.user_id or roster.user.district != who.district_id:
         raise AppError("clever_error")
+    if settings.allowed_roles is not None and not settings.allowed_roles & set(roster.user.roles.names):
+        raise AppError("role_not_allowed")
     principal = build_principal(
         roster.user,
         roster.sections,
@@ -138,6 +145,7 @@ async def _complete(
         login_user_type=who.login_user_type,
         student_fields=settings.student_fields,
         students=roster.students,
+        roster=roster_version(fetched_at),
     )
     # Shared classroom devices: a new login ends whatever session this browser had.
     if previous := request.cookies.get(svc.cookies.session_name):
@@ -150,7 +158,7 @@ async def _complete(
     )
     session_token = svc.sessions.encode(session.ticket)
     await svc.pending.complete(browser, state, session_token=session_token, return_to=transaction.return_to)
-    svc.metrics.login("success")
+    svc.metrics.login("success", transaction.login_method)
     logger.info(
         "login succeeded",
         extra={"event": "login_succeeded", "method": transaction.login_method, "identity": who.source},
@@ -169,11 +177,17 @@ async def _land_again(svc: Services, done: Done) -> Response:
     return response
 
 
+def _refused(code: str) -> AppError:
+    """A login request refused before any call to Clever; a security event, logged as such."""
+    logger.info("login request refused", extra={"event": "login_rejected", "code": code})
+    return AppError(code)
+
+
 def _single_params(request: Request) -> dict[str, str]:
     """Query parameters, each at most once and of sane length; anything else is a bad request."""
     params: dict[str, str] = {}
     for name, value in request.query_params.multi_items():
         if name in params or len(value) > _MAX_PARAM_LENGTH:
-            raise AppError("invalid_request")
+            raise _refused("invalid_request")
         params[name] = value
     return params

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,14 +33,16 @@ from app.health import Readiness, health_routes
 from app.identity import IdentityError, OidcKeys
 from app.keyring import Keyring
 from app.login import login_routes
-from app.metrics import Metrics
+from app.metrics import CleverMetrics, Metrics
 from app.middleware.cors_csrf import CorsAndCsrf
+from app.middleware.limits import RequestLimits
+from app.middleware.request_id import RequestId
 from app.middleware.request_metrics import RequestMetrics
 from app.middleware.security_headers import SecurityHeaders
 from app.openapi import openapi_document
 from app.pending import PendingLogins
 from app.problems import AppError, json_problem, page_problem, wants_json
-from app.redis_client import create_redis
+from app.redis_client import close_redis, create_redis
 from app.services import Services
 from app.session_api import session_routes
 from app.sessions.store import SessionStore
@@ -47,6 +51,11 @@ from app.settings import Settings, origin_of
 logger = logging.getLogger("app")
 
 BROWSER_PATHS = frozenset({"/auth/login", "/auth/callback"})
+# Seconds one request to Clever may take, body included (a slow drip is cut off here).
+ATTEMPT_TIMEOUT = 5.0
+# Bounds of the Retry-After we answer when Clever is unavailable or its budget is spent.
+RETRY_AFTER_DEFAULT = 5
+RETRY_AFTER_MAX = 60
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -69,6 +78,9 @@ def create_app(settings: Settings) -> Starlette:
             oauth=oauth_http,
             api=api_http,
             credentials=CleverCredentials(settings.clever_client_id, str(settings.clever_client_secret)),
+            attempt_timeout=min(ATTEMPT_TIMEOUT, settings.clever_timeout),
+            call_timeout=settings.clever_timeout,
+            observer=CleverMetrics(metrics),
         )
         prefix = settings.redis_key_prefix
         services = Services(
@@ -93,14 +105,17 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.services = services
         prefetch = asyncio.create_task(services.oidc.prefetch())  # spares the first login two round trips
+        # SIGTERM turns readiness to 503 at once, while open requests still finish.
+        restore_signals = readiness.drain_on_signals()
         try:
             yield
         finally:
             readiness.mark_draining()
+            restore_signals()
             prefetch.cancel()
             await oauth_http.aclose()
             await api_http.aclose()
-            await redis.aclose()
+            await close_redis(redis)
 
     async def openapi(request: Request) -> Response:
         return Response(openapi_document(), media_type="application/json")
@@ -122,6 +137,7 @@ def create_app(settings: Settings) -> Starlette:
             IdentityError: _identity_error,
             DistrictNotConnected: _district_not_connected,
             RedisError: _store_error,
+            RedisClusterException: _store_error,  # no reachable node: not a RedisError
             HTTPException: _http_error,
             Exception: _unexpected,
         },
@@ -149,13 +165,18 @@ class _LoginApp(Starlette):
             own_origin=origin_of(self._settings.clever_redirect_uri),
             cors_origins=self._settings.cors_origins,
         )
-        return RequestMetrics(SecurityHeaders(inner, hsts=self._settings.cookie_secure), self._metrics)
+        # The request id outermost: every log line of the request, and every answer, carries it.
+        return RequestId(
+            RequestMetrics(
+                SecurityHeaders(RequestLimits(inner), hsts=self._settings.cookie_secure), self._metrics
+            )
+        )
 
 
 def problem(request: Request, code: str, headers: dict[str, str] | None = None) -> Response:
     """One place that turns a stable error code into the answer, page or JSON."""
     if request.url.path == "/auth/callback":
-        request.app.state.services.metrics.login(code)
+        request.app.state.services.metrics.login(code, getattr(request.state, "login_method", None))
     if request.url.path in BROWSER_PATHS and not wants_json(request):
         settings: Settings = request.app.state.settings
         return page_problem(
@@ -170,14 +191,39 @@ async def _app_error(request: Request, exc: Exception) -> Response:
 
 
 async def _clever_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CleverError)
     if isinstance(exc, CleverInvalidGrant):
         code = "login_expired"  # the code was used or too old: only a new login helps
     elif isinstance(exc, CleverUnavailable | CleverRateLimited):
         code = "clever_unavailable"
     else:  # CleverMalformed, CleverRejected: Clever answered, but not usefully
         code = "clever_error"
-    logger.warning("Clever call failed", extra={"event": "clever_error", "error": type(exc).__name__})
-    return problem(request, code, {"Retry-After": "5"} if code == "clever_unavailable" else None)
+    logger.warning(
+        "Clever call failed",
+        extra={
+            "event": "clever_error",
+            "error": type(exc).__name__,
+            "operation": exc.operation,
+            "detail": exc.detail,
+            "status": exc.status,
+            "attempts": exc.attempts,
+        },
+    )
+    headers = {"Retry-After": str(_retry_after(exc))} if code == "clever_unavailable" else None
+    return problem(request, code, headers)
+
+
+def _retry_after(exc: CleverError) -> int:
+    """Whole seconds until trying again may help: an open circuit's next probe, or when the rate
+    window reopens; else a short default."""
+    seconds: float | None = None
+    if isinstance(exc, CleverUnavailable):
+        seconds = exc.retry_after
+    elif isinstance(exc, CleverRateLimited) and exc.reset_at is not None:
+        seconds = exc.reset_at - time.time()
+    if seconds is None:
+        return RETRY_AFTER_DEFAULT
+    return max(1, min(RETRY_AFTER_MAX, math.ceil(seconds)))
 
 
 async def _identity_error(request: Request, exc: Exception) -> Response:
@@ -191,6 +237,7 @@ async def _district_not_connected(request: Request, exc: Exception) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     # Fail closed: no session can be checked or written without Redis.
+    request.app.state.services.metrics.redis_error(exc)
     logger.warning("Redis failed", extra={"event": "store_error", "error": type(exc).__name__})
     return problem(request, "store_unavailable", {"Retry-After": "2"})
 

@@ -14,12 +14,28 @@ from __future__ import annotations
 
 import re
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from app.clever.budget import Headroom
 
 # Seconds; a session check is a few ms, a login with its Clever calls up to a few seconds.
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Clever district ids (24 hex digits; the sandbox's look alike): not personal data, and bounded
+# by the districts that connected the app.
+_DISTRICT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 OTHER = "other"
+NONE = "none"
+# A guard on caches keyed by what callers pass in, should one ever pass something unbounded.
+_MAX_BOUND_CHILDREN = 64
 
 
 def label_code(value: str) -> str:
@@ -34,7 +50,9 @@ class Metrics:
     """The collectors of one app instance.
 
     `http_requests_total{route,method,status}` and `http_request_duration_seconds{route,method}`
-    are fed by `RequestMetrics`; the login flow reports through `login` and `clever_call`.
+    are fed by `RequestMetrics`; the login flow reports through `login`, the Clever client
+    through `CleverMetrics` (its observer), session checks through `session_validation` and
+    the error handler through `redis_error`.
     """
 
     content_type = CONTENT_TYPE_LATEST
@@ -56,36 +74,114 @@ class Metrics:
         )
         self._logins = Counter(
             "logins",
-            "Logins that ended, by outcome (success, or a stable error code).",
-            ("outcome",),
+            "Logins that ended, by outcome (success, or a stable error code) and login method.",
+            ("outcome", "method"),
             registry=self.registry,
         )
         self._clever_calls = Counter(
             "clever_calls",
-            "Calls to Clever, by operation and outcome.",
-            ("operation", "outcome"),
+            "Requests to Clever (each retry counts), by operation, outcome and HTTP status "
+            "(`none` when Clever did not answer or nothing was sent).",
+            ("operation", "outcome", "status"),
             registry=self.registry,
         )
         self._clever_duration = Histogram(
             "clever_call_duration_seconds",
-            "Time a call to Clever took, retries included.",
+            "Time one request to Clever took, body included.",
             ("operation",),
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._rate_remaining = Gauge(
+            "clever_rate_limit_remaining",
+            "Calls left in the current rate-limit window of a district's token (Clever's count, "
+            "minus calls in flight), as of the last answer.",
+            ("district",),
+            registry=self.registry,
+        )
+        self._rate_limit = Gauge(
+            "clever_rate_limit_limit",
+            "Calls allowed per window on a district's token, as Clever last said.",
+            ("district",),
+            registry=self.registry,
+        )
+        self._validations = Counter(
+            "session_validations",
+            "Session checks, by outcome: valid, invalid (unknown, expired or forged) or no_session.",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self._redis_errors = Counter(
+            "redis_errors",
+            "Requests that failed because Redis did, by error class.",
+            ("error",),
+            registry=self.registry,
+        )
+        # Children bound once per label set: `labels()` is a lock and a dict walk on every call,
+        # too much for the request path. The label sets are bounded (see the module docstring).
+        self._http_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._validation_children: dict[str, Counter] = {}
 
-    def login(self, outcome: str) -> None:
-        """Count one finished login; `outcome` is `success` or a stable error code."""
-        self._logins.labels(outcome=label_code(outcome)).inc()
+    def http_request(self, route: str, method: str, status: str, seconds: float) -> None:
+        """Count one answered request (`status` is its class, `2xx`) and how long it took."""
+        children = self._http_children.get((route, method, status))
+        if children is None:
+            children = (
+                self.http_requests.labels(route=route, method=method, status=status),
+                self.http_duration.labels(route=route, method=method),
+            )
+            self._http_children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
-    def clever_call(self, operation: str, outcome: str, seconds: float | None = None) -> None:
-        """Count one call to Clever (`operation` as in `app.clever.errors`, e.g. `user_sections`;
-        `outcome` e.g. `ok`, `unavailable`, `rate_limited`, `rejected`, `malformed`)."""
+    def login(self, outcome: str, method: str | None = None) -> None:
+        """Count one finished login; `outcome` is `success` or a stable error code, `method` the
+        login method (`clever_sso`, `clever_portal`) when it was known by then."""
+        self._logins.labels(outcome=label_code(outcome), method=label_code(method or "unknown")).inc()
+
+    def clever_call(
+        self, operation: str, outcome: str, seconds: float | None = None, status: int | None = None
+    ) -> None:
+        """Count one request to Clever (`operation` as in `app.clever.errors`, e.g.
+        `user_sections`; `outcome` as in `app.clever.observer.OUTCOMES`)."""
         operation = label_code(operation)
-        self._clever_calls.labels(operation=operation, outcome=label_code(outcome)).inc()
+        code = str(status) if status is not None and 100 <= status <= 599 else NONE
+        self._clever_calls.labels(operation=operation, outcome=label_code(outcome), status=code).inc()
         if seconds is not None:
             self._clever_duration.labels(operation=operation).observe(seconds)
+
+    def rate_headroom(self, district_id: str, remaining: int, limit: int) -> None:
+        """What is left of a district token's window; an id that does not look like one is `other`."""
+        district = district_id if _DISTRICT.match(district_id) else OTHER
+        self._rate_remaining.labels(district=district).set(remaining)
+        self._rate_limit.labels(district=district).set(limit)
+
+    def session_validation(self, outcome: str) -> None:
+        """Count one session check: `valid`, `invalid` or `no_session`."""
+        child = self._validation_children.get(outcome)
+        if child is None:
+            child = self._validations.labels(outcome=label_code(outcome))
+            if len(self._validation_children) < _MAX_BOUND_CHILDREN:
+                self._validation_children[outcome] = child
+        child.inc()
+
+    def redis_error(self, exc: BaseException) -> None:
+        """Count one request failed by Redis, labelled by the error's class (`timeout_error`)."""
+        self._redis_errors.labels(error=label_code(_CAMEL.sub("_", type(exc).__name__).lower())).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every collector."""
         return generate_latest(self.registry)
+
+
+class CleverMetrics:
+    """The Clever client's observer (`app.clever.observer.CleverObserver`), feeding `Metrics`."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def attempt(self, operation: str, outcome: str, status: int | None, seconds: float) -> None:
+        self._metrics.clever_call(operation, outcome, seconds, status)
+
+    def headroom(self, headroom: Headroom) -> None:
+        self._metrics.rate_headroom(headroom.label, headroom.remaining, headroom.limit)

@@ -28,6 +28,7 @@ def _error(description: str) -> dict[str, Any]:
 _SESSION_AUTH: list[dict[str, list[str]]] = [{"sessionCookie": []}, {"sessionBearer": []}]
 _SERVICE_AUTH: list[dict[str, list[str]]] = [{"serviceClient": []}]
 _STRING = {"type": "string"}
+_STATUS = {"type": "object", "required": ["status"], "properties": {"status": _STRING}}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _STRINGS = {"type": "array", "items": _STRING}
 
@@ -91,6 +92,17 @@ def _document() -> dict[str, Any]:
                     },
                 },
             },
+            "roster": {
+                "type": "object",
+                "description": "Which roster this Principal reflects: when it was fetched from Clever, "
+                "and the Events API event that caused the fetch (null for a login or a refresh). "
+                "Absent from sessions made before this field existed.",
+                "required": ["fetched_at", "event_id"],
+                "properties": {
+                    "fetched_at": {"type": "string", "format": "date-time"},
+                    "event_id": _NULLABLE_STRING,
+                },
+            },
             "session": {
                 "type": "object",
                 "properties": {
@@ -134,7 +146,9 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "302": {"description": "To return_to, with the session cookie; or back to Clever."},
                         "400": _error("login_expired, invalid_request"),
-                        "403": _error("clever_denied, district_not_allowed, district_not_connected"),
+                        "403": _error(
+                            "clever_denied, district_not_allowed, district_not_connected, role_not_allowed"
+                        ),
                         "409": _error("login_in_progress"),
                         "502": _error("clever_error, id_token_invalid"),
                         "503": _error("clever_unavailable, store_unavailable"),
@@ -212,6 +226,7 @@ def _document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _answer("Introspection.", {"$ref": "#/components/schemas/Introspection"}),
+                        "400": _error("invalid_request: a body over 4 KiB, or one that does not parse"),
                         "401": _error("unauthorized_client"),
                     },
                 }
@@ -240,11 +255,14 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "Liveness.", "responses": {"200": {"description": "Alive."}}}},
+            "/healthz": {"get": {"summary": "Liveness.", "responses": {"200": _answer("Alive.", _STATUS)}}},
             "/readyz": {
                 "get": {
-                    "summary": "Readiness (Redis answers).",
-                    "responses": {"200": {"description": "Ready."}, "503": _error("redis_unavailable")},
+                    "summary": "Readiness (Redis answers, and not shutting down).",
+                    "responses": {
+                        "200": _answer("Ready.", _STATUS),
+                        "503": _error("redis_unavailable, or shutting_down once SIGTERM arrived"),
+                    },
                 }
             },
             "/metrics": {
@@ -287,6 +305,16 @@ def _document() -> dict[str, Any]:
     }
 
 
+def _with_size_limits(document: dict[str, Any]) -> dict[str, Any]:
+    """Every operation may be refused for its size before it is routed (app.middleware.limits)."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            operation["responses"].setdefault("413", _error("body_too_large"))
+            operation["responses"].setdefault("414", _error("uri_too_long"))
+            operation["responses"].setdefault("431", _error("headers_too_large"))
+    return document
+
+
 @cache
 def openapi_document() -> bytes:
-    return json.dumps(_document(), separators=(",", ":")).encode()
+    return json.dumps(_with_size_limits(_document()), separators=(",", ":")).encode()

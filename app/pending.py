@@ -21,9 +21,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from redis.asyncio import Redis
-
 from app.keyring import Keyring
+from app.redis_client import RedisClient
 from app.sessions.sealing import SealBroken, seal, unseal
 from app.sessions.ticket import Ticket, decode_ticket
 from app.transaction import LoginTransaction
@@ -76,7 +75,7 @@ Outcome = Taken | Done | Gone
 class PendingLogins:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         keyring: Keyring,
         *,
         prefix: str = "cl:",
@@ -155,9 +154,12 @@ class PendingLogins:
             opened = unseal(browser.key, body, key.encode())
         except SealBroken:
             return Gone("unknown")
-        if kind == b"P":
-            return Taken(LoginTransaction.from_json(opened))
-        if kind == b"D":
-            handoff = json.loads(opened)
-            return Done(session_token=handoff["session"], return_to=handoff["return_to"])
+        try:
+            if kind == b"P":
+                return Taken(LoginTransaction.from_json(opened))
+            if kind == b"D":
+                handoff = json.loads(opened)
+                return Done(session_token=str(handoff["session"]), return_to=str(handoff["return_to"]))
+        except (ValueError, KeyError, TypeError):  # authentic, but not in this version's format
+            return Gone("unknown")
         return Gone("unknown")

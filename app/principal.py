@@ -3,7 +3,8 @@ sections and resources (design section 4). Pure functions over parsed models."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from app.clever.models import ROLE_ORDER, Resource, Section, User
@@ -41,11 +42,13 @@ def build_principal(
     login_user_type: str | None,
     student_fields: frozenset[str],
     students: Sequence[User] = (),
+    roster: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`students` are a contact's linked students (see `app.roster`), summarised under
-    `roles.contact.students`; they are ignored for anyone who is not a contact."""
+    `roles.contact.students`; they are ignored for anyone who is not a contact. `roster`, when
+    given (see `roster_version`), says which roster this Principal reflects."""
     held = user.roles.names
-    return {
+    principal = {
         "user": {
             "id": user.id,
             "district": user.district,
@@ -63,6 +66,57 @@ def build_principal(
         "sections": [_section(section, user.id) for section in sections],
         "resources": [_resource(resource) for resource in resources],
     }
+    if roster is not None:
+        principal["roster"] = dict(roster)
+    return principal
+
+
+def roster_version(fetched_at: float, event_id: str | None = None) -> dict[str, Any]:
+    """`{"fetched_at": <ISO 8601, UTC>, "event_id": <the event that caused the fetch, or null>}`.
+
+    The timestamp has a fixed width, so two versions compare as strings.
+    """
+    moment = datetime.fromtimestamp(fetched_at, UTC).isoformat(timespec="microseconds")
+    return {"fetched_at": moment.replace("+00:00", "Z"), "event_id": event_id}
+
+
+def apply_roster_update(principal: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """The Principal after an update left by the events worker; `principal` itself when the
+    update changes nothing (older than what the Principal reflects, or not about it).
+
+    - `{"kind": "principal", "principal": {...}}` replaces it when its roster version is newer,
+      keeping this login's primary role while the person still holds it;
+    - `{"kind": "drop_resources", "ids": [...]}` removes those resources.
+    """
+    kind = update.get("kind")
+    if kind == "principal":
+        fresh = update.get("principal")
+        if not isinstance(fresh, dict) or _user_id(fresh) != _user_id(principal):
+            return principal
+        if _fetched_at(fresh) <= _fetched_at(principal):
+            return principal
+        said = principal.get("user", {}).get("primary_role")
+        held = fresh["user"].get("roles", [])
+        if said in held and fresh["user"].get("primary_role") != said:
+            fresh = {**fresh, "user": {**fresh["user"], "primary_role": said}}
+        return fresh
+    if kind == "drop_resources":
+        ids = set(update.get("ids") or [])
+        kept = [resource for resource in principal.get("resources", []) if resource.get("id") not in ids]
+        if len(kept) == len(principal.get("resources", [])):
+            return principal
+        return {**principal, "resources": kept}
+    return principal
+
+
+def _user_id(principal: Mapping[str, Any]) -> Any:
+    return principal.get("user", {}).get("id")
+
+
+def _fetched_at(principal: Mapping[str, Any]) -> str:
+    roster = principal.get("roster")
+    value = roster.get("fetched_at") if isinstance(roster, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _legacy_ids(user: User) -> dict[str, str]:

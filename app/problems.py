@@ -38,11 +38,15 @@ PROBLEMS: dict[str, Problem] = {
     "district_required": Problem(403, "This Clever account does not belong to a school district."),
     "district_not_allowed": Problem(403, "Your district is not set up to use this application."),
     "district_not_connected": Problem(403, "Your district has not connected this application in Clever."),
+    "role_not_allowed": Problem(403, "This application is not available to your role."),
     "store_unavailable": Problem(503, "Sign-in is unavailable right now. Please try again in a moment."),
     "no_session": Problem(401, "You are not logged in."),
     "unauthorized_client": Problem(401, "Client authentication failed."),
     "not_found": Problem(404, "Not found."),
     "method_not_allowed": Problem(405, "Method not allowed."),
+    "body_too_large": Problem(413, "The request body is too large."),
+    "uri_too_long": Problem(414, "The address is too long."),
+    "headers_too_large": Problem(431, "The request headers are too large."),
     "internal_error": Problem(500, "Something went wrong on our side."),
 }
 

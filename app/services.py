@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
 from app.clever.client import CleverClient
@@ -15,6 +14,7 @@ from app.identity import OidcKeys
 from app.keyring import Keyring
 from app.metrics import Metrics
 from app.pending import PendingLogins
+from app.redis_client import RedisClient
 from app.sessions.store import SessionStore
 from app.settings import Settings
 
@@ -24,7 +24,7 @@ class Services:
     settings: Settings
     keyring: Keyring
     cookies: Cookies
-    redis: Redis
+    redis: RedisClient
     clever: CleverClient
     oidc: OidcKeys
     sessions: SessionStore

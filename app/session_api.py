@@ -6,15 +6,18 @@ import base64
 import binascii
 import hmac
 import json
+import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import HTTPConnection, Request, cookie_parser
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
-from app.principal import build_principal
+from app.principal import build_principal, roster_version
 from app.problems import AppError
 from app.roster import fetch_roster
 from app.services import Services, services
@@ -28,7 +31,7 @@ def session_routes() -> list[BaseRoute]:
         Route("/auth/session", get_session, methods=["GET"]),
         Route("/auth/session/refresh", refresh_session, methods=["POST"]),
         Route("/auth/logout", logout, methods=["POST"]),
-        Route("/auth/verify", verify, methods=["GET"]),
+        Route("/auth/verify", Verify(), methods=["GET"], name="verify"),
         Route("/auth/introspect", introspect, methods=["POST"]),
         Route("/auth/users/{user_id}/sessions", end_user_sessions, methods=["DELETE"]),
         Route("/auth/districts/{district_id}/sessions", end_district_sessions, methods=["DELETE"]),
@@ -51,9 +54,16 @@ async def current_session(connection: HTTPConnection) -> Session:
     svc = services(connection)
     token = svc.cookies.session_token(connection)
     session = await svc.sessions.load(token) if token else None
+    svc.metrics.session_validation(_validation(token, session))
     if session is None:
         raise AppError("no_session")
     return session
+
+
+def _validation(token: str | None, session: Session | None) -> str:
+    if session is not None:
+        return "valid"
+    return "invalid" if token else "no_session"
 
 
 async def get_session(request: Request) -> Response:
@@ -64,6 +74,7 @@ async def refresh_session(request: Request) -> Response:
     svc = services(request)
     session = await current_session(request)
     primary_role = session.principal.get("user", {}).get("primary_role")
+    fetched_at = time.time()  # the roster is at least as new as this (see app.events)
     roster = await fetch_roster(
         svc.clever,
         svc.district_tokens,
@@ -78,6 +89,7 @@ async def refresh_session(request: Request) -> Response:
         login_user_type=primary_role,
         student_fields=svc.settings.student_fields,
         students=roster.students,
+        roster=roster_version(fetched_at),
     )
     return JSONResponse(session_body(await svc.sessions.replace_principal(session, principal)))
 
@@ -87,24 +99,59 @@ async def logout(request: Request) -> Response:
     token = svc.cookies.session_token(request)
     if token:
         await svc.sessions.delete_ticket(token)
-    response = Response(status_code=204)
+    # "cache" only: "cookies" would also wipe the partner's other cookies on the whole site.
+    response = Response(status_code=204, headers={"Clear-Site-Data": '"cache"'})
     svc.cookies.clear_session(response)
     return response
 
 
-async def verify(request: Request) -> Response:
-    """Forward-auth (nginx auth_request, Traefik/Envoy): 200 with identity headers, or 401."""
-    session = await current_session(request)
-    user = session.principal.get("user", {})
-    return Response(
-        status_code=200,
-        headers={
-            "X-Clever-User-Id": session.user_id,
-            "X-Clever-District-Id": session.district_id,
-            "X-Clever-Roles": ",".join(user.get("roles", [])),
-            "X-Clever-Primary-Role": user.get("primary_role") or "",
-        },
-    )
+class Verify:
+    """Forward-auth (nginx auth_request, Traefik/Envoy): 200 with identity headers, or 401.
+
+    Called on every request the partner's gateway lets through, so it is a plain ASGI app under
+    its route (no Request or Response objects; the route, the middleware and the error handlers
+    are the same as for any other endpoint). It answers what `Response(status_code=200,
+    headers={...})` would, and raises `AppError("no_session")` as `current_session` does.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        svc: Services = scope["app"].state.services
+        token = session_token(scope["headers"], svc.cookies.session_name)
+        session = await svc.sessions.load(token) if token else None
+        svc.metrics.session_validation(_validation(token, session))
+        if session is None:
+            raise AppError("no_session")
+        user = session.principal.get("user", {})
+        headers = [
+            (b"x-clever-user-id", session.user_id.encode("latin-1")),
+            (b"x-clever-district-id", session.district_id.encode("latin-1")),
+            (b"x-clever-roles", ",".join(user.get("roles", [])).encode("latin-1")),
+            (b"x-clever-primary-role", (user.get("primary_role") or "").encode("latin-1")),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def session_token(headers: Iterable[tuple[bytes, bytes]], cookie_name: str) -> str | None:
+    """`Cookies.session_token` over the raw ASGI headers: `Authorization: Bearer` first, else the
+    session cookie (the first Authorization header counts; of several cookies, the last)."""
+    authorization = None
+    cookies: list[bytes] = []
+    for name, value in headers:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif name == b"cookie":
+            cookies.append(value)
+    if authorization is not None:
+        scheme, _, credentials = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    found = None
+    for value in cookies:
+        found = cookie_parser(value.decode("latin-1")).get(cookie_name, found)
+    return found
 
 
 async def introspect(request: Request) -> Response:
@@ -113,6 +160,7 @@ async def introspect(request: Request) -> Response:
     _service_client(request, svc)
     token = _introspected_token(await _bounded_body(request), request.headers.get("content-type", ""))
     session = await svc.sessions.load(token) if token else None
+    svc.metrics.session_validation(_validation(token, session))
     if session is None:
         return JSONResponse({"active": False})
     user = session.principal.get("user", {})

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Secret
 
 from app.fieldpolicy import parse_student_fields
+from app.redis_client import parse_redis_url
 
 T = TypeVar("T")
 
@@ -26,8 +27,6 @@ _KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # What a Clever district id may look like, wherever one is read (settings, /auth/login).
 DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-# Sentinel and Cluster URL forms come with their client support (app.redis_client).
-_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 
 class SettingsError(ValueError):
@@ -64,8 +63,11 @@ class Settings:
     student_fields: frozenset[str] = field(default_factory=lambda: parse_student_fields(None))
     service_clients: tuple[ServiceClient, ...] = ()
     allowed_districts: frozenset[str] | None = None  # None: every district
+    allowed_roles: frozenset[str] | None = None  # None: every role
     events_poll_interval: float = 30.0
     redis_key_prefix: str = "cl:"
+    # Seconds one call to Clever may take, retries and waits included.
+    clever_timeout: int = 10
 
     @property
     def frontend_origin(self) -> str:
@@ -108,8 +110,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     no_clients: tuple[ServiceClient, ...] = ()
     service_clients = read("SERVICE_CLIENTS", _service_clients, no_clients)
     districts = read("ALLOWED_DISTRICTS", _districts, None)
+    roles = read("ALLOWED_ROLES", _roles, None)
     poll = read("EVENTS_POLL_INTERVAL", _poll_interval, 30.0)
     key_prefix = read("REDIS_KEY_PREFIX", _key_prefix, "cl:")
+    clever_timeout = read("CLEVER_TIMEOUT", _seconds(1, 60), 10)
 
     if session_secret and any(str(old) == str(session_secret) for old in previous_secrets):
         problems.append("SESSION_SECRET_PREVIOUS: must not repeat SESSION_SECRET")
@@ -137,8 +141,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         student_fields=student_fields,
         service_clients=service_clients,
         allowed_districts=districts,
+        allowed_roles=roles,
         events_poll_interval=poll,
         redis_key_prefix=key_prefix,
+        clever_timeout=clever_timeout,
     )
 
 
@@ -194,8 +200,7 @@ def _previous_secrets(raw: str) -> tuple[Secret, ...]:
 
 
 def _redis_url(raw: str) -> Secret:
-    if urlsplit(raw).scheme.lower() not in _REDIS_SCHEMES:
-        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    parse_redis_url(raw)  # the forms and their options are in app.redis_client
     return Secret(raw)
 
 
@@ -264,6 +269,16 @@ def _key_prefix(raw: str) -> str:
     if not _KEY_PREFIX.match(raw):
         raise ValueError("must be 1-64 letters, digits or . _ - :, and must not contain braces")
     return raw
+
+
+ROLE_NAMES = ("district_admin", "staff", "teacher", "student", "contact")
+
+
+def _roles(raw: str) -> frozenset[str] | None:
+    names = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if bad := sorted(name for name in names if name not in ROLE_NAMES):
+        raise ValueError(f"not a role: {', '.join(bad)} (roles: {', '.join(ROLE_NAMES)})")
+    return names or None
 
 
 def _districts(raw: str) -> frozenset[str] | None:

@@ -8,14 +8,23 @@ and is consumed atomically before any call to Clever.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 LoginMethod = Literal["clever_sso", "clever_portal"]
+_STATE_BYTES = 32
+# What `secrets.token_urlsafe(_STATE_BYTES)` gives: 43 base64url characters.
+_STATE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def is_state(text: str) -> bool:
+    """Whether `text` could be a state this service minted; anything else names no transaction."""
+    return _STATE.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +41,7 @@ class LoginTransaction:
         cls, *, return_to: str, login_method: LoginMethod, district_id: str | None = None
     ) -> LoginTransaction:
         return cls(
-            state=secrets.token_urlsafe(32),
+            state=secrets.token_urlsafe(_STATE_BYTES),
             code_verifier=secrets.token_urlsafe(48),  # 64 characters, inside RFC 7636's 43..128
             nonce=secrets.token_urlsafe(32),
             return_to=return_to,
@@ -45,7 +54,26 @@ class LoginTransaction:
 
     @classmethod
     def from_json(cls, raw: bytes) -> LoginTransaction:
-        return cls(**json.loads(raw))
+        """The transaction `to_json` wrote; TransactionInvalid for anything else."""
+        try:
+            fields = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise TransactionInvalid("not JSON") from exc
+        if not isinstance(fields, dict) or set(fields) != _FIELDS:
+            raise TransactionInvalid("not a transaction")
+        if not all(isinstance(fields[name], str) for name in _FIELDS - {"district_id"}):
+            raise TransactionInvalid("a field is not a string")
+        if fields["login_method"] not in _LOGIN_METHODS or not isinstance(fields["district_id"], str | None):
+            raise TransactionInvalid("unknown login method or district id")
+        return cls(**fields)
+
+
+class TransactionInvalid(ValueError):
+    """Stored bytes that are not a transaction this code wrote (another version, or damage)."""
+
+
+_FIELDS = frozenset(LoginTransaction.__dataclass_fields__)
+_LOGIN_METHODS: frozenset[str] = frozenset(get_args(LoginMethod))
 
 
 def authorize_url(oauth_url: str, *, client_id: str, redirect_uri: str, transaction: LoginTransaction) -> str:

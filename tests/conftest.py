@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
@@ -13,7 +14,8 @@ from app.localredis import local_redis
 from app.sandbox import create_sandbox_app
 from app.sandbox.config import SandboxConfig
 from app.sandbox.state import Sandbox
-from tests.support.backend import backend_settings, running_backend
+from tests.security.telemetry import LogCapture, SecretBook
+from tests.support.backend import SERVICE_SECRET, SESSION_SECRET, backend_settings, running_backend
 from tests.support.servers import serve_in_thread
 
 TEST_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
@@ -66,6 +68,7 @@ def sandbox_server() -> Iterator[RunningSandbox]:
 async def sandbox(sandbox_server: RunningSandbox) -> AsyncIterator[RunningSandbox]:
     """The shared sandbox, put back to its seeded district (and no faults) after each test."""
     yield sandbox_server
+    remember_sandbox_secrets(sandbox_server.sandbox)  # before the reset forgets who the test added
     async with httpx.AsyncClient(base_url=sandbox_server.url) as client:
         response = await client.post("/sandbox/reset")
         response.raise_for_status()
@@ -92,3 +95,43 @@ def backend(make_backend: BackendFactory) -> Iterator[str]:
     """A login backend with the default test settings; yields its base URL."""
     with make_backend() as url:
         yield url
+
+
+# -- No secrets or personal data in telemetry (security checklist item 38) ------------------------
+# Every log record the service creates during the run is kept, and so is every secret or personal
+# value the run produces; tests/security/test_telemetry.py, run last, checks the one against the
+# other.
+
+TELEMETRY = LogCapture()
+SECRETS = SecretBook()
+TELEMETRY_CHECK = "tests/security/test_telemetry.py::test_no_secret_or_personal_data_reached_the_logs"
+
+
+def remember_sandbox_secrets(sandbox: Sandbox) -> None:
+    """The sandbox's people and every code and token it issued: none may appear in our logs."""
+    SECRETS.add_people(sandbox.store.all("users"))
+    SECRETS.add("access token or district-app token", *sandbox.tokens._tokens)
+    SECRETS.add("authorization code", *sandbox.tokens._codes)
+    SECRETS.add("client secret", sandbox.config.client_secret)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def telemetry_capture() -> Iterator[LogCapture]:
+    """Keeps every log record of the run, from DEBUG up, whichever logger and handler."""
+    SECRETS.add("configured secret", SESSION_SECRET, SERVICE_SECRET)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    TELEMETRY.install()
+    try:
+        yield TELEMETRY
+    finally:
+        TELEMETRY.uninstall()
+        root.setLevel(level)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The telemetry check goes last, whatever order the others run in."""
+    last = [item for item in items if item.nodeid == TELEMETRY_CHECK]
+    items[:] = [item for item in items if item.nodeid != TELEMETRY_CHECK] + last

@@ -216,3 +216,19 @@ async def test_dev_runs_everything_for_a_first_look(
     assert "http://127.0.0.1:5173/" in output
     assert "Traceback" not in output
     assert "KeyboardInterrupt" not in output
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://:hunter2-pw@redis:6379/0", "redis://:***@redis:6379/0"),
+        ("rediss://app:hunter2-pw@redis:6380/1", "rediss://app:***@redis:6380/1"),
+        (
+            "redis+sentinel://:hunter2-pw@s1:26379,s2:26379/main?sentinel_password=s3cret-pw&socket_timeout=1",
+            "redis+sentinel://:***@s1:26379,s2:26379/main?sentinel_password=***&socket_timeout=1",
+        ),
+    ],
+)
+def test_the_dev_banner_never_shows_a_redis_password(url: str, shown: str) -> None:
+    assert cli._without_password(url) == shown

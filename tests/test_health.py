@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator
+from types import FrameType
 
 import httpx
 import pytest
@@ -164,6 +166,28 @@ async def test_draining_takes_the_instance_out_without_asking_redis(recording: R
     assert live.status_code == 200
 
 
+async def test_a_signal_first_takes_the_instance_out_then_reaches_the_server(
+    recording: RecordingRedis,
+) -> None:
+    seen: list[tuple[int, bool]] = []
+    readiness = Readiness(recording, cache_seconds=0)
+
+    def server_handler(signum: int, frame: FrameType | None) -> None:
+        seen.append((signum, readiness.draining))  # the server's own shutdown starts here
+
+    previous = signal.signal(signal.SIGUSR1, server_handler)
+    try:
+        restore = readiness.drain_on_signals((signal.SIGUSR1,))
+        signal.raise_signal(signal.SIGUSR1)
+        assert seen == [(signal.SIGUSR1, True)]
+        assert await readiness.check() == "shutting_down"
+        assert recording.commands == []
+        restore()
+        assert signal.getsignal(signal.SIGUSR1) is server_handler
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 async def test_metrics_are_served_as_prometheus_text(recording: RecordingRedis) -> None:
     metrics = Metrics()
     metrics.login("success")
@@ -172,7 +196,7 @@ async def test_metrics_are_served_as_prometheus_text(recording: RecordingRedis) 
         response = await http.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
-    assert 'logins_total{outcome="success"} 1.0' in response.text
+    assert 'logins_total{method="unknown",outcome="success"} 1.0' in response.text
     assert recording.commands == []
 
 

@@ -4,15 +4,22 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
+from app.clever.budget import Headroom
 from app.health import Readiness, health_routes
-from app.metrics import Metrics
+from app.metrics import CleverMetrics, Metrics
 from app.middleware import RequestMetrics
+from tests.conftest import RunningSandbox
+from tests.support.browser import Browser
+from tests.support.demo import demo_user
 
 # Distinctive enough that finding it in the exposition can only mean it leaked into a label.
 THING_ID = "4815162342"
@@ -115,18 +122,24 @@ async def test_two_apps_in_one_process_count_apart() -> None:
 def test_login_and_clever_counters() -> None:
     metrics = Metrics()
     metrics.login("success")
-    metrics.login("success")
+    metrics.login("success", "clever_portal")
     metrics.login("district_not_allowed")
-    metrics.clever_call("user_sections", "ok", 0.12)
-    metrics.clever_call("token_exchange", "rejected")
+    metrics.clever_call("user_sections", "ok", 0.12, 200)
+    metrics.clever_call("token_exchange", "rejected", status=400)
+    metrics.clever_call("user", "unavailable", 2.0)
     text = metrics.render().decode()
     logins = samples(text, "logins_total")
-    assert logins == {(("outcome", "success"),): 2, (("outcome", "district_not_allowed"),): 1}
+    assert logins == {
+        (("method", "clever_portal"), ("outcome", "success")): 1,
+        (("method", "unknown"), ("outcome", "success")): 1,
+        (("method", "unknown"), ("outcome", "district_not_allowed")): 1,
+    }
     calls = samples(text, "clever_calls_total")
-    assert calls[(("operation", "user_sections"), ("outcome", "ok"))] == 1
-    assert calls[(("operation", "token_exchange"), ("outcome", "rejected"))] == 1
+    assert calls[(("operation", "user_sections"), ("outcome", "ok"), ("status", "200"))] == 1
+    assert calls[(("operation", "token_exchange"), ("outcome", "rejected"), ("status", "400"))] == 1
+    assert calls[(("operation", "user"), ("outcome", "unavailable"), ("status", "none"))] == 1
     timed = samples(text, "clever_call_duration_seconds_count")
-    assert timed == {(("operation", "user_sections"),): 1}
+    assert timed == {(("operation", "user_sections"),): 1, (("operation", "user"),): 1}
 
 
 @pytest.mark.parametrize(
@@ -134,10 +147,76 @@ def test_login_and_clever_counters() -> None:
 )
 def test_a_label_that_is_not_a_short_code_becomes_other(value: str) -> None:
     metrics = Metrics()
-    metrics.login(value)
-    metrics.clever_call(value, value)
+    metrics.login(value, value or "x y")
+    metrics.clever_call(value, value, status=999)
+    metrics.session_validation(value)
     text = metrics.render().decode()
-    assert samples(text, "logins_total") == {(("outcome", "other"),): 1}
-    assert samples(text, "clever_calls_total") == {(("operation", "other"), ("outcome", "other")): 1}
+    assert samples(text, "logins_total") == {(("method", "other"), ("outcome", "other")): 1}
+    assert samples(text, "clever_calls_total") == {
+        (("operation", "other"), ("outcome", "other"), ("status", "none")): 1
+    }
+    assert samples(text, "session_validations_total") == {(("outcome", "other"),): 1}
     if value:
         assert value not in text
+
+
+def test_rate_headroom_is_labelled_by_district_id_only() -> None:
+    metrics = Metrics()
+    observer = CleverMetrics(metrics)
+    observer.headroom(Headroom(label="5f1b2c3d4e5f6a7b8c9d0e1f", limit=1200, remaining=1100, reset_at=0.0))
+    observer.headroom(Headroom(label="Ada Lovelace <ada@example.org>", limit=1200, remaining=3, reset_at=0.0))
+    observer.attempt("user_sections", "rate_limited", 429, 0.01)
+    text = metrics.render().decode()
+    assert samples(text, "clever_rate_limit_remaining") == {
+        (("district", "5f1b2c3d4e5f6a7b8c9d0e1f"),): 1100,
+        (("district", "other"),): 3,
+    }
+    assert samples(text, "clever_rate_limit_limit")[(("district", "5f1b2c3d4e5f6a7b8c9d0e1f"),)] == 1200
+    assert "Ada" not in text
+    calls = samples(text, "clever_calls_total")
+    assert calls == {(("operation", "user_sections"), ("outcome", "rate_limited"), ("status", "429")): 1}
+
+
+@pytest.mark.parametrize(
+    ("error", "label"),
+    [
+        (RedisConnectionError("secret host name"), "connection_error"),
+        (RedisTimeoutError(), "timeout_error"),
+        (ResponseError("WRONGTYPE"), "response_error"),
+    ],
+)
+def test_redis_errors_are_counted_by_class(error: Exception, label: str) -> None:
+    metrics = Metrics()
+    metrics.redis_error(error)
+    metrics.redis_error(error)
+    text = metrics.render().decode()
+    assert samples(text, "redis_errors_total") == {(("error", label),): 2}
+    assert "secret" not in text
+
+
+async def test_a_backend_reports_clever_calls_rate_headroom_and_session_checks(
+    sandbox: RunningSandbox, backend: str
+) -> None:
+    user = demo_user(sandbox.sandbox.store, "teacher")
+    async with Browser(backend) as browser:
+        assert (await browser.session()).status_code == 401  # no cookie yet
+        assert (await browser.login(user["id"])).response.status_code == 302
+        assert (await browser.session()).status_code == 200
+        browser.http.cookies.set("clever_session", "v1.forged", domain="127.0.0.1")
+        assert (await browser.session()).status_code == 401
+        text = (await browser.http.get(f"{backend}/metrics")).text
+    validations = samples(text, "session_validations_total")
+    assert validations == {
+        (("outcome", "no_session"),): 1,
+        (("outcome", "valid"),): 1,
+        (("outcome", "invalid"),): 1,
+    }
+    calls = samples(text, "clever_calls_total")
+    for operation in ("exchange_code", "user", "user_sections", "user_resources"):
+        assert calls[(("operation", operation), ("outcome", "ok"), ("status", "200"))] >= 1
+    timed = samples(text, "clever_call_duration_seconds_count")
+    assert timed[(("operation", "user_sections"),)] >= 1
+    district = (("district", user["district"]),)
+    assert samples(text, "clever_rate_limit_limit")[district] == sandbox.config.rate_limit_per_minute
+    assert 0 < samples(text, "clever_rate_limit_remaining")[district] < sandbox.config.rate_limit_per_minute
+    assert user["id"] not in text

@@ -84,7 +84,9 @@ def test_redis_is_optional_when_the_command_brings_its_own() -> None:
         ("SESSION_ABSOLUTE_TIMEOUT", "999999999"),
         ("EVENTS_POLL_INTERVAL", "0"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
-        ("REDIS_URL", "redis+sentinel://127.0.0.1:26379/mymaster"),
+        ("REDIS_URL", "redis+sentinel://127.0.0.1:26379"),
+        ("REDIS_URL", "redis+cluster://127.0.0.1:7001/3"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=forever"),
         ("REDIS_KEY_PREFIX", "a{b}"),
     ],
 )
@@ -135,3 +137,14 @@ def test_lists_of_origins_and_districts_are_normalised() -> None:
 )
 def test_origin_of(url: str, origin: str) -> None:
     assert origin_of(url) == origin
+
+
+def test_allowed_roles_are_role_names() -> None:
+    assert load_settings(GOOD).allowed_roles is None
+    settings = load_settings({**GOOD, "ALLOWED_ROLES": "teacher, student"})
+    assert settings.allowed_roles == frozenset({"teacher", "student"})
+    with pytest.raises(SettingsError) as refused:
+        load_settings({**GOOD, "ALLOWED_ROLES": "teacher,admin"})
+    assert refused.value.problems == [
+        "ALLOWED_ROLES: not a role: admin (roles: district_admin, staff, teacher, student, contact)"
+    ]

@@ -1,7 +1,10 @@
-"""Talking to Clever: pooled HTTP per host, typed payloads, bounded retries, one error tree."""
+"""Talking to Clever: pooled HTTP per host, typed payloads, bounded retries, a circuit breaker per
+host, the rate budget of district tokens, one error tree."""
 
 from __future__ import annotations
 
+from app.clever.breaker import BreakerPolicy
+from app.clever.budget import BudgetPolicy, RateBudget
 from app.clever.client import CleverClient, CleverCredentials
 from app.clever.errors import (
     CleverError,
@@ -14,19 +17,24 @@ from app.clever.errors import (
     CleverUnavailable,
 )
 from app.clever.http import create_http_client
+from app.clever.observer import CleverObserver
 from app.clever.retry import RetryPolicy
 
 __all__ = [
+    "BreakerPolicy",
+    "BudgetPolicy",
     "CleverClient",
     "CleverCredentials",
     "CleverError",
     "CleverInvalidGrant",
     "CleverMalformed",
     "CleverNotFound",
+    "CleverObserver",
     "CleverRateLimited",
     "CleverRejected",
     "CleverUnauthorized",
     "CleverUnavailable",
+    "RateBudget",
     "RetryPolicy",
     "create_http_client",
 ]

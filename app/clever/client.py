@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -15,6 +16,8 @@ import aiohttp
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from app.clever.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
+from app.clever.budget import BudgetExhausted, RateBudget
 from app.clever.errors import (
     CleverError,
     CleverInvalidGrant,
@@ -45,6 +48,7 @@ from app.clever.models import (
     User,
     UserInfo,
 )
+from app.clever.observer import CleverObserver
 from app.clever.retry import RETRY_STATUSES, RetryPolicy
 
 logger = logging.getLogger("app.clever")
@@ -74,10 +78,16 @@ class CleverClient:
 
     Only GETs are retried, per `retry`: on connect errors, timeouts, 500/502/503/504, and on 429
     after waiting for `X-RateLimit-Reset` when that is near. The code exchange is never retried.
-    Each attempt, body included, must finish within `attempt_timeout` seconds; bodies over
-    `body_limit` bytes, or not JSON, raise CleverMalformed. List calls follow `next` links to
-    the end and ask for `page_size` items per page (`None` sends no `limit`: user tokens cannot
-    use it). Everything raised is a `CleverError` (see `app.clever.errors`).
+    Each attempt, body included, must finish within `attempt_timeout` seconds, and each call,
+    retries and waits included, within `call_timeout`; bodies over `body_limit` bytes, or not
+    JSON, raise CleverMalformed. List calls follow `next` links to the end and ask for
+    `page_size` items per page (`None` sends no `limit`: user tokens cannot use it).
+
+    Each host has a circuit breaker (`breaker`): after a run of failed attempts, calls to it
+    fail at once with CleverUnavailable (`retry_after` set) until a probe succeeds. Calls on a
+    token registered with `budget.track` spend that token's rate budget knowingly (see
+    `app.clever.budget`); a spent budget raises CleverRateLimited without calling Clever.
+    `observer`, when given, hears of every attempt. Everything raised is a `CleverError`.
     """
 
     def __init__(
@@ -90,6 +100,10 @@ class CleverClient:
         page_size: int | None = 1000,
         body_limit: int = DEFAULT_BODY_LIMIT,
         attempt_timeout: float = 15.0,
+        call_timeout: float = 30.0,
+        breaker: BreakerPolicy | None = None,
+        budget: RateBudget | None = None,
+        observer: CleverObserver | None = None,
     ) -> None:
         self._oauth = oauth
         self._api = api
@@ -98,6 +112,10 @@ class CleverClient:
         self._page_size = page_size
         self._body_limit = body_limit
         self._attempt_timeout = attempt_timeout
+        self._call_timeout = call_timeout
+        self._breakers = {id(oauth): CircuitBreaker(breaker), id(api): CircuitBreaker(breaker)}
+        self.budget = budget if budget is not None else RateBudget()
+        self._observer = observer
 
     # OAuth host
 
@@ -109,7 +127,13 @@ class CleverClient:
         if code_verifier is not None:
             body["code_verifier"] = code_verifier
         raw = await self._attempt(
-            self._oauth, "POST", "/oauth/tokens", operation="exchange_code", json_body=body, auth=self._basic
+            self._oauth,
+            "POST",
+            "/oauth/tokens",
+            operation="exchange_code",
+            json_body=body,
+            auth=self._basic,
+            deadline=self._deadline(),
         )
         return _parse(TokenResponse, raw, "exchange_code")
 
@@ -173,6 +197,11 @@ class CleverClient:
         path = _path("users", user_id, "mystudents")
         return await self._collect(token, path, User, "user_students", limit=limit)
 
+    async def resource_users(self, token: str, resource_id: str, *, limit: int | None = None) -> list[User]:
+        """The users a resource is shared with, directly or through their sections."""
+        path = _path("resources", resource_id, "users")
+        return await self._collect(token, path, User, "resource_users", limit=limit)
+
     async def district(self, token: str, district_id: str) -> District:
         raw = await self._get(self._api, _path("districts", district_id), operation="district", token=token)
         return _parse(Envelope[District], raw, "district").data
@@ -182,16 +211,23 @@ class CleverClient:
         token: str,
         *,
         starting_after: str | None = None,
+        ending_before: str | None = None,
         limit: int | None = None,
         record_types: Iterable[str] = (),
     ) -> EventPage:
-        """One page of events after `starting_after` (oldest first); resume from its `cursor`."""
+        """One page of events after `starting_after` (oldest first); resume from its `cursor`.
+
+        `ending_before` pages backwards instead: the `limit` events just before that id, still
+        oldest first; `ending_before="last"` with `limit=1` answers the newest event.
+        """
         params: Params = [("record_type", record) for record in record_types]
         size = limit if limit is not None else self._page_size
         if size is not None:
             params.append(("limit", size))
         if starting_after is not None:
             params.append(("starting_after", starting_after))
+        if ending_before is not None:
+            params.append(("ending_before", ending_before))
         raw = await self._get(self._api, _path("events"), operation="events", token=token, params=params)
         page = _parse(Page[Event], raw, "events")
         events = page.items
@@ -270,24 +306,45 @@ class CleverClient:
     ) -> bytes:
         """A GET with the retry policy: it is idempotent, so transient failures are tried again."""
         policy = self._retry
+        deadline = self._deadline()
         attempt = 0
         while True:
             attempt += 1
             try:
                 return await self._attempt(
-                    http, "GET", url, operation=operation, token=token, params=params, auth=auth
+                    http,
+                    "GET",
+                    url,
+                    operation=operation,
+                    token=token,
+                    params=params,
+                    auth=auth,
+                    deadline=deadline,
                 )
             except CleverRateLimited as exc:
-                wait = policy.rate_limit_wait(exc.reset_at)
-                if wait is None or attempt >= policy.attempts:
+                # A spent budget has already waited as long as it may: not again here.
+                wait = (
+                    None
+                    if isinstance(exc.__cause__, BudgetExhausted)
+                    else policy.rate_limit_wait(exc.reset_at)
+                )
+                if wait is None or attempt >= policy.attempts or wait >= _left(deadline):
                     exc.attempts = attempt
                     raise
             except CleverUnavailable as exc:
-                if not exc.transient or attempt >= policy.attempts:
+                wait = policy.backoff(attempt)
+                if not exc.transient or attempt >= policy.attempts or wait >= _left(deadline):
                     exc.attempts = attempt
                     raise
-                wait = policy.backoff(attempt)
-            logger.info("Clever %s: attempt %d failed, retrying in %.2f s", operation, attempt, wait)
+            logger.info(
+                "Clever call failed, retrying",
+                extra={
+                    "event": "clever_retry",
+                    "operation": operation,
+                    "attempt": attempt,
+                    "wait": round(wait, 3),
+                },
+            )
             await policy.sleep(wait)
 
     async def _attempt(
@@ -297,26 +354,79 @@ class CleverClient:
         url: str,
         *,
         operation: str,
+        deadline: float,
         token: str | None = None,
         params: Params | None = None,
         auth: httpx.Auth | None = None,
         json_body: dict[str, str] | None = None,
     ) -> bytes:
-        """One request; the body of a 2xx JSON answer, or the CleverError that describes it."""
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
-        request = http.build_request(method, url, params=params, headers=headers, json=json_body)
+        """One request; the body of a 2xx JSON answer, or the CleverError that describes it.
+
+        `deadline` (event-loop time) ends the attempt, waiting for budget included.
+        """
         try:
-            async with asyncio.timeout(self._attempt_timeout):
-                response = await http.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
-                try:
-                    return await self._read(response, operation)
-                finally:
-                    await response.aclose()
-        except CleverError:
+            window = await self.budget.acquire(token, max_wait=_left(deadline))
+        except BudgetExhausted as exc:
+            self._observe(operation, "budget_spent", None, 0.0)
+            raise CleverRateLimited(operation, "rate budget spent", reset_at=exc.reset_at) from exc
+        breaker = self._breakers[id(http)]
+        answer: httpx.Headers | None = None
+        status: int | None = None
+        outcome = "cancelled"
+        started = time.perf_counter()
+        try:
+            await breaker.admit(max_wait=_left(deadline))
+        except CircuitOpen as exc:
+            self.budget.release(window, None)
+            self._observe(operation, "circuit_open", None, 0.0)
+            raise CleverUnavailable(
+                operation, "circuit open", transient=False, retry_after=exc.retry_after
+            ) from exc
+        except BaseException:
+            self.budget.release(window, None)
             raise
-        except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-            detail = "timed out" if _timed_out(exc) else f"connection failed ({type(exc).__name__})"
-            raise CleverUnavailable(operation, detail) from exc
+        try:
+            headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+            request = http.build_request(method, url, params=params, headers=headers, json=json_body)
+            try:
+                async with asyncio.timeout(min(self._attempt_timeout, max(0.0, _left(deadline)))):
+                    response = await http.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+                    answer, status = response.headers, response.status_code
+                    try:
+                        body = await self._read(response, operation)
+                    finally:
+                        await response.aclose()
+            except CleverError:
+                raise
+            except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+                detail = "timed out" if _timed_out(exc) else f"connection failed ({type(exc).__name__})"
+                raise CleverUnavailable(operation, detail) from exc
+            outcome = "ok"
+            breaker.succeeded()
+            return body
+        except CleverError as exc:
+            outcome = _outcome(exc)
+            if not isinstance(exc, CleverUnavailable):
+                breaker.succeeded()  # Clever answered: the host is up
+            elif breaker.failed():
+                host = "oauth" if http is self._oauth else "api"
+                logger.warning("Clever circuit opened", extra={"event": "clever_circuit_open", "host": host})
+            raise
+        except BaseException:
+            breaker.abandoned()
+            raise
+        finally:
+            headroom = self.budget.release(window, answer)
+            self._observe(operation, outcome, status, time.perf_counter() - started)
+            if headroom is not None and self._observer is not None:
+                self._observer.headroom(headroom)
+
+    def _observe(self, operation: str, outcome: str, status: int | None, seconds: float) -> None:
+        if self._observer is not None:
+            self._observer.attempt(operation, outcome, status, seconds)
+
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self._call_timeout
 
     async def _read(self, response: httpx.Response, operation: str) -> bytes:
         status = response.status_code
@@ -330,6 +440,20 @@ class CleverClient:
             raise CleverMalformed(
                 operation, f"answer is over {self._body_limit} bytes", status=status
             ) from exc
+
+
+def _left(deadline: float) -> float:
+    return deadline - asyncio.get_running_loop().time()
+
+
+def _outcome(exc: CleverError) -> str:
+    if isinstance(exc, CleverUnavailable):
+        return "unavailable"
+    if isinstance(exc, CleverRateLimited):
+        return "rate_limited"
+    if isinstance(exc, CleverMalformed):
+        return "malformed"
+    return "rejected"
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -1,8 +1,10 @@
 """What can go wrong when talking to Clever, as one small tree.
 
     CleverError                    anything from this package
-    ├── CleverUnavailable          no usable answer: connect error, timeout, 5xx (after retries, for GETs)
-    ├── CleverRateLimited          429 after bounded retries; `reset_at` is when Clever's window reopens
+    ├── CleverUnavailable          no usable answer: connect error, timeout, 5xx (after retries, for GETs),
+    │                              or the host's circuit is open (nothing sent; `retry_after` set)
+    ├── CleverRateLimited          429 after bounded retries, or the token's rate budget is spent
+    │                              (nothing sent); `reset_at` is when Clever's window reopens
     ├── CleverRejected             a 4xx (or 501) Clever meant: `status`, `error_code`, `clever_message`
     │   ├── CleverUnauthorized     401: the token is wrong, expired or revoked
     │   ├── CleverNotFound         404: not there, not shared with us, or the wrong kind of token
@@ -44,11 +46,20 @@ class CleverUnavailable(CleverError):
     """Clever could not be reached or failed on its side."""
 
     def __init__(
-        self, operation: str, detail: str, *, status: int | None = None, transient: bool = True
+        self,
+        operation: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        transient: bool = True,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(operation, detail, status=status)
-        # False for a 5xx that retrying will not cure (e.g. 505); such an error is raised at once.
+        # False for a 5xx that retrying will not cure (e.g. 505), or an open circuit: such an
+        # error is raised at once.
         self.transient = transient
+        # Seconds until trying again may help, when known (an open circuit's next probe).
+        self.retry_after = retry_after
 
 
 class CleverRateLimited(CleverError):

@@ -9,6 +9,7 @@ sent, must be ours or a listed one.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from starlette.responses import JSONResponse, Response
@@ -24,6 +25,8 @@ PREFLIGHT_MAX_AGE = 600
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HEADER_MISSING = "A browser request that changes state must send X-Requested-With."
 ERROR_CODES = ("cors_origin_denied", "csrf_header_missing", "csrf_origin_denied")
+
+logger = logging.getLogger("app.csrf")
 
 
 def parse_origin(raw: bytes) -> str | None:
@@ -145,4 +148,6 @@ def _protected(scope: Scope, prefix: str) -> bool:
 
 
 def _error(status: int, code: str, message: str) -> Response:
+    # A security event (checklist item 40): the code only, never the origin a client sent.
+    logger.info("cross-origin request refused", extra={"event": "csrf_rejected", "code": code})
     return JSONResponse({"error": code, "message": message}, status_code=status)

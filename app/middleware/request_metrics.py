@@ -12,6 +12,7 @@ from app.metrics import OTHER, Metrics
 UNMATCHED = "<unmatched>"
 # Any other method string a client invents would be a new label value.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STATUS_CLASSES = {status: f"{status // 100}xx" for status in range(100, 600)}
 
 
 def route_label(route: BaseRoute | None) -> str:
@@ -54,11 +55,12 @@ class RequestMetrics:
             if recorded:
                 return
             recorded = True
-            route = route_label(scope.get("route"))
-            method = scope["method"] if scope["method"] in _METHODS else OTHER
-            self.metrics.http_requests.labels(route=route, method=method, status=f"{status // 100}xx").inc()
-            self.metrics.http_duration.labels(route=route, method=method).observe(
-                time.perf_counter() - started
+            method = scope["method"]
+            self.metrics.http_request(
+                route_label(scope.get("route")),
+                method if method in _METHODS else OTHER,
+                _STATUS_CLASSES.get(status) or f"{status // 100}xx",
+                time.perf_counter() - started,
             )
 
         async def send_and_observe(message: Message) -> None:

@@ -88,6 +88,18 @@ def _deleted(_record: Record) -> None:
     return None
 
 
+async def delete_district(request: Request) -> Response:
+    """The district disconnects the app: `districts.deleted`, and its district token is revoked."""
+    sandbox: Sandbox = request.app.state.sandbox
+    district_id = request.path_params["id"]
+    try:
+        sandbox.store.delete_district(district_id)
+    except RecordNotFound as exc:
+        return api_error(404, str(exc))
+    sandbox.tokens.revoke(sandbox.tokens.district_token(district_id, sandbox.config.client_id))
+    return Response(status_code=204)
+
+
 async def reset(request: Request) -> Response:
     sandbox: Sandbox = request.app.state.sandbox
     sandbox.reset()
@@ -103,5 +115,12 @@ def control_routes() -> list[BaseRoute]:
         *_record_routes(
             "sections", SandboxStore.create_section, SandboxStore.update_section, SandboxStore.delete_section
         ),
+        *_record_routes(
+            "resources",
+            SandboxStore.create_resource,
+            SandboxStore.update_resource,
+            SandboxStore.delete_resource,
+        ),
+        Route("/sandbox/districts/{id}", delete_district, methods=["DELETE"]),
         Route("/sandbox/reset", reset, methods=["POST"]),
     ]

@@ -3,12 +3,22 @@
 A fault rule (`POST /sandbox/faults`) matches requests by method and an fnmatch path pattern in
 which `*` also crosses `/`. A matching request waits `latency_ms`, then either goes on to the
 real handler (`status` null) or gets the fault's answer. `count` null keeps a rule until the
-faults are cleared; a number lets it fire that many times. The control API itself (`/sandbox/*`)
-is never faulted, so a test can always clear what it set.
+faults are cleared; a number lets it fire that many times. `every` N (default 1) makes a rule
+fire on every Nth request it matches only; the others go on to the next rule, or the real
+handler: occasional failures in a steady stream. The control API itself (`/sandbox/*`) is
+never faulted, so a test can always clear what it set.
+
+Two body kinds shape the delivery rather than the content, and need no status:
+- `drip`: the answer (the real one when `status` is null) comes with its headers at once and
+  its body a few bytes at a time (`DRIP_BYTES` every `DRIP_INTERVAL` seconds), as from a
+  stalled network or an overloaded proxy;
+- `reset`: the connection is cut part way through the body, as a crashing proxy leaves it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import http
 import json
 import math
@@ -23,15 +33,21 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.sandbox.errors import api_error, oauth_error
 
-BodyKind = Literal["html", "malformed", "huge"]
-BODY_KINDS: tuple[BodyKind, ...] = ("html", "malformed", "huge")
+BodyKind = Literal["html", "malformed", "huge", "drip", "reset"]
+BODY_KINDS: tuple[BodyKind, ...] = ("html", "malformed", "huge", "drip", "reset")
+# Kinds that change how an answer is delivered, not what it says: they need no status.
+DELIVERY_KINDS = frozenset({"drip", "reset"})
+DRIP_BYTES = 8
+DRIP_INTERVAL = 0.1
+# A drip gives up trickling (and sends the rest) after this long, so no task outlives a test run.
+DRIP_MAX_SECONDS = 60.0
 MAX_LATENCY_MS = 120_000
 HUGE_BODY_BYTES = 20 * 1024 * 1024
-_FIELDS = frozenset({"path", "method", "status", "latency_ms", "body", "count"})
+_FIELDS = frozenset({"path", "method", "status", "latency_ms", "body", "count", "every"})
 
 
 class FaultError(ValueError):
@@ -46,6 +62,7 @@ class FaultRule:
     latency_ms: float = 0
     body: BodyKind | None = None
     count: int | None = None
+    every: int = 1
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method)) and fnmatchcase(path, self.path)
@@ -95,8 +112,10 @@ def parse_fault(data: object) -> FaultRule:
     body = data.get("body")
     if body is not None and body not in BODY_KINDS:
         raise FaultError(f"body: null or one of {', '.join(BODY_KINDS)}")
-    if body is not None and status is None:
+    if body is not None and status is None and body not in DELIVERY_KINDS:
         raise FaultError("body: needs a status to answer with")
+    if body == "reset" and status is not None:
+        raise FaultError("body: reset sends no status (the connection is cut)")
     if body is None and status is not None and status < 400:
         raise FaultError("body: a success status needs a body kind (null means Clever's error body)")
 
@@ -104,8 +123,15 @@ def parse_fault(data: object) -> FaultRule:
     if count is not None and not (_is_int(count) and count >= 1):
         raise FaultError("count: null (until cleared) or a positive integer")
 
+    every = data.get("every", 1)
+    if every is None:
+        every = 1
+    if not (_is_int(every) and 1 <= every <= 1_000_000):
+        raise FaultError("every: a positive integer (the rule fires on every Nth matching request)")
+
     return FaultRule(
         path=path,
+        every=every,
         method=method.upper(),
         status=status,
         latency_ms=latency,
@@ -143,6 +169,9 @@ class FaultSet:
             for index, armed in enumerate(self._armed):
                 if not armed.rule.matches(method, path):
                     continue
+                armed.matched += 1
+                if armed.matched % armed.rule.every:
+                    continue
                 if armed.remaining is not None:
                     armed.remaining -= 1
                     if armed.remaining == 0:
@@ -155,6 +184,7 @@ class FaultSet:
 class _Armed:
     rule: FaultRule
     remaining: int | None
+    matched: int = 0
 
 
 def is_control_path(path: str) -> bool:
@@ -274,10 +304,74 @@ class FaultMiddleware:
             return
         if rule.latency_ms:
             await anyio.sleep(rule.latency_ms / 1000)
-        if rule.status is None:
-            await self.app(scope, receive, send)
+        if rule.body == "reset":
+            await _cut(send)
             return
-        await fault_answer(rule, scope["path"], self.rate_limit)(scope, receive, send)
+        answer = self.app if rule.status is None else fault_answer(rule, scope["path"], self.rate_limit)
+        if rule.body == "drip":
+            await answer(scope, receive, _dripping(send, receive))
+            return
+        await answer(scope, receive, send)
+
+
+async def _cut(send: Send) -> None:
+    """Headers promising a body, part of it, then the connection closes (the server sees an
+    unfinished answer and drops the connection)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"data": [', "more_body": True})
+
+
+def _dripping(send: Send, receive: Receive) -> Send:
+    """`send`, with every body split into small pieces sent slowly, until the client hangs up."""
+    gone = asyncio.Event()
+    watchers: list[asyncio.Task[None]] = []
+    started = time.monotonic()
+
+    async def watch() -> None:
+        # Once the answer has started, the handler reads nothing more: what comes is the hang-up.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    async def drip(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await send(message)
+            watchers.append(asyncio.create_task(watch()))
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        try:
+            for offset in range(0, len(body), DRIP_BYTES):
+                if gone.is_set():
+                    return  # nobody is waiting for the rest
+                if time.monotonic() - started > DRIP_MAX_SECONDS:
+                    await send({"type": "http.response.body", "body": body[offset:], "more_body": more})
+                    return
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": body[offset : offset + DRIP_BYTES],
+                        "more_body": True,
+                    }
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(gone.wait(), DRIP_INTERVAL)
+            await send({"type": "http.response.body", "body": b"", "more_body": more})
+        finally:
+            if not more:
+                for watcher in watchers:
+                    watcher.cancel()
+
+    return drip
 
 
 # --- control routes ------------------------------------------------------------------------

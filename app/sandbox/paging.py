@@ -18,6 +18,7 @@ Record = Mapping[str, Any]
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 _CURSORS = frozenset({"starting_after", "ending_before"})
+LAST = "last"
 
 
 class PagingError(Exception):
@@ -64,10 +65,13 @@ def select_page(
 ) -> list[Record]:
     """The page of `records` (sorted by id) that `page` asks for, keeping only what `keep` accepts.
 
-    With `ending_before`, the page is the last `limit` records before that id, still ascending.
+    With `ending_before`, the page is the last `limit` records before that id, still ascending;
+    `ending_before=last` ends at the newest record (how a client finds the newest event).
     """
     low = bisect_right(records, page.starting_after, key=_record_id) if page.starting_after else 0
-    high = bisect_left(records, page.ending_before, key=_record_id) if page.ending_before else len(records)
+    high = len(records)
+    if page.ending_before and page.ending_before != LAST:
+        high = bisect_left(records, page.ending_before, key=_record_id)
     chosen: list[Record] = []
     indexes: Iterable[int] = range(high - 1, low - 1, -1) if page.ending_before else range(low, high)
     for index in indexes:

@@ -2,7 +2,8 @@
 
 Records are plain v3.1-shaped dicts, never changed in place: an update stores a new dict, so
 an event can keep the object it describes. Each change made through the control API appends
-the matching `users.*` / `sections.*` event, as Clever's Events API reports roster changes.
+the matching `users.*` / `sections.*` / `resources.*` / `districts.deleted` event, as Clever's
+Events API reports roster changes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ Record = dict[str, Any]
 KINDS = ("districts", "schools", "terms", "courses", "sections", "resources", "users")
 # The role a login takes when nothing says which, for people holding several.
 _LOGIN_ROLE_ORDER = ("teacher", "student", "staff", "district_admin", "contact")
-_NOT_CHANGES = frozenset({"last_modified"})
+_NOT_CHANGES = frozenset({"last_modified", "updated"})
+# Not part of a resource record: who it is shared with (the control API's extra fields).
+_SHARES = ("sections", "users")
 
 
 class RecordNotFound(LookupError):
@@ -240,6 +243,75 @@ class SandboxStore:
         self._emit("sections.deleted", section)
         return section
 
+    # --- resources -----------------------------------------------------------------------
+
+    def create_resource(self, fields: Mapping[str, Any]) -> Record:
+        """Add a resource from a v3.1 resource object without `id`, plus `sections` and `users`:
+        the ids it is shared with. Its district is the first one unless given."""
+        if "id" in fields:
+            raise RecordError("id: assigned by the sandbox; leave it out")
+        record = {key: value for key, value in fields.items() if key not in _SHARES}
+        stamp = self._stamp()
+        resource: Record = {
+            "id": self._new_id(),
+            "district": record.get("district") or self.district_ids()[0],
+            "resource_id": f"resource-{self._serial:06d}",
+            "title": "",
+            "roles": [],
+            "created": stamp,
+            "updated": stamp,
+            **copy.deepcopy(record),
+        }
+        self._check_resource(resource)
+        sections, users = self._check_shares(resource, fields)
+        self._store("resources", resource)
+        self._resource_sections[resource["id"]] = sections or []
+        self._resource_users[resource["id"]] = users or []
+        self._emit("resources.created", resource)
+        return resource
+
+    def update_resource(self, resource_id: str, patch: Mapping[str, Any]) -> Record:
+        """Merge `patch` into the resource; `sections` / `users` replace whom it is shared with.
+        Emits resources.updated when the record or its shares changed."""
+        old = self._existing("resources", resource_id)
+        record_patch = {key: value for key, value in patch.items() if key not in _SHARES}
+        self._check_patch(old, record_patch)
+        new = merge_patch(old, record_patch)
+        self._check_resource(new)
+        sections, users = self._check_shares(new, patch)
+        shares_changed = False
+        for shares, wanted in ((self._resource_sections, sections), (self._resource_users, users)):
+            if wanted is not None and sorted(shares.get(resource_id, [])) != sorted(wanted):
+                shares[resource_id] = wanted
+                shares_changed = True
+        changes = previous_attributes(old, new, _NOT_CHANGES)
+        if not changes and not shares_changed:
+            return old
+        new["updated"] = self._stamp()
+        self._store("resources", new)
+        self._emit("resources.updated", new, changes)
+        return new
+
+    def delete_resource(self, resource_id: str) -> Record:
+        resource = self._existing("resources", resource_id)
+        del self._records["resources"][resource_id]
+        self._resource_sections.pop(resource_id, None)
+        self._resource_users.pop(resource_id, None)
+        self._roster = None
+        self._emit("resources.deleted", resource)
+        return resource
+
+    # --- districts -----------------------------------------------------------------------
+
+    def delete_district(self, district_id: str) -> Record:
+        """The district disconnects the app: its record goes (with it, its token listing) and
+        `districts.deleted` is emitted. Its other records stay, unreachable without a token."""
+        district = self._existing("districts", district_id)
+        del self._records["districts"][district_id]
+        self._roster = None
+        self._emit("districts.deleted", district)
+        return district
+
     # --- internals -----------------------------------------------------------------------
 
     def _new_id(self) -> str:
@@ -344,6 +416,31 @@ class SandboxStore:
                 link.get("student"), "student", district_id
             ):
                 raise RecordError("roles.contact.student_relationships: each links a student of the district")
+
+    def _check_resource(self, resource: Record) -> None:
+        if resource.get("district") not in self._records["districts"]:
+            raise RecordError("district: not a district of this sandbox")
+        if not isinstance(resource.get("title"), str):
+            raise RecordError("title: a string is required")
+        roles = resource.get("roles")
+        if not isinstance(roles, list) or not all(role in ("teacher", "student") for role in roles):
+            raise RecordError("roles: a list of 'teacher' and 'student' is required")
+
+    def _check_shares(
+        self, resource: Record, fields: Mapping[str, Any]
+    ) -> tuple[list[str] | None, list[str] | None]:
+        """The `sections` and `users` a resource is to be shared with (None: not given)."""
+        district_id = resource["district"]
+        shares: list[list[str] | None] = []
+        for key in _SHARES:
+            ids = fields.get(key)
+            if ids is None:
+                shares.append(None)
+                continue
+            if not isinstance(ids, list) or not all(self._in_district(key, i, district_id) for i in ids):
+                raise RecordError(f"{key}: a list of ids of {key} of the resource's district is required")
+            shares.append([str(i) for i in ids])
+        return shares[0], shares[1]
 
     def _check_section(self, section: Record) -> None:
         district_id = section["district"]

@@ -9,9 +9,9 @@ be refused before any Redis round trip.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,15 +53,12 @@ def decode_ticket(
     """
     if not text or len(text) > MAX_TICKET_LENGTH:
         return None
-    parts = text.split(".")
-    if len(parts) != 4 or parts[0] != VERSION:
+    # Only the one canonical spelling of each part is accepted (see `_canonical_b64`), so a
+    # changed ticket is never the same ticket.
+    match = _TICKET.fullmatch(text)
+    if match is None:
         return None
-    try:
-        session_id, key, mac = (_unb64(part) for part in parts[1:])
-    except ValueError:
-        return None
-    if len(session_id) != _ID_BYTES or len(key) != _KEY_BYTES or len(mac) != _MAC_BYTES:
-        return None
+    session_id, key, mac = (_unb64(part) for part in match.groups())
     for generation, candidate in enumerate((signing_key, *retired_keys)):
         if hmac.compare_digest(mac, _mac(candidate, purpose, session_id, key)):
             return Ticket(session_id=session_id, key=key, generation=generation)
@@ -78,9 +75,24 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    if not text.isascii():
-        raise ValueError("not base64url")
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not base64url") from exc
+    """Decode a part that `_TICKET` matched (so canonical, and of the right length)."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _canonical_b64(size: int) -> str:
+    """A pattern for exactly the unpadded base64url spellings of `size` bytes that `_b64` writes.
+
+    The decoder would skip foreign characters and ignore the last character's spare bits; the
+    pattern allows neither, so one byte string has one spelling only.
+    """
+    chars, spare_bits = -(-size * 8 // 6), (-size * 8) % 6
+    # The last character's value must have its `spare_bits` low bits clear.
+    last = "".join(_ALPHABET[value] for value in range(0, 64, 1 << spare_bits))
+    return f"[A-Za-z0-9_-]{{{chars - 1}}}[{re.escape(last)}]"
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TICKET = re.compile(
+    rf"{re.escape(VERSION)}\.({_canonical_b64(_ID_BYTES)})\.({_canonical_b64(_KEY_BYTES)})"
+    rf"\.({_canonical_b64(_MAC_BYTES)})"
+)

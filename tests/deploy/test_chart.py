@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from app.settings import load_settings
+
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
 kubernetes_validate = pytest.importorskip(
     "kubernetes_validate", reason="kubernetes-validate is not installed"
@@ -292,8 +294,24 @@ def test_config_map_holds_the_settings() -> None:
     assert data["FORWARDED_ALLOW_IPS"] == "10.0.0.0/8"
     assert data["REDIS_KEY_PREFIX"] == "prod:"
     assert data["COOKIE_SECURE"] == "true"
+    assert data["ALLOWED_ROLES"] == "teacher,staff,district_admin"
+    assert data["CLEVER_TIMEOUT"] == "8"
     assert all(isinstance(v, str) for v in data.values())
     assert not {"CLEVER_CLIENT_SECRET", "SESSION_SECRET", "REDIS_URL", "SERVICE_CLIENTS"} & set(data)
+
+
+@pytest.mark.parametrize("variant", ["minimal", "full", "inline-secrets"])
+def test_the_app_accepts_every_setting_the_chart_renders(variant: str) -> None:
+    data = one(render(ci_values(variant)), "ConfigMap")["data"]
+    secrets = {
+        "CLEVER_CLIENT_SECRET": "ci-only-clever-client-value",
+        "SESSION_SECRET": "ci-only-Zq8Lw3Rt7Yp2Mx6Vb9Nc4Kd1Fg5Hj0",
+        "REDIS_URL": "redis://redis.data.svc:6379/0",
+    }
+    settings = load_settings({**data, **secrets})  # raises SettingsError naming any it refuses
+    assert settings.clever_client_id == data["CLEVER_CLIENT_ID"]
+    assert settings.events_poll_interval == float(data["EVENTS_POLL_INTERVAL"])
+    assert settings.clever_timeout == int(data["CLEVER_TIMEOUT"])
 
 
 OPTIONAL_KINDS = (
@@ -331,7 +349,19 @@ def test_network_policy_allows_only_what_the_app_needs() -> None:
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in sources
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}} in sources
     egress_ports = sorted((p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"])
-    assert egress_ports == [(53, "TCP"), (53, "UDP"), (443, "TCP"), (6380, "TCP")]
+    assert egress_ports == [(53, "TCP"), (53, "UDP"), (443, "TCP"), (6380, "TCP"), (26379, "TCP")]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://:pw@sentinel-0.redis:26379,sentinel-1.redis:26379/mymaster",
+        "rediss+cluster://:pw@redis-cluster.data:6379",
+    ],
+)
+def test_the_schema_takes_the_sentinel_and_cluster_url_forms(url: str) -> None:
+    secret = one(render(merged(ci_values("inline-secrets"), {"secrets": {"redisUrl": url}})), "Secret")
+    assert secret["data"]["REDIS_URL"]
 
 
 def test_ingress_publishes_only_the_auth_api() -> None:
@@ -348,7 +378,11 @@ def test_events_worker_is_off_by_default_and_valid_when_enabled() -> None:
     kubernetes_validate.validate(worker, KUBE_VERSION, strict=True)
     assert worker["spec"]["replicas"] == 1
     assert worker["spec"]["strategy"] == {"type": "Recreate"}
-    assert worker["spec"]["template"]["spec"]["containers"][0]["args"] == ["events"]
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["events", "--metrics-host=0.0.0.0", "--metrics-port=9102"]
+    assert container["ports"] == [{"name": "http", "containerPort": 9102, "protocol": "TCP"}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
     # The Service must not send traffic to the worker.
     service_selector = one(objects, "Service")["spec"]["selector"]
     assert (

@@ -391,7 +391,7 @@ def _created_id(answer: Any) -> str:
 
 @pytest.fixture
 async def produced_events(districts: list[District]) -> ProducedEvents:
-    """A user and a section created, updated and deleted through the control API."""
+    """A user, a section and a resource created, updated and deleted through the control API."""
     district, student_id = a_user(districts, "student")
     client = district.client
     student = (await client.get(f"/v3.1/users/{student_id}")).json()["data"]
@@ -410,7 +410,12 @@ async def produced_events(districts: list[District]) -> ProducedEvents:
     section_id = _created_id(await _control(client, "POST", "/sandbox/sections", new_section))
     await _control(client, "PATCH", f"/sandbox/sections/{section_id}", {"period": "7"})
     await _control(client, "DELETE", f"/sandbox/sections/{section_id}")
-    return ProducedEvents(district=district, record_ids=frozenset({user_id, section_id}))
+
+    resource = {"title": "Conformance Lab", "roles": ["student"], "sections": [district.ids["sections"][0]]}
+    resource_id = _created_id(await _control(client, "POST", "/sandbox/resources", resource))
+    await _control(client, "PATCH", f"/sandbox/resources/{resource_id}", {"title": "Renamed Lab"})
+    await _control(client, "DELETE", f"/sandbox/resources/{resource_id}")
+    return ProducedEvents(district=district, record_ids=frozenset({user_id, section_id, resource_id}))
 
 
 @pytest.mark.parametrize(("version", "path"), EVENTS_PATHS)
@@ -431,7 +436,8 @@ async def test_events_path_conforms(
             mine = [event for event in events if event["data"]["object"]["id"] in produced_events.record_ids]
             kinds = {event["type"] for event in mine}
             for action in ("created", "updated", "deleted"):
-                assert {f"users.{action}", f"sections.{action}"} <= kinds, f"{version} feed: {kinds}"
+                expected = {f"users.{action}", f"sections.{action}", f"resources.{action}"}
+                assert expected <= kinds, f"{version} feed: {kinds}"
 
         if path == "/events":
             for record_types in (["users"], ["sections"], ["users", "sections"]):

@@ -1,0 +1,99 @@
+"""How the backend logs: one JSON object per line, each with the request it belongs to.
+
+Every record carries `time` (UTC, ISO 8601), `level`, `logger`, `message`, `request_id` (from
+the request-id middleware, null outside a request), `event` (a stable name such as
+`login_succeeded`, when the call site gave one) and the other `extra` fields of the call. Call
+sites pass codes, counts and class names, never tokens, codes, names or e-mail addresses; the
+uvicorn access log (request lines carry login codes and client addresses) stays off unless an
+operator turns it on.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+
+LogFormat = Literal["json", "text"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("json", "text")
+
+# The id of the request being answered, set by `app.middleware.request_id.RequestId`.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_FIRST = ("time", "level", "logger", "message", "request_id", "event")
+# uvicorn adds a coloured copy of its messages; it is not a field anyone wants twice.
+_HIDDEN = (*RESERVED_ATTRS, "color_message", "request_id")
+
+
+class JsonFormatter(_BaseJsonFormatter):
+    """A JSON line per record, fixed fields first. Accepts (and ignores) uvicorn's formatter
+    options, so it can stand in for uvicorn's own in a logging config."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            reserved_attrs=_HIDDEN,
+            json_ensure_ascii=False,
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        fields: dict[str, Any] = {}
+        super().add_fields(fields, record, message_dict)
+        log_data["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        log_data["level"] = fields.pop("level", record.levelname)
+        log_data["logger"] = fields.pop("logger", record.name)
+        log_data["message"] = fields.pop("message", record.getMessage())
+        log_data["request_id"] = REQUEST_ID.get()
+        log_data["event"] = fields.pop("event", None)
+        log_data.update((key, value) for key, value in fields.items() if key not in _FIRST)
+
+
+class StripQuery(logging.Filter):
+    """Cuts the query string off uvicorn's access-log request lines.
+
+    A callback's query holds the login code and state, and a `return_to` may hold anything; the
+    path alone says which route was asked for. uvicorn logs `(client, method, path, version,
+    status)` as the record's arguments.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].partition("?")[0], args[3], args[4])
+        return True
+
+
+def with_format(config: dict[str, Any], log_format: LogFormat) -> dict[str, Any]:
+    """A copy of a `logging.config.dictConfig` mapping (uvicorn's, with our loggers) whose
+    formatters write `log_format`: `json` for production, `text` (uvicorn's own) for a console.
+    The access log, when an operator turns it on, never carries a query string."""
+    config = copy.deepcopy(config)
+    if log_format == "json":
+        for name in config.get("formatters", {}):
+            config["formatters"][name] = {"()": f"{__name__}.JsonFormatter"}
+    access = config.get("handlers", {}).get("access")
+    if access is not None:
+        config.setdefault("filters", {})["strip_query"] = {"()": f"{__name__}.StripQuery"}
+        access["filters"] = [*access.get("filters", []), "strip_query"]
+    return config
+
+
+def configure(log_format: LogFormat, level: str = "info") -> None:
+    """Log the `app` loggers to stderr in `log_format`, for processes uvicorn does not set up."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("app")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False

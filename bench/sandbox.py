@@ -1,0 +1,126 @@
+"""The Clever sandbox as the benchmark runs it, in its own process.
+
+    python -m bench.sandbox --port P --redirect-uri URI [--redirect-uri URI ...]
+
+The same app as `clever-login sandbox`, with three differences for load:
+
+- the per-token rate limit is raised far above Clever's 1200/min, since every login of the
+  district spends the one district token and the benchmark measures the services, not the limit;
+- one more teacher, with 6 sections and 10 resources, the "typical teacher" whose session size
+  is a target (the seeded district has none that large);
+- `/bench/stats` counts the server-to-server calls (everything but `/oauth/authorize` and the
+  control API) by endpoint, and the TCP connections they came on (distinct client ports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+from collections import Counter
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.sandbox import create_sandbox_app
+from app.sandbox.config import SandboxConfig
+from app.sandbox.store import SandboxStore
+
+RATE_LIMIT = 10**9
+_ID = re.compile(r"/[0-9a-f]{24}(?=/|$)")
+UNCOUNTED = ("/oauth/authorize", "/sandbox/", "/bench/")
+BENCH_TEACHER = "bench_teacher"
+
+
+class CallCounter:
+    """Pure ASGI: counts calls by `METHOD /path/{id}` and the client ports they arrived from."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.calls: Counter[str] = Counter()
+        self.ports: set[int] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path == "/bench/stats":
+                body = {"calls": dict(self.calls), "connections": len(self.ports)}
+                await JSONResponse(body)(scope, receive, send)
+                return
+            if not path.startswith(UNCOUNTED):
+                self.calls[f"{scope['method']} {_ID.sub('/{id}', path)}"] += 1
+                client = scope.get("client")
+                if client:
+                    self.ports.add(client[1])
+        await self.app(scope, receive, send)
+
+
+def add_bench_teacher(store: SandboxStore, sections: int = 6, resources: int = 10) -> str:
+    """A teacher with `sections` sections and `resources` resources shared directly; its id.
+
+    Sections go through the store's own API; resources have none, so copies of a seeded one are
+    added to the store's tables (benchmark set-up only) and the relation cache is rebuilt.
+    """
+    model = next(u for u in store.all("users") if set(u["roles"]) == {"teacher"})
+    fields = {key: copy.deepcopy(value) for key, value in model.items() if key not in ("id", "created")}
+    fields["name"] = {"first": "Bench", "middle": None, "last": "Teacher"}
+    fields["email"] = "bench.teacher@example.org"
+    teacher = store.create_user(fields)
+    school = model["roles"]["teacher"]["school"]
+    for index in range(sections):
+        store.create_section(
+            {
+                "school": school,
+                "name": f"Bench section {index + 1}",
+                "subject": "math",
+                "grade": "5",
+                "period": str(index + 1),
+                "teacher": teacher["id"],
+                "teachers": [teacher["id"]],
+            }
+        )
+    seeded: dict[str, Any] = next(iter(store.all("resources")))
+    table: dict[str, dict[str, Any]] = store._records["resources"]
+    shares: dict[str, list[str]] = store._resource_users
+    for index in range(resources):
+        resource = copy.deepcopy(seeded)
+        resource["id"] = f"{teacher['id'][:18]}be{index:04x}"
+        resource["title"] = f"Bench resource {index + 1}"
+        resource["roles"] = ["teacher"]
+        table[resource["id"]] = resource
+        shares.setdefault(resource["id"], []).append(teacher["id"])
+    store._roster = None
+    return str(teacher["id"])
+
+
+def create_app(redirect_uris: list[str]) -> tuple[ASGIApp, str]:
+    sandbox_app: Starlette = create_sandbox_app(
+        SandboxConfig(redirect_uris=tuple(redirect_uris), rate_limit_per_minute=RATE_LIMIT)
+    )
+    teacher_id = add_bench_teacher(sandbox_app.state.sandbox.store)
+    return CallCounter(sandbox_app), teacher_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--redirect-uri", action="append", dest="redirect_uris", required=True)
+    args = parser.parse_args()
+    app, _ = create_app(args.redirect_uris)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=60,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""A login backend and an events worker on the shared sandbox and Redis, and ways to watch them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from app.clever import CleverClient, CleverCredentials, RetryPolicy, create_http_client
+from app.district_tokens import DistrictTokens
+from app.events.cursor import Cursors
+from app.events.effects import ALL_ROLES, Effects
+from app.events.metrics import EventMetrics
+from app.events.worker import EventsWorker, WorkerOptions
+from app.fieldpolicy import parse_student_fields
+from app.keyring import Keyring
+from app.sessions.store import SessionStore
+from tests.conftest import BackendFactory, RunningSandbox
+from tests.support.backend import SESSION_SECRET
+from tests.support.browser import Browser
+from tests.support.clever import sandbox_clever
+
+POLL = 0.1
+DEADLINE = 5.0
+
+
+async def until(check: Callable[[], Awaitable[bool]], *, deadline: float = DEADLINE, what: str = "") -> None:
+    """Poll `check` until it holds; fail after `deadline` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not await check():
+        if loop.time() >= end:
+            raise AssertionError(f"not within {deadline} s: {what or check}")
+        await asyncio.sleep(0.03)
+
+
+@dataclass
+class Person:
+    """A logged-in browser of the backend."""
+
+    user_id: str
+    browser: Browser
+
+    async def session(self) -> httpx.Response:
+        return await self.browser.session()
+
+    async def principal(self) -> dict[str, Any]:
+        answer = await self.session()
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert isinstance(body, dict)
+        return body
+
+    async def logged_out(self) -> bool:
+        return (await self.session()).status_code == 401
+
+
+@dataclass
+class Rig:
+    sandbox: RunningSandbox
+    backend: str
+    redis: Redis
+    redis_url: str
+    key_prefix: str
+    clever: CleverClient
+    keyring: Keyring
+    people: list[Person] = field(default_factory=list)
+
+    @property
+    def store(self) -> Any:
+        return self.sandbox.sandbox.store
+
+    def sessions(self) -> SessionStore:
+        return SessionStore(
+            self.redis, self.keyring, idle_timeout=1800, absolute_timeout=8 * 3600, prefix=self.key_prefix
+        )
+
+    def tokens(self, clever: CleverClient | None = None) -> DistrictTokens:
+        return DistrictTokens(
+            self.redis,
+            clever or self.clever,
+            sealing_key=self.keyring.district_token_sealing,
+            prefix=self.key_prefix,
+        )
+
+    def cursors(self) -> Cursors:
+        return Cursors(self.redis, prefix=self.key_prefix)
+
+    def worker(
+        self,
+        metrics: EventMetrics | None = None,
+        *,
+        clever: CleverClient | None = None,
+        effects: type[Effects] = Effects,
+        allowed_districts: frozenset[str] | None = None,
+        accepted_roles: frozenset[str] = ALL_ROLES,
+        clock: Callable[[], float] | None = None,
+    ) -> EventsWorker:
+        metrics = metrics or EventMetrics()
+        clever = clever or self.clever
+        tokens = self.tokens(clever)
+        extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+        return EventsWorker(
+            clever=clever,
+            tokens=tokens,
+            cursors=self.cursors(),
+            effects=effects(
+                sessions=self.sessions(),
+                clever=clever,
+                tokens=tokens,
+                metrics=metrics,
+                student_fields=parse_student_fields(None),
+                accepted_roles=accepted_roles,
+                **extra,
+            ),
+            metrics=metrics,
+            options=WorkerOptions(poll_interval=POLL, allowed_districts=allowed_districts),
+            **extra,
+        )
+
+    async def log_in(self, user_id: str) -> Person:
+        browser = Browser(self.backend)
+        landed = await browser.login(user_id)
+        assert landed.response.status_code == 302, landed.response.text
+        person = Person(user_id, browser)
+        self.people.append(person)
+        return person
+
+    async def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.sandbox.url) as http:
+            response = await http.request(method, path, json=body)
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else None
+
+    async def cursor(self, district_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(self.cursors().key(district_id))
+        if raw is None:
+            return None
+        value = json.loads(raw)
+        assert isinstance(value, dict)
+        return value
+
+    async def keys_without_ttl(self) -> list[str]:
+        return [
+            key.decode()
+            async for key in self.redis.scan_iter(match=f"{self.key_prefix}*")
+            if await self.redis.ttl(key) == -1
+        ]
+
+    def newest_event_id(self) -> str:
+        events = self.store.events()
+        assert events, "the sandbox has no events"
+        event_id = events[-1]["id"]
+        assert isinstance(event_id, str)
+        return event_id
+
+
+RigFactory = Callable[..., contextlib.AbstractAsyncContextManager[Rig]]
+
+
+@pytest.fixture
+def make_rig(
+    sandbox: RunningSandbox, make_backend: BackendFactory, redis: Redis, redis_url: str, key_prefix: str
+) -> RigFactory:
+    """A Rig whose backend has these extra settings (e.g. `ALLOWED_ROLES="teacher"`)."""
+
+    @contextlib.asynccontextmanager
+    async def start(**backend_settings: str) -> AsyncIterator[Rig]:
+        with make_backend(**backend_settings) as backend:
+            async with sandbox_clever(sandbox.url, sandbox.config) as clever:
+                made = Rig(
+                    sandbox=sandbox,
+                    backend=backend,
+                    redis=redis,
+                    redis_url=redis_url,
+                    key_prefix=key_prefix,
+                    clever=clever,
+                    keyring=Keyring.from_secret(SESSION_SECRET),
+                )
+                try:
+                    yield made
+                finally:
+                    for person in made.people:
+                        await person.browser.http.aclose()
+
+    return start
+
+
+@pytest.fixture
+async def rig(make_rig: RigFactory) -> AsyncIterator[Rig]:
+    async with make_rig() as made:
+        yield made
+
+
+@pytest.fixture
+async def no_retry_clever(sandbox: RunningSandbox) -> AsyncIterator[CleverClient]:
+    """A client that gives up at once, so that the worker's own backoff is what is seen."""
+    oauth, api = create_http_client(sandbox.url), create_http_client(sandbox.url)
+    try:
+        yield CleverClient(
+            oauth=oauth,
+            api=api,
+            credentials=CleverCredentials(sandbox.config.client_id, sandbox.config.client_secret),
+            retry=RetryPolicy(attempts=1),
+        )
+    finally:
+        await oauth.aclose()
+        await api.aclose()
+
+
+@contextlib.asynccontextmanager
+async def running(worker: EventsWorker) -> AsyncIterator[asyncio.Task[None]]:
+    """The worker's loop as a task; stopped (or cancelled) on exit."""
+    task = asyncio.create_task(worker.run())
+    try:
+        yield task
+    finally:
+        worker.stop()
+        try:
+            async with asyncio.timeout(5):
+                await task
+        except (asyncio.CancelledError, TimeoutError):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

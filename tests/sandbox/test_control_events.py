@@ -1,0 +1,93 @@
+"""The control API's resources and district disconnection, and the newest event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from app.sandbox.store import SandboxStore
+from tests.conftest import RunningSandbox
+
+
+@pytest.fixture
+def store(sandbox: RunningSandbox) -> SandboxStore:
+    return sandbox.sandbox.store
+
+
+@pytest.fixture
+async def http(sandbox: RunningSandbox, store: SandboxStore) -> AsyncIterator[httpx.AsyncClient]:
+    token = sandbox.sandbox.tokens.district_token(store.district_ids()[0], sandbox.config.client_id)
+    async with httpx.AsyncClient(
+        base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        yield client
+
+
+async def _types(http: httpx.AsyncClient, after: str | None) -> list[str]:
+    params = {"starting_after": after} if after else {}
+    page = (await http.get("/v3.1/events", params=params)).json()
+    return [item["data"]["type"] for item in page["data"]]
+
+
+async def test_resources_are_created_shared_changed_and_deleted(
+    http: httpx.AsyncClient, store: SandboxStore
+) -> None:
+    section = store.all("sections")[0]
+    student = section["students"][0]
+    before = store.events()[-1]["id"] if store.events() else None
+    made = await http.post(
+        "/sandbox/resources",
+        json={"title": "Atlas", "roles": ["student"], "sections": [section["id"]], "users": []},
+    )
+    assert made.status_code == 201
+    resource = made.json()
+    assert "sections" not in resource
+    assert (resource["title"], resource["district"]) == ("Atlas", store.district_ids()[0])
+    users = (await http.get(f"/v3.1/resources/{resource['id']}/users")).json()["data"]
+    assert student in {item["data"]["id"] for item in users}
+
+    unchanged = await http.patch(f"/sandbox/resources/{resource['id']}", json={"sections": [section["id"]]})
+    assert unchanged.status_code == 200
+    unshared = await http.patch(f"/sandbox/resources/{resource['id']}", json={"sections": []})
+    assert unshared.status_code == 200
+    assert (await http.get(f"/v3.1/resources/{resource['id']}/users")).json()["data"] == []
+    assert (await http.delete(f"/sandbox/resources/{resource['id']}")).status_code == 204
+    assert (await http.get(f"/v3.1/resources/{resource['id']}")).status_code == 404
+    assert await _types(http, before) == ["resources.created", "resources.updated", "resources.deleted"]
+
+    bad = await http.post("/sandbox/resources", json={"title": "X", "roles": ["admin"]})
+    assert bad.status_code == 400
+    unknown = await http.post("/sandbox/resources", json={"title": "X", "roles": [], "sections": ["nope"]})
+    assert unknown.status_code == 400
+
+
+async def test_ending_before_last_answers_the_newest_event(
+    http: httpx.AsyncClient, store: SandboxStore
+) -> None:
+    user = store.all("users")[0]
+    for first in ("A", "B"):
+        assert (
+            await http.patch(f"/sandbox/users/{user['id']}", json={"name": {"first": first}})
+        ).status_code == 200
+    page = (await http.get("/v3.1/events", params={"ending_before": "last", "limit": 1})).json()
+    assert [item["data"]["id"] for item in page["data"]] == [store.events()[-1]["id"]]
+    two = (await http.get("/v3.1/events", params={"ending_before": "last", "limit": 2})).json()
+    assert [item["data"]["id"] for item in two["data"]] == [event["id"] for event in store.events()[-2:]]
+
+
+async def test_a_district_that_disconnects_revokes_its_token(
+    sandbox: RunningSandbox, store: SandboxStore
+) -> None:
+    second = store.district_ids()[1]
+    token = sandbox.sandbox.tokens.district_token(second, sandbox.config.client_id)
+    auth = (sandbox.config.client_id, sandbox.config.client_secret)
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        assert (await http.delete(f"/sandbox/districts/{second}")).status_code == 204
+        assert (await http.delete(f"/sandbox/districts/{second}")).status_code == 404
+        events = await http.get("/v3.1/events", headers={"Authorization": f"Bearer {token}"})
+        listed = await http.get("/oauth/tokens", params={"owner_type": "district"}, auth=auth)
+    assert events.status_code == 401
+    assert second not in {item["owner"]["id"] for item in listed.json()["data"]}
+    assert store.events()[-1]["type"] == "districts.deleted"
