@@ -176,7 +176,8 @@ def _document() -> dict[str, Any]:
                             "The refreshed Principal.", {"$ref": "#/components/schemas/Principal"}
                         ),
                         "401": _error("no_session"),
-                        "403": _error("csrf_header_missing, csrf_origin_denied"),
+                        "403": _error("csrf_header_missing, csrf_origin_denied, role_not_allowed"),
+                        "429": _error("refresh_too_soon (at most one refresh per session every 30 s)"),
                         "503": _error("clever_unavailable, store_unavailable"),
                     },
                 }

@@ -24,14 +24,17 @@ from app.services import Services, services
 from app.sessions.store import Session
 
 MAX_INTROSPECT_BODY = 4096
+# A session may fetch its roster again at most this often (POST /auth/session/refresh).
+REFRESH_INTERVAL_SECONDS = 30
 
 
 def session_routes() -> list[BaseRoute]:
     return [
+        # First: the gateway asks it on every request, and routes are tried in order.
+        Route("/auth/verify", Verify(), methods=["GET"], name="verify"),
         Route("/auth/session", get_session, methods=["GET"]),
         Route("/auth/session/refresh", refresh_session, methods=["POST"]),
         Route("/auth/logout", logout, methods=["POST"]),
-        Route("/auth/verify", Verify(), methods=["GET"], name="verify"),
         Route("/auth/introspect", introspect, methods=["POST"]),
         Route("/auth/users/{user_id}/sessions", end_user_sessions, methods=["DELETE"]),
         Route("/auth/districts/{district_id}/sessions", end_district_sessions, methods=["DELETE"]),
@@ -73,6 +76,11 @@ async def get_session(request: Request) -> Response:
 async def refresh_session(request: Request) -> Response:
     svc = services(request)
     session = await current_session(request)
+    # Each refresh spends calls on the district token that every login of the district shares
+    # (1200/min at Clever): one session looping on it must not starve the others.
+    wait = await svc.sessions.claim_refresh(session, REFRESH_INTERVAL_SECONDS)
+    if wait:
+        raise AppError("refresh_too_soon", headers={"Retry-After": str(wait)})
     primary_role = session.principal.get("user", {}).get("primary_role")
     fetched_at = time.time()  # the roster is at least as new as this (see app.events)
     roster = await fetch_roster(
@@ -91,6 +99,10 @@ async def refresh_session(request: Request) -> Response:
         students=roster.students,
         roster=roster_version(fetched_at),
     )
+    allowed = svc.settings.allowed_roles
+    if allowed is not None and not allowed & set(roster.user.roles.names):
+        await svc.sessions.delete(session)  # as the events worker does when a role is lost
+        raise AppError("role_not_allowed")
     return JSONResponse(session_body(await svc.sessions.replace_principal(session, principal)))
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import httpx
 from redis.asyncio import Redis
 
-from tests.conftest import RunningSandbox
+from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET
 from tests.support.browser import Browser
+from tests.support.clever import count_requests, requests_seen
 from tests.support.demo import demo_user, expected_roles
 
 SERVICE = (SERVICE_NAME, SERVICE_SECRET)
@@ -96,6 +97,29 @@ async def test_refresh_follows_the_roster(sandbox: RunningSandbox, backend: str)
         assert refreshed.status_code == 200
         assert refreshed.json()["user"]["roles"] == ["teacher"]
         assert (await browser.session()).json()["user"]["roles"] == ["teacher"]
+        # At once again: refused before any call to Clever, and the session is untouched.
+        await count_requests(sandbox.url, "/v3.1/*")
+        again = await browser.http.post(f"{backend}/auth/session/refresh", headers={"X-Requested-With": "t"})
+        assert (again.status_code, again.json()["error"]) == (429, "refresh_too_soon")
+        assert 1 <= int(again.headers["Retry-After"]) <= 30
+        assert await requests_seen(sandbox.url, "/v3.1/*") == 0
+        assert (await browser.session()).status_code == 200
+
+
+async def test_a_refresh_that_finds_no_allowed_role_ends_the_session(
+    sandbox: RunningSandbox, make_backend: BackendFactory
+) -> None:
+    user = demo_user(sandbox.sandbox.store, "teacher_staff")
+    with make_backend(ALLOWED_ROLES="staff") as backend:
+        browser, _ = await _logged_in(backend, user["id"])
+        async with browser, httpx.AsyncClient(base_url=sandbox.url) as control:
+            changed = await control.patch(f"/sandbox/users/{user['id']}", json={"roles": {"staff": None}})
+            assert changed.status_code == 200
+            refused = await browser.http.post(
+                f"{backend}/auth/session/refresh", headers={"X-Requested-With": "t"}
+            )
+            assert (refused.status_code, refused.json()["error"]) == (403, "role_not_allowed")
+            assert (await browser.session()).status_code == 401
 
 
 async def test_redis_holds_ciphertext_and_every_key_expires(

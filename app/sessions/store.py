@@ -355,6 +355,16 @@ class SessionStore:
         for generation in range(len(self._keys.generations)):
             await self._redis.zrem(self.district_key(district_id, generation), *hashes)
 
+    async def claim_refresh(self, session: Session, interval: int) -> int:
+        """0 when the session may fetch its roster again now (the next time is `interval` seconds
+        away), else the seconds left to wait. One round trip."""
+        key = f"{self._prefix}rf:{{{self._storage_id(session.ticket)}}}"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, b"1", nx=True, ex=interval)
+            pipe.ttl(key)
+            claimed, left = await pipe.execute()
+        return 0 if claimed else max(int(left), 1)
+
     async def replace_principal(self, session: Session, principal: dict[str, Any]) -> Session:
         """Store a refreshed Principal in the same session (same ticket, same expiry)."""
         refreshed = replace(session, principal=principal)
