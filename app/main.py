@@ -19,19 +19,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from app.clever.client import CleverClient, CleverCredentials
 from app.clever.errors import (
     CleverError,
     CleverInvalidGrant,
     CleverRateLimited,
     CleverUnavailable,
 )
-from app.clever.http import create_http_client
 from app.cookies import Cookies
-from app.district_tokens import DistrictNotConnected, DistrictTokens
+from app.district_tokens import DistrictNotConnected
 from app.health import Readiness, health_routes
 from app.identity import IdentityError, OidcKeys
-from app.keyring import Keyring
 from app.login import login_routes
 from app.metrics import CleverMetrics, Metrics
 from app.middleware.cors_csrf import CorsAndCsrf
@@ -42,17 +39,14 @@ from app.middleware.security_headers import SecurityHeaders
 from app.openapi import openapi_document
 from app.pending import PendingLogins
 from app.problems import AppError, json_problem, page_problem, wants_json
-from app.redis_client import close_redis, create_redis
-from app.services import Services
+from app.services import Services, open_core
 from app.session_api import session_routes
-from app.sessions.store import SessionStore
 from app.settings import Settings, origin_of
 
 logger = logging.getLogger("app")
 
 BROWSER_PATHS = frozenset({"/auth/login", "/auth/callback"})
 # Seconds one request to Clever may take, body included (a slow drip is cut off here).
-ATTEMPT_TIMEOUT = 5.0
 # Bounds of the Retry-After we answer when Clever is unavailable or its budget is spent.
 RETRY_AFTER_DEFAULT = 5
 RETRY_AFTER_MAX = 60
@@ -61,61 +55,35 @@ RETRY_AFTER_MAX = 60
 def create_app(settings: Settings) -> Starlette:
     if settings.redis_url is None:
         raise ValueError("REDIS_URL is required to serve")
-    redis_url = str(settings.redis_url)
     metrics = Metrics()
     # The client exists only once the lifespan has run; readiness asks for it when it checks.
     readiness = Readiness(lambda: app.state.services.redis)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        keyring = Keyring.from_secret(
-            str(settings.session_secret), [str(old) for old in settings.session_secret_previous]
-        )
-        redis = create_redis(redis_url)
-        oauth_http = create_http_client(settings.clever_oauth_url)
-        api_http = create_http_client(settings.clever_api_url)
-        clever = CleverClient(
-            oauth=oauth_http,
-            api=api_http,
-            credentials=CleverCredentials(settings.clever_client_id, str(settings.clever_client_secret)),
-            attempt_timeout=min(ATTEMPT_TIMEOUT, settings.clever_timeout),
-            call_timeout=settings.clever_timeout,
-            observer=CleverMetrics(metrics),
-        )
-        prefix = settings.redis_key_prefix
-        services = Services(
-            settings=settings,
-            keyring=keyring,
-            cookies=Cookies(secure=settings.cookie_secure),
-            redis=redis,
-            clever=clever,
-            oidc=OidcKeys(clever, issuer=settings.clever_oauth_url),
-            sessions=SessionStore(
-                redis,
-                keyring,
-                idle_timeout=settings.session_idle_timeout,
-                absolute_timeout=settings.session_absolute_timeout,
-                prefix=prefix,
-            ),
-            pending=PendingLogins(redis, keyring, prefix=prefix),
-            district_tokens=DistrictTokens(
-                redis, clever, sealing_key=keyring.district_token_sealing, prefix=prefix
-            ),
-            metrics=metrics,
-        )
-        app.state.services = services
-        prefetch = asyncio.create_task(services.oidc.prefetch())  # spares the first login two round trips
-        # SIGTERM turns readiness to 503 at once, while open requests still finish.
-        restore_signals = readiness.drain_on_signals()
-        try:
-            yield
-        finally:
-            readiness.mark_draining()
-            restore_signals()
-            prefetch.cancel()
-            await oauth_http.aclose()
-            await api_http.aclose()
-            await close_redis(redis)
+        async with open_core(settings, observer=CleverMetrics(metrics)) as core:
+            services = Services(
+                settings=settings,
+                keyring=core.keyring,
+                cookies=Cookies(secure=settings.cookie_secure),
+                redis=core.redis,
+                clever=core.clever,
+                oidc=OidcKeys(core.clever, issuer=settings.clever_oauth_url),
+                sessions=core.sessions,
+                pending=PendingLogins(core.redis, core.keyring, prefix=settings.redis_key_prefix),
+                district_tokens=core.district_tokens,
+                metrics=metrics,
+            )
+            app.state.services = services
+            prefetch = asyncio.create_task(services.oidc.prefetch())  # spares the first login two round trips
+            # SIGTERM turns readiness to 503 at once, while open requests still finish.
+            restore_signals = readiness.drain_on_signals()
+            try:
+                yield
+            finally:
+                readiness.mark_draining()
+                restore_signals()
+                prefetch.cancel()
 
     async def openapi(request: Request) -> Response:
         return Response(openapi_document(), media_type="application/json")

@@ -14,15 +14,11 @@ import logging
 import signal
 import time
 
-from app.clever import CleverClient, CleverCredentials, create_http_client
-from app.district_tokens import DistrictTokens
 from app.events.cursor import Cursors
 from app.events.effects import ALL_ROLES, Effects
 from app.events.metrics import EventMetrics
 from app.events.worker import EventsWorker, WorkerOptions
-from app.keyring import Keyring
-from app.redis_client import close_redis, create_redis
-from app.sessions.store import SessionStore
+from app.services import Core, open_core
 from app.settings import Settings
 
 logger = logging.getLogger("app.events")
@@ -39,37 +35,20 @@ async def run_events(
     settings: Settings, *, metrics_host: str = "127.0.0.1", metrics_port: int | None = None
 ) -> None:
     """Run the worker until SIGTERM/SIGINT."""
-    if settings.redis_url is None:
-        raise ValueError("REDIS_URL is required")
-    keyring = Keyring.from_secret(
-        str(settings.session_secret), [str(old) for old in settings.session_secret_previous]
-    )
-    redis = create_redis(str(settings.redis_url))
-    oauth_http = create_http_client(settings.clever_oauth_url)
-    api_http = create_http_client(settings.clever_api_url)
-    clever = CleverClient(
-        oauth=oauth_http,
-        api=api_http,
-        credentials=CleverCredentials(settings.clever_client_id, str(settings.clever_client_secret)),
-    )
-    prefix = settings.redis_key_prefix
-    tokens = DistrictTokens(redis, clever, sealing_key=keyring.district_token_sealing, prefix=prefix)
-    sessions = SessionStore(
-        redis,
-        keyring,
-        idle_timeout=settings.session_idle_timeout,
-        absolute_timeout=settings.session_absolute_timeout,
-        prefix=prefix,
-    )
+    async with open_core(settings) as core:
+        await _run(core, settings, metrics_host=metrics_host, metrics_port=metrics_port)
+
+
+async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_port: int | None) -> None:
     metrics = EventMetrics()
     worker = EventsWorker(
-        clever=clever,
-        tokens=tokens,
-        cursors=Cursors(redis, prefix=prefix),
+        clever=core.clever,
+        tokens=core.district_tokens,
+        cursors=Cursors(core.redis, prefix=settings.redis_key_prefix),
         effects=Effects(
-            sessions=sessions,
-            clever=clever,
-            tokens=tokens,
+            sessions=core.sessions,
+            clever=core.clever,
+            tokens=core.district_tokens,
             metrics=metrics,
             student_fields=settings.student_fields,
             accepted_roles=settings.allowed_roles or ALL_ROLES,
@@ -96,9 +75,6 @@ async def run_events(
         if server is not None:
             server.close()
             await server.wait_closed()
-        await oauth_http.aclose()
-        await api_http.aclose()
-        await close_redis(redis)
         logger.info("events worker stopped")
 
 
