@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,20 +9,6 @@ import pytest
 
 from app.sandbox.store import SandboxStore
 from tests.conftest import RunningSandbox
-
-
-@pytest.fixture
-def store(sandbox: RunningSandbox) -> SandboxStore:
-    return sandbox.sandbox.store
-
-
-@pytest.fixture
-async def http(sandbox: RunningSandbox, store: SandboxStore) -> AsyncIterator[httpx.AsyncClient]:
-    token = sandbox.sandbox.tokens.district_token(store.district_ids()[0], sandbox.config.client_id)
-    async with httpx.AsyncClient(
-        base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
 
 
 def _a_school(store: SandboxStore) -> str:

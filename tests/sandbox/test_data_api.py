@@ -43,11 +43,6 @@ def _user_client(sandbox: RunningSandbox, user_id: str) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-def store(sandbox: RunningSandbox) -> SandboxStore:
-    return sandbox.sandbox.store
-
-
-@pytest.fixture
 async def api(sandbox: RunningSandbox, store: SandboxStore) -> AsyncIterator[httpx.AsyncClient]:
     """The main demo district's district-app token."""
     async with _district_client(sandbox, store.district_ids()[0]) as client:

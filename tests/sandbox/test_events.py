@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from app.sandbox.store import SandboxStore
 from tests.conftest import RunningSandbox
 
 
-@pytest.fixture
-def store(sandbox: RunningSandbox) -> SandboxStore:
-    return sandbox.sandbox.store
-
-
 def _client(sandbox: RunningSandbox, district_id: str) -> httpx.AsyncClient:
     token = sandbox.sandbox.tokens.district_token(district_id, sandbox.config.client_id)
     return httpx.AsyncClient(base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"})
-
-
-@pytest.fixture
-async def http(sandbox: RunningSandbox, store: SandboxStore) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(sandbox, store.district_ids()[0]) as client:
-        yield client
 
 
 def _student(store: SandboxStore, district: int = 0) -> dict[str, Any]:
