@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from redis.asyncio import Redis
+from starlette.requests import Request
 
+from app.cookies import Cookies
+from app.session_api import session_token
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET
 from tests.support.browser import Browser
@@ -242,3 +246,31 @@ async def test_logins_are_counted_in_metrics_without_personal_data(
     others = "\n".join(line for line in metrics.splitlines() if "clever_rate_limit_" not in line)
     for personal in (user["id"], user["name"]["first"], user["name"]["last"], user["district"]):
         assert personal not in others
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [(b"cookie", b"clever_session=abc")],
+        [(b"cookie", b"a=1; clever_session=abc; b=2")],
+        [(b"cookie", b"clever_session=first"), (b"cookie", b"clever_session=second")],
+        [(b"cookie", b"clever_session=first"), (b"cookie", b"other=x")],
+        [(b"cookie", b'clever_session="quoted\\054value"')],
+        [(b"cookie", b"clever_session=")],
+        [(b"cookie", b"clever_session")],
+        [(b"authorization", b"Bearer tok"), (b"cookie", b"clever_session=abc")],
+        [(b"authorization", b"bearer   tok  ")],
+        [(b"authorization", b"Bearer "), (b"cookie", b"clever_session=abc")],
+        [(b"authorization", b"Basic eDp5"), (b"cookie", b"clever_session=abc")],
+        [(b"authorization", b"Basic eDp5"), (b"authorization", b"Bearer second")],
+        [(b"authorization", b"Bearer first"), (b"authorization", b"Bearer second")],
+        [(b"authorization", b"Bearer\ttab")],
+        [(b"authorization", b"Bearer caf\xe9")],
+        [(b"Cookie", b"clever_session=upper-case-name")],
+    ],
+)
+def test_verify_reads_the_token_as_every_other_route_does(headers: list[tuple[bytes, bytes]]) -> None:
+    cookies = Cookies(secure=False)
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+    assert session_token(headers, cookies.session_name) == cookies.session_token(request)

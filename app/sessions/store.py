@@ -7,8 +7,9 @@
 - `cl:d:{<district hash>}`: a sorted set of the district's user hashes, for ending a district.
 
 Validation is exactly one command (`GETEX`, which also slides the idle timeout) for a valid
-ticket and none for a malformed or badly signed one. Every key has a TTL. Each command touches
-one key, so the layout works on Redis Cluster.
+ticket and none for a malformed or badly signed one; concurrent validations send theirs in one
+pipeline (`app.sessions.batching`). Every key has a TTL. Each command touches one key, so the
+layout works on Redis Cluster.
 
 Roster updates. The events worker (`app.events`) cannot read or re-seal a record: only the
 ticket carries its key. It leaves *updates* after the record instead, each sealed with the
@@ -30,15 +31,17 @@ import hmac
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
 from app.keyring import Keyring
 from app.principal import apply_roster_update
 from app.redis_client import RedisClient
+from app.sessions.batching import GetexBatcher
 from app.sessions.sealing import SealBroken, seal, unseal
 from app.sessions.ticket import Ticket, decode_ticket
 
@@ -51,6 +54,8 @@ UPDATE_MARK = b"\x00clu1\x00\xfe\xff"
 _LENGTH_BYTES = 4
 MAX_VALUE_BYTES = 512 * 1024
 _PUSH_BATCH = 32
+# Well-signed tickets remembered by `SessionStore.load`: about 1 MB at most.
+_CHECKED_TICKETS = 2048
 _INDEX_BATCH = 500
 
 # Appends ARGV[1] to KEYS[1] only if it exists (APPEND would create a key without a TTL).
@@ -131,6 +136,12 @@ class SessionStore:
         # Per generation, read on every validation; the keyring never changes.
         self._retired_signing = tuple(keys.ticket_signing for keys in keyring.previous)
         self._storage_hashing = tuple(keys.storage_hashing for keys in keyring.generations)
+        # Recently validated tickets by their exact text, with their Redis key: see `_lookup`.
+        self._checked: dict[str, tuple[Ticket, str]] = {}
+        # Concurrent validations share a round trip (a Cluster client sends each on its own).
+        self._getex: Callable[[str], Awaitable[Any]] = (
+            GetexBatcher(redis, idle_timeout).getex if isinstance(redis, Redis) else self._getex_alone
+        )
         self._append_if_exists = redis.register_script(_APPEND_IF_EXISTS)
         self._fold = redis.register_script(_FOLD)
 
@@ -211,13 +222,33 @@ class SessionStore:
             await pipe.execute()
         return session
 
-    async def load(self, text: str) -> Session | None:
-        """The session behind a ticket: one GETEX for a well-signed ticket, nothing otherwise."""
+    def _lookup(self, text: str) -> tuple[Ticket, str] | None:
+        """The ticket in `text` and its session's key, or None when it is not well signed.
+
+        The same text under the same keys always decodes the same, so a text found well signed
+        is remembered (a browser or gateway sends it again and again) and spared the base64 and
+        HMAC work next time; any other text is checked in full. A lookup compares texts only
+        when their (secretly seeded) hashes are equal, so it reveals nothing about stored ones.
+        Bounded; the oldest go first.
+        """
+        found = self._checked.get(text)
+        if found is not None:
+            return found
         ticket = self.decode(text)
         if ticket is None:
             return None
-        key = self.session_key(ticket)
-        value = await self._redis.getex(key, ex=self._idle)
+        if len(self._checked) >= _CHECKED_TICKETS:
+            del self._checked[next(iter(self._checked))]
+        found = self._checked[text] = (ticket, self.session_key(ticket))
+        return found
+
+    async def load(self, text: str) -> Session | None:
+        """The session behind a ticket: one GETEX for a well-signed ticket, nothing otherwise."""
+        found = self._lookup(text)
+        if found is None:
+            return None
+        ticket, key = found
+        value = await self._getex(key)
         if not isinstance(value, bytes):
             return None
         sealed, updates = split_updates(value)
@@ -242,6 +273,9 @@ class SessionStore:
             login_method=record["login_method"],
             principal=record["principal"],
         )
+
+    async def _getex_alone(self, key: str) -> Any:
+        return await self._redis.getex(key, ex=self._idle)
 
     async def _fold_updates(
         self,

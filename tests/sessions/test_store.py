@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
@@ -20,16 +18,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def recording(redis_url: str) -> AsyncIterator[RecordingRedis]:
-    client = RecordingRedis.from_url(redis_url)
-    assert isinstance(client, RecordingRedis)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

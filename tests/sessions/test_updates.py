@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,16 +27,6 @@ def principal(*, first: str = "Ada", roles: list[str] | None = None, fetched: fl
         "resources": [{"id": "r1"}, {"id": "r2"}],
         "roster": roster_version(fetched),
     }
-
-
-@pytest.fixture
-async def recording(redis_url: str) -> AsyncIterator[RecordingRedis]:
-    client = RecordingRedis.from_url(redis_url)
-    assert isinstance(client, RecordingRedis)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
