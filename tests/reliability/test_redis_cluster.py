@@ -8,10 +8,13 @@ import httpx
 import pytest
 
 from tests.conftest import RunningSandbox
+from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.support.backend import backend_settings, running_backend
 from tests.support.demo import demo_user
 from tests.support.redis_servers import RedisClusterGroup, redis_cluster
 from tests.support.session_flow import whole_session_life
+
+pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
 PREFIX = "cluster-test:"
 

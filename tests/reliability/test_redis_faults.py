@@ -22,11 +22,14 @@ import pytest
 
 from app.redis_client import RETRIES
 from tests.conftest import RunningSandbox
+from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.support.backend import backend_settings, running_backend
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
 from tests.support.login_attempts import JSON, SESSION_COOKIE, attempt_login
 from tests.support.redis_servers import RedisProcess, standalone_redis, wait_until
+
+pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
 SOCKET_TIMEOUT = 0.3
 TIMEOUTS = f"?socket_timeout={SOCKET_TIMEOUT}&socket_connect_timeout={SOCKET_TIMEOUT}&pool_timeout=0.5"

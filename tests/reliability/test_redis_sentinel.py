@@ -16,11 +16,14 @@ from app.keyring import Keyring
 from app.redis_client import MASTER_CHECK_SECONDS
 from app.sessions.store import SessionStore
 from tests.conftest import RunningSandbox
+from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.support.backend import SESSION_SECRET, backend_settings, running_backend
 from tests.support.demo import demo_user
 from tests.support.login_attempts import Outcomes, attempt_login, session_status
 from tests.support.redis_servers import HOST, SentinelGroup, sentinel_group, wait_until
 from tests.support.session_flow import whole_session_life
+
+pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
 log = logging.getLogger(__name__)
 

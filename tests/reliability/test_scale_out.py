@@ -8,12 +8,15 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import RunningSandbox
+from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.support.backend import backend_environ
 from tests.support.balancer import BackendProcess, backend_processes
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
 from tests.support.redis_servers import RedisProcess, standalone_redis
 from tests.support.session_flow import CSRF
+
+pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
 
 @pytest.fixture(scope="module")

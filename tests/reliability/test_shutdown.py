@@ -15,6 +15,7 @@ import pytest
 
 from app.serving import GRACEFUL_SHUTDOWN_SECONDS
 from tests.conftest import RunningSandbox
+from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.support.backend import backend_environ
 from tests.support.balancer import RoundRobin, backend_processes, launch, stop_process
 from tests.support.browser import Browser
@@ -22,6 +23,8 @@ from tests.support.demo import demo_user
 from tests.support.login_attempts import JSON, SESSION_COOKIE, attempt_login
 from tests.support.processes import wait_until_answers
 from tests.support.redis_servers import RedisProcess, standalone_redis, wait_until
+
+pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
 log = logging.getLogger(__name__)
 

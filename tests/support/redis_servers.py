@@ -21,7 +21,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from app.localredis import embedded_server_binary
+from app.localredis import answers_ping, embedded_server_binary
 
 HOST = "127.0.0.1"
 CLUSTER_SLOTS = 16384
@@ -74,15 +74,6 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, pause: 
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
-def answers(port: int, timeout: float = 0.3) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @dataclass
 class RedisProcess:
     """One redis-server (or sentinel) process we started: stop, kill, pause, resume, restart."""
@@ -107,7 +98,7 @@ class RedisProcess:
         )
         proc = self.proc
         wait_until(
-            lambda: _exited(proc, log) or answers(self.port),
+            lambda: _exited(proc, log) or answers_ping(HOST, self.port),
             timeout,
             f"{self.name} on port {self.port} starts",
         )
