@@ -89,6 +89,10 @@ def nginx_binary() -> str:
     return binary
 
 
+def _port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
 def _host_port(url: str) -> str:
     return url.removeprefix("http://").rstrip("/")
 
@@ -106,14 +110,24 @@ def make_gateway(nginx_binary: str, make_backend: BackendFactory, tmp_path: Path
     def start(
         *, backend: BackendFactory | None = None, backend_keepalive: bool = True, **settings: str
     ) -> Iterator[Gateway]:
-        port = free_port()
-        origin = f"http://127.0.0.1:{port}"
         start_backend = backend or make_backend
         app = EchoApp()
-        with (
-            start_backend(FRONTEND_URL=f"{origin}/", ALLOWED_RETURN_TO=origin, **settings) as backend_url,
-            serve_in_thread(app.asgi) as app_url,
-        ):
+        with contextlib.ExitStack() as stack:
+            # The port is free when chosen, but the backend or the app (started after, on any free
+            # port) may be given it: then choose again.
+            for _ in range(5):
+                port = free_port()
+                origin = f"http://127.0.0.1:{port}"
+                started = stack.enter_context(contextlib.ExitStack())
+                backend_url = started.enter_context(
+                    start_backend(FRONTEND_URL=f"{origin}/", ALLOWED_RETURN_TO=origin, **settings)
+                )
+                app_url = started.enter_context(serve_in_thread(app.asgi))
+                if port not in {_port_of(backend_url), _port_of(app_url)}:
+                    break
+                started.close()
+            else:
+                raise AssertionError("no free port for the gateway")
             snippet = render_snippet(
                 listen_port=port,
                 backend=_host_port(backend_url),
