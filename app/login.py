@@ -8,7 +8,6 @@ transaction of its own, so every code exchanged is bound to the browser that ask
 from __future__ import annotations
 
 import logging
-import time
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -16,7 +15,6 @@ from starlette.routing import BaseRoute, Route
 
 from app.identity import identify
 from app.pending import TRANSACTION_TTL_SECONDS, Done, Gone, Taken
-from app.principal import build_principal, roster_version
 from app.problems import AppError
 from app.returnto import safe_return_to
 from app.roster import fetch_roster
@@ -126,7 +124,6 @@ async def _complete(
     )
     if settings.allowed_districts is not None and who.district_id not in settings.allowed_districts:
         raise AppError("district_not_allowed")
-    fetched_at = time.time()  # the roster is at least as new as this (see app.events)
     roster = await fetch_roster(
         svc.clever,
         svc.district_tokens,
@@ -136,17 +133,9 @@ async def _complete(
     )
     if roster.user.id != who.user_id or roster.user.district != who.district_id:
         raise AppError("clever_error")
-    if settings.allowed_roles is not None and not settings.allowed_roles & set(roster.user.roles.names):
+    if not roster.holds_any(settings.allowed_roles):
         raise AppError("role_not_allowed")
-    principal = build_principal(
-        roster.user,
-        roster.sections,
-        roster.resources,
-        login_user_type=who.login_user_type,
-        student_fields=settings.student_fields,
-        students=roster.students,
-        roster=roster_version(fetched_at),
-    )
+    principal = roster.principal(login_user_type=who.login_user_type, student_fields=settings.student_fields)
     # Shared classroom devices: a new login ends whatever session this browser had.
     if previous := request.cookies.get(svc.cookies.session_name):
         await svc.sessions.delete_ticket(previous)

@@ -4,12 +4,14 @@ and, for a contact, their linked students (design section 1, step 3)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from typing import Any
 
 from app.clever import CleverClient, CleverUnauthorized
 from app.clever.models import Resource, Section, User
 from app.district_tokens import DistrictTokens
-from app.principal import normalise_user_type
+from app.principal import build_principal, normalise_user_type, roster_version
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,27 @@ class Roster:
     resources: list[Resource]
     # A contact's linked students (empty for everyone else).
     students: list[User]
+    # When the fetch began: the roster is at least as new as this (see app.events).
+    fetched_at: float = 0.0
+
+    def holds_any(self, roles: frozenset[str] | None) -> bool:
+        """Whether the person holds one of `roles` (None: any role at all will do)."""
+        return roles is None or bool(roles & set(self.user.roles.names))
+
+    def principal(
+        self, *, login_user_type: str | None, student_fields: frozenset[str], event_id: str | None = None
+    ) -> dict[str, Any]:
+        """The Principal of this roster, recording the version it reflects (`event_id`: the
+        Events API event that caused the fetch, if one did)."""
+        return build_principal(
+            self.user,
+            self.sections,
+            self.resources,
+            login_user_type=login_user_type,
+            student_fields=student_fields,
+            students=self.students,
+            roster=roster_version(self.fetched_at, event_id),
+        )
 
 
 async def fetch_roster(
@@ -45,13 +68,15 @@ async def fetch_roster(
     #   more sequential round trip for contacts.
     # We take the second, and skip its extra round trip when the login already says "contact".
     eager = normalise_user_type(login_user_type) == "contact"
+    fetched_at = time.time()
     token = await tokens.get(district_id)
     try:
-        return await _fetch(clever, token, user_id, eager_students=eager)
+        roster = await _fetch(clever, token, user_id, eager_students=eager)
     except CleverUnauthorized:
         await tokens.invalidate(district_id, token)
         token = await tokens.get(district_id)
-        return await _fetch(clever, token, user_id, eager_students=eager)
+        roster = await _fetch(clever, token, user_id, eager_students=eager)
+    return replace(roster, fetched_at=fetched_at)
 
 
 async def _fetch(clever: CleverClient, token: str, user_id: str, *, eager_students: bool) -> Roster:

@@ -6,7 +6,6 @@ import base64
 import binascii
 import hmac
 import json
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from app.principal import build_principal, roster_version
 from app.problems import AppError
 from app.roster import fetch_roster
 from app.services import Services, services
@@ -82,7 +80,6 @@ async def refresh_session(request: Request) -> Response:
     if wait:
         raise AppError("refresh_too_soon", headers={"Retry-After": str(wait)})
     primary_role = session.principal.get("user", {}).get("primary_role")
-    fetched_at = time.time()  # the roster is at least as new as this (see app.events)
     roster = await fetch_roster(
         svc.clever,
         svc.district_tokens,
@@ -90,19 +87,10 @@ async def refresh_session(request: Request) -> Response:
         district_id=session.district_id,
         login_user_type=primary_role,
     )
-    principal = build_principal(
-        roster.user,
-        roster.sections,
-        roster.resources,
-        login_user_type=primary_role,
-        student_fields=svc.settings.student_fields,
-        students=roster.students,
-        roster=roster_version(fetched_at),
-    )
-    allowed = svc.settings.allowed_roles
-    if allowed is not None and not allowed & set(roster.user.roles.names):
+    if not roster.holds_any(svc.settings.allowed_roles):
         await svc.sessions.delete(session)  # as the events worker does when a role is lost
         raise AppError("role_not_allowed")
+    principal = roster.principal(login_user_type=primary_role, student_fields=svc.settings.student_fields)
     return JSONResponse(session_body(await svc.sessions.replace_principal(session, principal)))
 
 

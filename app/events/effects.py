@@ -13,7 +13,6 @@ Nobody with a session costs no call to Clever.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -21,7 +20,6 @@ from app.clever import CleverClient, CleverNotFound, CleverUnauthorized
 from app.clever.models import Event, Section
 from app.district_tokens import DistrictTokens
 from app.events.metrics import EventMetrics
-from app.principal import build_principal, roster_version
 from app.roster import fetch_roster
 from app.sessions.store import SessionStore
 from app.settings import ROLE_NAMES
@@ -42,7 +40,6 @@ class Effects:
         metrics: EventMetrics,
         student_fields: frozenset[str],
         accepted_roles: frozenset[str] = ALL_ROLES,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._sessions = sessions
         self._clever = clever
@@ -50,7 +47,6 @@ class Effects:
         self._metrics = metrics
         self._student_fields = student_fields
         self._accepted_roles = accepted_roles
-        self._clock = clock
 
     async def apply(self, district_id: str, event: Event) -> None:
         """Do what `event` means for the district's live sessions; raises the client's errors."""
@@ -94,8 +90,6 @@ class Effects:
             storage_ids = await self._sessions.user_storage_ids(user_id)
             if not storage_ids:
                 continue
-            # The roster is at least as new as the moment the fetch started.
-            fetched_at = self._clock()
             try:
                 roster = await fetch_roster(
                     self._clever, self._tokens, user_id=user_id, district_id=district_id
@@ -103,17 +97,11 @@ class Effects:
             except CleverNotFound:
                 await self.end_users(district_id, [user_id])
                 continue
-            if roster.user.district != district_id or not self._accepted_roles & set(roster.user.roles.names):
+            if roster.user.district != district_id or not roster.holds_any(self._accepted_roles):
                 await self.end_users(district_id, [user_id])
                 continue
-            principal = build_principal(
-                roster.user,
-                roster.sections,
-                roster.resources,
-                login_user_type=None,
-                student_fields=self._student_fields,
-                students=roster.students,
-                roster=roster_version(fetched_at, event_id),
+            principal = roster.principal(
+                login_user_type=None, student_fields=self._student_fields, event_id=event_id
             )
             pushed = await self._sessions.push_update(
                 storage_ids, {"kind": "principal", "principal": principal}

@@ -118,7 +118,6 @@ class Rig:
                 metrics=metrics,
                 student_fields=parse_student_fields(None),
                 accepted_roles=accepted_roles,
-                **extra,
             ),
             metrics=metrics,
             options=WorkerOptions(poll_interval=POLL, allowed_districts=allowed_districts),
