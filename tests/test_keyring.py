@@ -12,6 +12,7 @@ from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET, SESSION_SECRET
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
+from tests.test_settings import GOOD
 
 NEW_SECRET = "Vn4k8Qw2Zr6Tx1Lp9Hs3Jd7Fb5Mc0Ga-rotated"
 OLDER_SECRET = "Yb2Nc5Xm8Kq1Wz4Rt7Pv0Ls3Hd6Jf9Ge-oldest"
@@ -57,15 +58,7 @@ def test_rotation_accepts_tickets_of_a_retired_secret_and_says_which() -> None:
     ],
 )
 def test_rotation_settings_refuse_weak_or_repeated_previous_secrets(previous: str, problem: str) -> None:
-    environ = {
-        "CLEVER_CLIENT_ID": "id",
-        "CLEVER_CLIENT_SECRET": "client-secret-value",
-        "CLEVER_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-        "FRONTEND_URL": "http://127.0.0.1:5173/",
-        "SESSION_SECRET": SESSION_SECRET,
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "SESSION_SECRET_PREVIOUS": previous,
-    }
+    environ = {**GOOD, "SESSION_SECRET": SESSION_SECRET, "SESSION_SECRET_PREVIOUS": previous}
     with pytest.raises(SettingsError) as raised:
         load_settings(environ)
     message = str(raised.value)
@@ -77,12 +70,8 @@ def test_rotation_settings_refuse_weak_or_repeated_previous_secrets(previous: st
 
 def test_rotation_settings_keep_previous_secrets_masked() -> None:
     environ = {
-        "CLEVER_CLIENT_ID": "id",
-        "CLEVER_CLIENT_SECRET": "client-secret-value",
-        "CLEVER_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
-        "FRONTEND_URL": "http://127.0.0.1:5173/",
+        **GOOD,
         "SESSION_SECRET": NEW_SECRET,
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
         "SESSION_SECRET_PREVIOUS": f"{SESSION_SECRET}, {OLDER_SECRET}",
     }
     settings = load_settings(environ)
