@@ -5,6 +5,7 @@
 - `cl:u:{<user hash>}`: a sorted set of the user's storage ids scored by their absolute expiry,
   so every session of a user can be ended at once.
 - `cl:d:{<district hash>}`: a sorted set of the district's user hashes, for ending a district.
+- `cl:rf:{<storage id>}`: present while the session may not refresh its roster again.
 
 Validation is exactly one command (`GETEX`, which also slides the idle timeout) for a valid
 ticket and none for a malformed or badly signed one; concurrent validations send theirs in one
