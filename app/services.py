@@ -15,7 +15,7 @@ from typing import cast
 from starlette.requests import HTTPConnection
 
 from app.clever.client import CleverClient, CleverCredentials
-from app.clever.http import create_http_client
+from app.clever.http import CleverHTTP
 from app.clever.observer import CleverObserver
 from app.cookies import Cookies
 from app.district_tokens import DistrictTokens
@@ -49,8 +49,8 @@ async def open_core(settings: Settings, *, observer: CleverObserver | None = Non
         str(settings.session_secret), [str(old) for old in settings.session_secret_previous]
     )
     redis = create_redis(str(settings.redis_url))
-    oauth_http = create_http_client(settings.clever_oauth_url)
-    api_http = create_http_client(settings.clever_api_url)
+    oauth_http = CleverHTTP(settings.clever_oauth_url)
+    api_http = CleverHTTP(settings.clever_api_url)
     clever = CleverClient(
         oauth=oauth_http,
         api=api_http,

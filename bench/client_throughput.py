@@ -12,7 +12,7 @@ the service does under uvicorn.
 Each arm fetches `/v3.1/users/{id}` with a district token and parses the answer into the same
 `User` model, closed loop, from `concurrency` tasks:
 
-- ours:    CleverClient over `create_http_client` (httpx API, aiohttp transport);
+- ours:    CleverClient over `CleverHTTP` (aiohttp);
 - aiohttp: one aiohttp.ClientSession with its defaults;
 - httpx:   one httpx.AsyncClient with its default transport and limits (encode/httpx#3215).
 
@@ -20,8 +20,8 @@ Arms alternate within each repetition (rotating order); each round builds a fres
 it up (excluded), counts completions for `duration` seconds and cancels what is still in flight.
 Results: median calls/s over repetitions, p50/p99 over all measured calls, the ratios to
 aiohttp (median of each repetition's own ratio), CPU of both processes and client CPU per call,
-and Little's-law ceiling (concurrency / latency). A fourth arm, httpx over the same transport
-without our client, shows what the client itself adds. Written also to bench/results/.
+and Little's-law ceiling (concurrency / latency). A fourth arm, our pooled connection
+(`CleverHTTP`) without the client, shows what the client itself adds. Written also to bench/results/.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import aiohttp
 import httpx
 import uvloop
 
-from app.clever import CleverClient, CleverCredentials, create_http_client
+from app.clever import CleverClient, CleverCredentials, CleverHTTP
 from app.clever.models import Envelope, User
 from app.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -144,7 +144,7 @@ def _parse_user(body: bytes) -> User:
 
 @contextlib.asynccontextmanager
 async def ours(url: str, token: str, user_id: str) -> AsyncIterator[Call]:
-    oauth, api = create_http_client(url), create_http_client(url)
+    oauth, api = CleverHTTP(url), CleverHTTP(url)
     client = CleverClient(
         oauth=oauth, api=api, credentials=CleverCredentials(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
     )
@@ -183,22 +183,22 @@ async def plain_httpx(url: str, token: str, user_id: str) -> AsyncIterator[Call]
 
 @contextlib.asynccontextmanager
 async def bare_transport(url: str, token: str, user_id: str) -> AsyncIterator[Call]:
-    """httpx over the same pooled aiohttp transport, without our client: what the wrapper costs."""
-    async with create_http_client(url) as client:
+    """Our pooled connection (`CleverHTTP`) without the client: what retries, breaker and budget cost."""
+    async with CleverHTTP(url) as client:
         headers = {"Authorization": f"Bearer {token}"}
 
         async def call() -> User:
-            response = await client.get(f"/v3.1/users/{user_id}", headers=headers)
-            response.raise_for_status()
-            return _parse_user(response.content)
+            async with client.request("GET", f"/v3.1/users/{user_id}", headers=headers) as response:
+                response.raise_for_status()
+                return _parse_user(await response.read())
 
         yield call
 
 
 OURS, HTTPX, BARE = (
-    "ours (httpx + aiohttp transport)",
+    "ours (CleverClient on aiohttp)",
     "httpx (default transport)",
-    "httpx + aiohttp transport, bare",
+    "CleverHTTP alone",
 )
 ARMS: dict[str, Callable[[str, str, str], AbstractAsyncContextManager[Call]]] = {
     OURS: ours,
@@ -253,7 +253,7 @@ async def run_round(
 
 async def setup(url: str) -> tuple[str, str]:
     """A district token the real way (GET /oauth/tokens) and a teacher to fetch."""
-    oauth, api = create_http_client(url), create_http_client(url)
+    oauth, api = CleverHTTP(url), CleverHTTP(url)
     client = CleverClient(
         oauth=oauth, api=api, credentials=CleverCredentials(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
     )
@@ -340,7 +340,7 @@ def report(args: argparse.Namespace, rounds: list[Round], layout: str) -> dict[s
     ratios = {
         "ours_over_aiohttp": paired_ratio(rounds, OURS, "aiohttp"),
         "httpx_over_aiohttp": paired_ratio(rounds, HTTPX, "aiohttp"),
-        "bare_transport_over_aiohttp": paired_ratio(rounds, BARE, "aiohttp"),
+        "bare_connection_over_aiohttp": paired_ratio(rounds, BARE, "aiohttp"),
     }
 
     print()
@@ -370,7 +370,7 @@ def report(args: argparse.Namespace, rounds: list[Round], layout: str) -> dict[s
     print("ratios, median over repetitions of each repetition's own ratio (robust to load drift):")
     print(f"  ours / aiohttp  = {ratios['ours_over_aiohttp']:.2f}")
     print(f"  httpx / aiohttp = {ratios['httpx_over_aiohttp']:.2f}")
-    print(f"  bare httpx-aiohttp transport / aiohttp = {ratios['bare_transport_over_aiohttp']:.2f}")
+    print(f"  CleverHTTP alone / aiohttp = {ratios['bare_connection_over_aiohttp']:.2f}")
     print(f"aiohttp / ceiling = {base / ceiling:.2f}")
     return {
         "arms": summary,

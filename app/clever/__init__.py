@@ -16,7 +16,7 @@ from app.clever.errors import (
     CleverUnauthorized,
     CleverUnavailable,
 )
-from app.clever.http import create_http_client
+from app.clever.http import CleverHTTP
 from app.clever.observer import CleverObserver
 from app.clever.retry import RetryPolicy
 
@@ -26,6 +26,7 @@ __all__ = [
     "CleverClient",
     "CleverCredentials",
     "CleverError",
+    "CleverHTTP",
     "CleverInvalidGrant",
     "CleverMalformed",
     "CleverNotFound",
@@ -36,5 +37,4 @@ __all__ = [
     "CleverUnavailable",
     "RateBudget",
     "RetryPolicy",
-    "create_http_client",
 ]

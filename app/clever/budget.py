@@ -151,7 +151,13 @@ class RateBudget:
 
 def _learn(window: _Window, headers: Mapping[str, str]) -> bool:
     """Takes Clever's numbers from an answer's headers; False when it sent none."""
-    headers = {name.lower(): value for name, value in headers.items() if name[:2] in ("x-", "X-")}
+    # One value per bucket, in one line or several (an aiohttp answer keeps repeated lines apart).
+    merged: dict[str, str] = {}
+    for name, value in headers.items():
+        if name[:2] in ("x-", "X-"):
+            key = name.lower()
+            merged[key] = f"{merged[key]},{value}" if key in merged else value
+    headers = merged
     limit = _number(headers.get("x-ratelimit-limit"), min)
     remaining = _number(headers.get("x-ratelimit-remaining"), min)
     reset = _number(headers.get("x-ratelimit-reset"), max)

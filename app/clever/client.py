@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import aiohttp
-import httpx
+from multidict import CIMultiDictProxy
 from pydantic import BaseModel, ValidationError
 
 from app.clever.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
@@ -28,7 +29,16 @@ from app.clever.errors import (
     CleverUnauthorized,
     CleverUnavailable,
 )
-from app.clever.http import DEFAULT_BODY_LIMIT, BodyTooLarge, NotJSON, is_json, read_json_body
+from app.clever.http import (
+    DEFAULT_BODY_LIMIT,
+    BodyTooLarge,
+    CleverHTTP,
+    NotJSON,
+    Params,
+    is_json,
+    origin,
+    read_json_body,
+)
 from app.clever.models import (
     JWKS,
     District,
@@ -54,7 +64,6 @@ from app.clever.retry import RETRY_STATUSES, RetryPolicy
 logger = logging.getLogger("app.clever")
 
 M = TypeVar("M", bound=BaseModel)
-Params = list[tuple[str, str | int | float | bool | None]]
 
 DATA_API = "/v3.1"
 ERROR_BODY_LIMIT = 64 * 1024
@@ -73,7 +82,7 @@ class CleverClient:
     """Every call this service makes to Clever, typed at the edge.
 
     `oauth` is the long-lived pooled client for the OAuth host (`https://clever.com`), `api` the
-    one for the API host (`https://api.clever.com`); make them with `create_http_client` once,
+    one for the API host (`https://api.clever.com`); make them (`CleverHTTP`) once,
     in the lifespan, and close them there: this class never creates or closes a client.
 
     Only GETs are retried, per `retry`: on connect errors, timeouts, 500/502/503/504, and on 429
@@ -93,8 +102,8 @@ class CleverClient:
     def __init__(
         self,
         *,
-        oauth: httpx.AsyncClient,
-        api: httpx.AsyncClient,
+        oauth: CleverHTTP,
+        api: CleverHTTP,
         credentials: CleverCredentials,
         retry: RetryPolicy | None = None,
         page_size: int | None = 1000,
@@ -107,7 +116,9 @@ class CleverClient:
     ) -> None:
         self._oauth = oauth
         self._api = api
-        self._basic = httpx.BasicAuth(credentials.client_id, credentials.client_secret)
+        # HTTP Basic with the app's id and secret, for the OAuth host's token endpoints.
+        pair = f"{credentials.client_id}:{credentials.client_secret}".encode()
+        self._basic = "Basic " + base64.b64encode(pair).decode("ascii")
         self._retry = retry if retry is not None else RetryPolicy()
         self._page_size = page_size
         self._body_limit = body_limit
@@ -132,18 +143,18 @@ class CleverClient:
             "/oauth/tokens",
             operation="exchange_code",
             json_body=body,
-            auth=self._basic,
+            basic=True,
             deadline=self._deadline(),
         )
         return _parse(TokenResponse, raw, "exchange_code")
 
     async def district_tokens(self, district_id: str | None = None) -> list[DistrictToken]:
         """The district-app tokens of this app (one per district connection), or one district's."""
-        params: Params = [("owner_type", "district")]
+        params: list[tuple[str, str | int | float | bool | None]] = [("owner_type", "district")]
         if district_id is not None:
             params.append(("district", district_id))
         raw = await self._get(
-            self._oauth, "/oauth/tokens", operation="district_tokens", params=params, auth=self._basic
+            self._oauth, "/oauth/tokens", operation="district_tokens", params=params, basic=True
         )
         return _parse(DistrictTokens, raw, "district_tokens").data
 
@@ -220,7 +231,9 @@ class CleverClient:
         `ending_before` pages backwards instead: the `limit` events just before that id, still
         oldest first; `ending_before="last"` with `limit=1` answers the newest event.
         """
-        params: Params = [("record_type", record) for record in record_types]
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("record_type", record) for record in record_types
+        ]
         size = limit if limit is not None else self._page_size
         if size is not None:
             params.append(("limit", size))
@@ -254,7 +267,7 @@ class CleverClient:
         a short page is the last one, and stopping there saves a sequential round trip per login
         (Clever's `next` link is there even when nothing follows)."""
         size = limit if limit is not None else self._page_size
-        first: Params = list(params or [])
+        first = list(params or [])
         if size is not None:
             first.append(("limit", size))
         query: Params | None = first
@@ -274,35 +287,39 @@ class CleverClient:
             if url in seen:
                 raise CleverMalformed(operation, "next link repeats a page")
             seen.add(url)
-            # A next link carries its own query (httpx would replace it with `params`); keep our
-            # page size if it left it out.
-            target = httpx.URL(url)
-            if size is not None and "limit" not in target.params:
-                url = str(target.copy_add_param("limit", size))
-            query = None
+            # A next link carries its own query; keep our page size if it left it out.
+            if size is not None and "limit" not in dict(parse_qsl(urlsplit(url).query)):
+                query = [("limit", size)]
+            else:
+                query = None
 
-    def _route(self, uri: str, operation: str) -> tuple[httpx.AsyncClient, str]:
+    def _route(self, uri: str, operation: str) -> tuple[CleverHTTP, str]:
         """The client and path for a link Clever gave us; never a host other than Clever's two."""
-        target = httpx.URL(uri)
-        if not target.is_absolute_url:
-            if not uri.startswith("/") or uri.startswith("//"):
+        try:
+            target = urlsplit(uri)
+            where = origin(uri) if target.scheme else None
+        except ValueError as exc:  # a malformed port or host
+            raise CleverMalformed(operation, "link is not a URL") from exc
+        if not uri.isascii() or any(ord(char) < 0x21 for char in uri):
+            raise CleverMalformed(operation, "link is not a URL")
+        if where is None:
+            if target.netloc or not uri.startswith("/"):
                 raise CleverMalformed(operation, "link is not a path")
             return self._api, uri
         for http in (self._api, self._oauth):
-            base = http.base_url
-            if (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port):
-                return http, target.raw_path.decode("ascii")
+            if where == http.origin:
+                return http, (target.path or "/") + (f"?{target.query}" if target.query else "")
         raise CleverMalformed(operation, "link points off Clever's hosts")
 
     async def _get(
         self,
-        http: httpx.AsyncClient,
+        http: CleverHTTP,
         url: str,
         *,
         operation: str,
         token: str | None = None,
         params: Params | None = None,
-        auth: httpx.Auth | None = None,
+        basic: bool = False,
     ) -> bytes:
         """A GET with the retry policy: it is idempotent, so transient failures are tried again."""
         policy = self._retry
@@ -318,7 +335,7 @@ class CleverClient:
                     operation=operation,
                     token=token,
                     params=params,
-                    auth=auth,
+                    basic=basic,
                     deadline=deadline,
                 )
             except CleverRateLimited as exc:
@@ -349,7 +366,7 @@ class CleverClient:
 
     async def _attempt(
         self,
-        http: httpx.AsyncClient,
+        http: CleverHTTP,
         method: str,
         url: str,
         *,
@@ -357,7 +374,7 @@ class CleverClient:
         deadline: float,
         token: str | None = None,
         params: Params | None = None,
-        auth: httpx.Auth | None = None,
+        basic: bool = False,
         json_body: dict[str, str] | None = None,
     ) -> bytes:
         """One request; the body of a 2xx JSON answer, or the CleverError that describes it.
@@ -370,7 +387,7 @@ class CleverClient:
             self._observe(operation, "budget_spent", None, 0.0)
             raise CleverRateLimited(operation, "rate budget spent", reset_at=exc.reset_at) from exc
         breaker = self._breakers[id(http)]
-        answer: httpx.Headers | None = None
+        answer: Mapping[str, str] | None = None
         status: int | None = None
         outcome = "cancelled"
         started = time.perf_counter()
@@ -386,19 +403,20 @@ class CleverClient:
             self.budget.release(window, None)
             raise
         try:
-            headers = {"Authorization": f"Bearer {token}"} if token is not None else None
-            request = http.build_request(method, url, params=params, headers=headers, json=json_body)
+            if basic:
+                headers: dict[str, str] | None = {"Authorization": self._basic}
+            else:
+                headers = {"Authorization": f"Bearer {token}"} if token is not None else None
             try:
-                async with asyncio.timeout(min(self._attempt_timeout, max(0.0, _left(deadline)))):
-                    response = await http.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
-                    answer, status = response.headers, response.status_code
-                    try:
-                        body = await self._read(response, operation)
-                    finally:
-                        await response.aclose()
+                async with (
+                    asyncio.timeout(min(self._attempt_timeout, max(0.0, _left(deadline)))),
+                    http.request(method, url, params=params, headers=headers, json=json_body) as response,
+                ):
+                    answer, status = response.headers, response.status
+                    body = await self._read(response, operation)
             except CleverError:
                 raise
-            except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+            except (aiohttp.ClientError, OSError) as exc:
                 detail = "timed out" if _timed_out(exc) else f"connection failed ({type(exc).__name__})"
                 raise CleverUnavailable(operation, detail) from exc
             outcome = "ok"
@@ -428,12 +446,12 @@ class CleverClient:
     def _deadline(self) -> float:
         return asyncio.get_running_loop().time() + self._call_timeout
 
-    async def _read(self, response: httpx.Response, operation: str) -> bytes:
-        status = response.status_code
+    async def _read(self, response: aiohttp.ClientResponse, operation: str) -> bytes:
+        status = response.status
         if not 200 <= status < 300:
             raise await _error(response, operation)
         try:
-            return await read_json_body(response, self._body_limit)
+            return await read_json_body(response.headers, response.content.iter_any(), self._body_limit)
         except NotJSON as exc:
             raise CleverMalformed(operation, "answer is not JSON", status=status) from exc
         except BodyTooLarge as exc:
@@ -457,13 +475,8 @@ def _outcome(exc: CleverError) -> str:
 
 
 def _timed_out(exc: BaseException) -> bool:
-    # The aiohttp transport reports a refused connection as httpx.ConnectTimeout; what aiohttp
-    # raised (the cause) tells a timeout from a failure.
-    if isinstance(exc, TimeoutError):
-        return True
-    if exc.__cause__ is not None:
-        return isinstance(exc.__cause__, TimeoutError)
-    return isinstance(exc, httpx.TimeoutException)
+    # aiohttp's timeouts (connect, read) are TimeoutErrors, as is the attempt's own deadline.
+    return isinstance(exc, TimeoutError)
 
 
 def _path(*segments: str) -> str:
@@ -483,8 +496,8 @@ def _parse(model: type[M], raw: bytes, operation: str) -> M:
         raise CleverMalformed(operation, f"answer does not match {model.__name__} ({where})") from exc
 
 
-async def _error(response: httpx.Response, operation: str) -> CleverError:
-    status = response.status_code
+async def _error(response: aiohttp.ClientResponse, operation: str) -> CleverError:
+    status = response.status
     if status == 429:
         return CleverRateLimited(operation, "rate limited", reset_at=_reset_at(response.headers))
     if status in RETRY_STATUSES:
@@ -502,13 +515,14 @@ async def _error(response: httpx.Response, operation: str) -> CleverError:
     return kind(operation, "rejected", status=status, error_code=code, clever_message=message)
 
 
-async def _error_details(response: httpx.Response) -> tuple[str | None, str | None]:
+async def _error_details(response: aiohttp.ClientResponse) -> tuple[str | None, str | None]:
     """Clever's error code and wording from `{"error", "error_description"}` or `{"message"}`."""
-    if not is_json(response):
+    if not is_json(response.headers.get("content-type")):
         return None, None
     try:
-        body: Any = json.loads(await read_json_body(response, ERROR_BODY_LIMIT))
-    except (BodyTooLarge, NotJSON, ValueError, httpx.HTTPError):
+        raw = await read_json_body(response.headers, response.content.iter_any(), ERROR_BODY_LIMIT)
+        body: Any = json.loads(raw)
+    except (BodyTooLarge, NotJSON, ValueError, aiohttp.ClientError, OSError):
         return None, None
     if not isinstance(body, dict):
         return None, None
@@ -520,10 +534,12 @@ async def _error_details(response: httpx.Response) -> tuple[str | None, str | No
     return code, text[:300] if text else None
 
 
-def _reset_at(headers: httpx.Headers) -> float | None:
-    """`X-RateLimit-Reset` (Unix seconds); with one value per bucket, the latest."""
+def _reset_at(headers: CIMultiDictProxy[str]) -> float | None:
+    """`X-RateLimit-Reset` (Unix seconds); with one value per bucket (in one line or several),
+    the latest."""
+    lines = headers.getall("x-ratelimit-reset", [])
     values: list[float] = []
-    for part in headers.get("x-ratelimit-reset", "").split(","):
+    for part in ",".join(lines).split(","):
         try:
             values.append(float(part))
         except ValueError:

@@ -1,61 +1,150 @@
-"""The pooled HTTP client for one Clever host, and a bounded reader for its JSON bodies.
+"""The pooled HTTP connection to one Clever host, and a bounded reader for its JSON bodies.
 
-httpx's own connection pool collapses under concurrent use (encode/httpx#3215), so the
-client keeps httpx's API over aiohttp's connection pool (the `httpx-aiohttp` transport).
+aiohttp, used directly: httpx's own pool collapses under concurrent use (encode/httpx#3215), and
+httpx's API over aiohttp's pool cost about a sixth of a login's CPU (bench/).
 """
 
 from __future__ import annotations
 
 import ssl
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+import urllib.request
+from collections.abc import AsyncIterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
+from yarl import URL
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
-
-# Under the aiohttp transport `pool` bounds the wait for a free connection *plus* connecting
-# (aiohttp's `connect`), while `connect` bounds the socket connect alone: keep pool >= connect.
-DEFAULT_TIMEOUT = httpx.Timeout(connect=2.0, read=5.0, write=5.0, pool=3.0)
-
-# httpx's default keep-alive of 5 s would re-handshake TLS on every sparse login.
-DEFAULT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=60.0)
-
 USER_AGENT = "clever-login"
 
+# Query values as the client passes them: None is sent as an empty value, booleans as true/false.
+Params = Sequence[tuple[str, str | int | float | bool | None]]
 
-def create_http_client(
-    base_url: str,
-    *,
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-    limits: httpx.Limits = DEFAULT_LIMITS,
-    ssl_context: ssl.SSLContext | None = None,
-) -> httpx.AsyncClient:
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds. `pool` bounds waiting for a free connection *plus* connecting, `connect` the socket
+    connect alone (keep pool >= connect), `read` each wait for more of an answer. What bounds a
+    whole attempt is the client's `attempt_timeout`."""
+
+    connect: float = 2.0
+    pool: float = 3.0
+    read: float = 5.0
+
+
+DEFAULT_TIMEOUTS = Timeouts()
+MAX_CONNECTIONS = 200
+# A short keep-alive would re-handshake TLS on every sparse login.
+KEEPALIVE_SECONDS = 60.0
+
+
+class CleverHTTP:
     """A long-lived client for one Clever host; create it once (in the lifespan) and `aclose` it.
 
-    Safe to call outside an event loop: aiohttp's session is made on the first request. Cookies
-    are neither stored nor sent, on either layer: this client is shared by every login.
+    Safe to create outside an event loop: aiohttp's session is made on the first request. No
+    cookie is stored or sent (the client is shared by every login), no redirect is followed,
+    and a proxy named by `HTTPS_PROXY`/`HTTP_PROXY` (unless `NO_PROXY` covers the host) is
+    looked up once, here, not on every request.
     """
-    context = ssl_context if ssl_context is not None else ssl.create_default_context()
 
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=limits.max_connections or 0,
-            keepalive_timeout=limits.keepalive_expiry,
-            ssl=context,
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        max_connections: int = MAX_CONNECTIONS,
+        keepalive: float = KEEPALIVE_SECONDS,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("base_url must be an absolute http(s) URL")
+        self.base_url = base_url.rstrip("/")
+        self.origin = origin(base_url)
+        self.proxy = _env_proxy(parts.scheme, parts.hostname)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeouts.pool, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        self._max_connections = max_connections
+        self._keepalive = keepalive
+        self._ssl = ssl_context if ssl_context is not None else ssl.create_default_context()
+        self._session: aiohttp.ClientSession | None = None
 
-    transport = AiohttpTransport(verify=context, limits=limits, client=session)
-    return httpx.AsyncClient(
-        base_url=base_url,
-        transport=transport,
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-    )
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, keepalive_timeout=self._keepalive, ssl=self._ssl
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+        return self._session
+
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """`async with http.request(...) as response:` for `target`, a path (with any query) on
+        this host, already percent-encoded; `params` are appended to its query."""
+        url = self.base_url + target
+        if params:
+            url += ("&" if "?" in target else "?") + urlencode([(k, _text(v)) for k, v in params])
+        return self.session.request(
+            method,
+            URL(url, encoded=True),
+            headers=headers,
+            json=json,
+            allow_redirects=False,
+            proxy=self.proxy,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> CleverHTTP:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """Scheme, host and port (the scheme's default when not given) of an absolute URL."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _text(value: str | int | float | bool | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _env_proxy(scheme: str, host: str) -> str | None:
+    # NO_PROXY, read from the environment only (as the proxies are), on every platform.
+    if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # not in typeshed
+        return None
+    return urllib.request.getproxies_environment().get(scheme)
 
 
 class BodyTooLarge(Exception):
@@ -66,29 +155,31 @@ class NotJSON(Exception):
     """The answer's Content-Type is not JSON (Clever sends HTML pages for some token mix-ups)."""
 
 
-def is_json(response: httpx.Response) -> bool:
-    media_type = str(response.headers.get("content-type", "")).partition(";")[0].strip().lower()
+def is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").partition(";")[0].strip().lower()
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")
     )
 
 
-async def read_json_body(response: httpx.Response, limit: int = DEFAULT_BODY_LIMIT) -> bytes:
-    """The body of a streamed JSON response, refusing a wrong content type or more than `limit` bytes.
+async def read_json_body(
+    headers: Mapping[str, str], chunks: AsyncIterable[bytes], limit: int = DEFAULT_BODY_LIMIT
+) -> bytes:
+    """A JSON body read from `chunks`, refusing a wrong content type or more than `limit` bytes.
 
     The cap applies to the decoded bytes (after any gzip), so a small compressed body cannot
     expand past it; a declared Content-Length over the cap is refused before reading.
     """
-    if not is_json(response):
+    if not is_json(headers.get("content-type")):
         raise NotJSON
-    declared = response.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)

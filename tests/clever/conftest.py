@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 
-from app.clever import CleverClient, CleverCredentials, RetryPolicy, create_http_client
-from app.clever.http import DEFAULT_TIMEOUT
+from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
+from app.clever.http import DEFAULT_TIMEOUTS, Timeouts
 from tests.conftest import RunningSandbox
 
 # Real retries, short waits: a test sees every attempt without sleeping for long.
@@ -18,11 +17,11 @@ MakeClient = Callable[..., CleverClient]
 @pytest.fixture
 async def make_client(sandbox: RunningSandbox) -> AsyncIterator[MakeClient]:
     """Builds CleverClients on the sandbox (both hosts are its URL), closing their HTTP clients after."""
-    opened: list[httpx.AsyncClient] = []
+    opened: list[CleverHTTP] = []
 
-    def make(*, timeout: httpx.Timeout = DEFAULT_TIMEOUT, **options: object) -> CleverClient:
-        oauth = create_http_client(sandbox.url, timeout=timeout)
-        api = create_http_client(sandbox.url, timeout=timeout)
+    def make(*, timeouts: Timeouts = DEFAULT_TIMEOUTS, **options: object) -> CleverClient:
+        oauth = CleverHTTP(sandbox.url, timeouts=timeouts)
+        api = CleverHTTP(sandbox.url, timeouts=timeouts)
         opened.extend((oauth, api))
         config = sandbox.config
         options.setdefault("retry", FAST_RETRY)

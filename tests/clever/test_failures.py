@@ -19,6 +19,7 @@ from app.clever import (
     CleverUnavailable,
     RetryPolicy,
 )
+from app.clever.http import Timeouts
 from tests.clever.conftest import FAST_RETRY, MakeClient
 from tests.clever.sandbox_control import add_fault, remaining
 from tests.conftest import RunningSandbox
@@ -156,7 +157,7 @@ async def test_the_sandbox_s_own_rate_limit_is_honoured(
 async def test_a_slow_answer_times_out_and_is_retried(
     sandbox: RunningSandbox, make_client: MakeClient, district_token: str, teacher: str
 ) -> None:
-    clever = make_client(timeout=httpx.Timeout(connect=1.0, read=0.2, write=1.0, pool=1.0))
+    clever = make_client(timeouts=Timeouts(connect=1.0, pool=1.0, read=0.2))
     await add_fault(sandbox.url, SECTIONS, method="GET", latency_ms=1000, count=1)
     sections = await clever.user_sections(district_token, teacher)
     assert sections
@@ -166,7 +167,7 @@ async def test_a_slow_answer_times_out_and_is_retried(
 async def test_a_lasting_slow_answer_is_unavailable(
     sandbox: RunningSandbox, make_client: MakeClient, district_token: str, teacher: str
 ) -> None:
-    clever = make_client(timeout=httpx.Timeout(connect=1.0, read=0.2, write=1.0, pool=1.0))
+    clever = make_client(timeouts=Timeouts(connect=1.0, pool=1.0, read=0.2))
     await add_fault(sandbox.url, SECTIONS, method="GET", latency_ms=1000, count=FAST_RETRY.attempts + 1)
     started = time.monotonic()
     with pytest.raises(CleverUnavailable) as caught:
@@ -187,12 +188,12 @@ async def test_an_attempt_deadline_bounds_a_slow_answer(
 
 
 async def test_connection_refused_is_unavailable_after_retries() -> None:
-    from app.clever import CleverCredentials, create_http_client
+    from app.clever import CleverCredentials, CleverHTTP
 
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    http = create_http_client(f"http://127.0.0.1:{port}")
+    http = CleverHTTP(f"http://127.0.0.1:{port}")
     try:
         clever = CleverClient(
             oauth=http, api=http, credentials=CleverCredentials("id", "secret"), retry=FAST_RETRY

@@ -1,74 +1,133 @@
-"""The pooled client: transport, timeouts, keep-alive, cookies, and the bounded JSON reader."""
+"""The pooled connection: timeouts, keep-alive, cookies, redirects, proxies, and the bounded JSON reader."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
-import httpx
+import aiohttp
 import pytest
-from httpx_aiohttp import AiohttpTransport
 
 from app.clever.http import (
-    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUTS,
+    KEEPALIVE_SECONDS,
     BodyTooLarge,
+    CleverHTTP,
     NotJSON,
-    create_http_client,
     is_json,
     read_json_body,
 )
 from tests.conftest import RunningSandbox
 
 
-async def test_the_client_uses_the_aiohttp_transport_with_explicit_timeouts() -> None:
-    http = create_http_client("https://api.clever.com")
-    try:
-        assert isinstance(http._transport, AiohttpTransport)
-        assert http.timeout.connect == 2.0
-        assert http.timeout.read == 5.0
-        assert http.timeout.pool is not None
-        assert http.timeout.pool >= http.timeout.connect
-        assert DEFAULT_LIMITS.keepalive_expiry == 60.0
-        assert not http.follow_redirects
-    finally:
-        await http.aclose()
+async def test_the_session_has_explicit_timeouts_and_keeps_connections_alive() -> None:
+    async with CleverHTTP("https://api.clever.com") as http:
+        session = http.session
+        assert session.timeout.total is None  # the client's attempt deadline bounds the whole
+        assert session.timeout.sock_connect == DEFAULT_TIMEOUTS.connect == 2.0
+        assert session.timeout.sock_read == DEFAULT_TIMEOUTS.read == 5.0
+        assert session.timeout.connect is not None
+        assert session.timeout.connect >= session.timeout.sock_connect
+        connector = session.connector
+        assert isinstance(connector, aiohttp.TCPConnector)
+        assert connector._keepalive_timeout == KEEPALIVE_SECONDS == 60.0
+        assert not session.trust_env  # no netrc or proxy lookups per request (see the proxy test)
+        assert http.origin == ("https", "api.clever.com", 443)
+
+
+def test_a_base_url_must_be_absolute_http() -> None:
+    for bad in ("api.clever.com", "ftp://api.clever.com", "https://"):
+        with pytest.raises(ValueError, match="absolute http"):
+            CleverHTTP(bad)
 
 
 async def test_connections_are_reused(sandbox: RunningSandbox) -> None:
-    http = create_http_client(sandbox.url)
-    try:
+    async with CleverHTTP(sandbox.url) as http:
         for _ in range(5):
-            (await http.get("/.well-known/openid-configuration")).raise_for_status()
-        transport = http._transport
-        assert isinstance(transport, AiohttpTransport)
-        session = transport.client
-        assert session is not None
-        assert not callable(session)
-        connector = session.connector
+            async with http.request("GET", "/.well-known/openid-configuration") as response:
+                assert response.status == 200
+                await response.read()
+        connector = http.session.connector
         assert connector is not None
         # One keep-alive connection served every request, sequentially.
         assert sum(len(conns) for conns in connector._conns.values()) == 1
-    finally:
-        await http.aclose()
 
 
-async def test_cookies_are_neither_kept_nor_sent(sandbox: RunningSandbox) -> None:
+async def test_cookies_are_neither_kept_nor_sent_and_redirects_not_followed(sandbox: RunningSandbox) -> None:
     from tests.support.oauth import authorize_params
 
     login = next(login for login in sandbox.sandbox.store.demo_logins() if login.user_type == "teacher")
-    http = create_http_client(sandbox.url)
-    try:
+    async with CleverHTTP(sandbox.url) as http:
         # Authorize with a login_hint sets the sandbox's sign-in cookie, as Clever's does.
-        response = await http.get("/oauth/authorize", params=authorize_params(sandbox.config, login.user_id))
-        assert response.status_code == 302
-        assert "set-cookie" in response.headers
-        assert not http.cookies
+        params = list(authorize_params(sandbox.config, login.user_id).items())
+        async with http.request("GET", "/oauth/authorize", params=params) as response:
+            assert response.status == 302
+            assert "set-cookie" in response.headers
+        assert len(http.session.cookie_jar) == 0
         # Without a hint and without the cookie, the sandbox does not know who is signing in.
-        params = authorize_params(sandbox.config, None)
-        again = await http.get("/oauth/authorize", params=params)
-        assert again.status_code == 200
-        assert again.headers["content-type"].startswith("text/html")
+        params = list(authorize_params(sandbox.config, None).items())
+        async with http.request("GET", "/oauth/authorize", params=params) as again:
+            assert again.status == 200
+            assert again.headers["content-type"].startswith("text/html")
+
+
+async def test_params_extend_a_query_and_keep_an_encoded_path() -> None:
+    """What reaches the server: the path as given (already percent-encoded), our params after
+    the link's own query, None as an empty value and booleans as words."""
+    seen: list[str] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append((await reader.readline()).decode())
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with CleverHTTP(f"http://127.0.0.1:{port}/") as http:
+            target = "/v3.1/users/a%2Fb/sections?starting_after=x"
+            params = [("limit", 5), ("flag", True), ("empty", None), ("q", "a b&c")]
+            async with http.request("GET", target, params=params) as response:
+                assert response.status == 200
     finally:
-        await http.aclose()
+        server.close()
+        await server.wait_closed()
+    assert seen == [
+        "GET /v3.1/users/a%2Fb/sections?starting_after=x&limit=5&flag=true&empty=&q=a+b%26c HTTP/1.1\r\n"
+    ]
+
+
+async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP(S)_PROXY is honoured (looked up once, when the connection is made), NO_PROXY too."""
+    seen: list[str] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append((await reader.readline()).decode())
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "bypassed.example")
+    try:
+        assert CleverHTTP("http://bypassed.example").proxy is None
+        async with CleverHTTP("http://clever.example") as http:
+            assert http.proxy == f"http://127.0.0.1:{port}"
+            async with http.request("GET", "/v3.0/me") as response:
+                assert response.status == 200
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen == ["GET http://clever.example/v3.0/me HTTP/1.1\r\n"]
 
 
 @pytest.mark.parametrize(
@@ -81,38 +140,47 @@ async def test_cookies_are_neither_kept_nor_sent(sandbox: RunningSandbox) -> Non
         ("text/html; charset=utf-8", False),
         ("text/json", False),
         ("", False),
+        (None, False),
     ],
 )
-def test_is_json(content_type: str, expected: bool) -> None:
-    response = httpx.Response(200, headers={"content-type": content_type} if content_type else {})
-    assert is_json(response) is expected
+def test_is_json(content_type: str | None, expected: bool) -> None:
+    assert is_json(content_type) is expected
+
+
+JSON = {"content-type": "application/json"}
 
 
 async def test_the_reader_stops_at_the_cap() -> None:
     chunks_sent = 0
 
-    class Endless(httpx.AsyncByteStream):
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            nonlocal chunks_sent
-            while True:
-                chunks_sent += 1
-                yield b"x" * 1024
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal chunks_sent
+        while True:
+            chunks_sent += 1
+            yield b"x" * 1024
 
-    response = httpx.Response(200, headers={"content-type": "application/json"}, stream=Endless())
     with pytest.raises(BodyTooLarge):
-        await read_json_body(response, limit=10 * 1024)
+        await read_json_body(JSON, endless(), limit=10 * 1024)
     assert chunks_sent == 11
 
 
+async def once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
 async def test_the_reader_trusts_a_declared_length_over_the_cap() -> None:
-    response = httpx.Response(
-        200, headers={"content-type": "application/json", "content-length": "999999"}, content=b"{}"
-    )
     with pytest.raises(BodyTooLarge):
-        await read_json_body(response, limit=1000)
+        await read_json_body({**JSON, "content-length": "999999"}, once(b"{}"), limit=1000)
 
 
 async def test_the_reader_refuses_html() -> None:
-    response = httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html></html>")
     with pytest.raises(NotJSON):
-        await read_json_body(response)
+        await read_json_body({"content-type": "text/html"}, once(b"<html></html>"))
+
+
+async def test_the_reader_joins_the_chunks() -> None:
+    async def two() -> AsyncIterator[bytes]:
+        yield b'{"a":'
+        yield b"1}"
+
+    assert await read_json_body({**JSON, "content-length": "7"}, two(), limit=7) == b'{"a":1}'

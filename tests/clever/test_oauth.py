@@ -74,9 +74,9 @@ async def test_a_wrong_redirect_uri_is_invalid_grant(sandbox: RunningSandbox, cl
 async def test_wrong_client_credentials_are_unauthorized(
     sandbox: RunningSandbox, make_client: MakeClient
 ) -> None:
-    from app.clever import CleverCredentials, create_http_client
+    from app.clever import CleverCredentials, CleverHTTP
 
-    oauth = create_http_client(sandbox.url)
+    oauth = CleverHTTP(sandbox.url)
     try:
         clever = CleverClient(
             oauth=oauth, api=oauth, credentials=CleverCredentials(sandbox.config.client_id, "wrong-secret")

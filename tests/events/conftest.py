@@ -13,7 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.clever import CleverClient, CleverCredentials, RetryPolicy, create_http_client
+from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
 from app.district_tokens import DistrictTokens
 from app.events.cursor import Cursors
 from app.events.effects import ALL_ROLES, Effects
@@ -201,7 +201,7 @@ async def rig(make_rig: RigFactory) -> AsyncIterator[Rig]:
 @pytest.fixture
 async def no_retry_clever(sandbox: RunningSandbox) -> AsyncIterator[CleverClient]:
     """A client that gives up at once, so that the worker's own backoff is what is seen."""
-    oauth, api = create_http_client(sandbox.url), create_http_client(sandbox.url)
+    oauth, api = CleverHTTP(sandbox.url), CleverHTTP(sandbox.url)
     try:
         yield CleverClient(
             oauth=oauth,

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOORS = {
     "starlette": "1.0.1",
     "authlib": "1.6.11",
-    "httpx": "0.23.0",
+    "aiohttp": "3.12.14",  # CVE-2025-53643 (GHSA-9548-qrrj-x5pj); httpx is now a test tool only
     "h11": "0.16.0",
     "redis": "4.5.4",
 }

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from app.clever import CleverClient, CleverCredentials, RetryPolicy, create_http_client
+from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
 from app.sandbox.config import SandboxConfig
 
 # Real retries, short waits.
@@ -20,7 +20,7 @@ COUNTING = 100_000
 @contextlib.asynccontextmanager
 async def sandbox_clever(url: str, config: SandboxConfig) -> AsyncIterator[CleverClient]:
     """A CleverClient whose OAuth and API hosts are both the sandbox at `url`; closed on exit."""
-    oauth, api = create_http_client(url), create_http_client(url)
+    oauth, api = CleverHTTP(url), CleverHTTP(url)
     try:
         yield CleverClient(
             oauth=oauth,
