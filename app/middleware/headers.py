@@ -24,19 +24,10 @@ def response_headers(message: MutableMapping[str, Any]) -> RawHeaders:
     return headers
 
 
-def has(headers: RawHeaders, name: bytes) -> bool:
-    return any(key.lower() == name for key, _ in headers)
-
-
 def replace(headers: RawHeaders, name: bytes, value: bytes) -> None:
     """Set `name` to exactly one value, dropping whatever the app had set."""
     headers[:] = [(key, val) for key, val in headers if key.lower() != name]
     headers.append((name, value))
-
-
-def set_default(headers: RawHeaders, name: bytes, value: bytes) -> None:
-    if not has(headers, name):
-        headers.append((name, value))
 
 
 def add_vary(headers: RawHeaders, token: bytes) -> None:

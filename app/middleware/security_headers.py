@@ -41,6 +41,7 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
         self.fixed = (*_FIXED, (b"strict-transport-security", HSTS.encode())) if hsts else _FIXED
+        self.fixed_names = frozenset(name for name, _ in self.fixed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,11 +50,18 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                raw = headers.response_headers(message)
-                for name, value in self.fixed:
-                    headers.replace(raw, name, value)
-                for name, value in _DEFAULTS:
-                    headers.set_default(raw, name, value)
+                # One pass over the route's headers (this runs on every answer, /auth/verify's too):
+                # the fixed ones replace any the route set, the defaults fill in what it did not.
+                kept: headers.RawHeaders = []
+                present: set[bytes] = set()
+                for name, value in message.get("headers", ()):
+                    lower = name.lower()
+                    if lower not in self.fixed_names:
+                        kept.append((name, value))
+                        present.add(lower)
+                kept.extend(self.fixed)
+                kept.extend(default for default in _DEFAULTS if default[0] not in present)
+                message["headers"] = kept
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
