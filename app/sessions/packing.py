@@ -1,0 +1,69 @@
+"""Session records and roster updates as stored (before sealing): JSON, deflated with a preset
+dictionary.
+
+A record is a few hundred bytes of JSON whose keys repeat from session to session, too little
+for deflate to find much to reuse within one record. A preset dictionary (zlib's `zdict`) of
+those keys and common values gives it that history: records come out about a third smaller
+than plain deflate (a district admin's 384 -> 237 B, a teacher's with 6 sections and 10
+resources 597 -> 373 B; bench/), and inflate no slower.
+
+Each stream names its dictionary by checksum (zlib's DICTID), so a record is read with the
+dictionary it was written with. Never edit a dictionary in `_DICTIONARIES`: add a new one and
+write with it; records written before it stay readable. Records deflated without a dictionary
+and plain JSON records (both written by earlier versions) are read too.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+
+# Version 1. Deflate finds matches up to 32 KB back and codes near ones cheaper: what is most
+# common comes last.
+_ZDICT_1 = (
+    b'"staff":{"schools":[],"roles":[],"title":"","department":""},'
+    b'"contact":{"student_relationships":[{"student":"","relationship":"","type":""}],'
+    b'"students":[{"id":"","name":{"first":"","last":""},"grade":""}]},'
+    b'"student":{"school":"","schools":[],"grade":"","graduation_year":"","gifted_status":"",'
+    b'"section_504_status":"","disability_status":"","home_language":"","frl_status":"",'
+    b'"ell_status":"","iep_status":""},'
+    b'"district_admin":{"title":""},"teacher":{"schools":[],"title":""},'
+    b'{"user_id":"","district_id":"","created_at":1,"expires_at":1,"login_method":"clever_sso",'
+    b'"principal":{"user":{"id":"","district":"","name":{"first":"","middle":"","last":""},'
+    b'"email":"@","roles":["student"],"primary_role":"student","legacy_ids":{"student":""}},"roles":{'
+    b'"resources":[{"id":"","resource_id":"","title":"","roles":["student","teacher"]}],'
+    b'"roster":{"fetched_at":"T:Z","event_id":null}}}'
+    b'"sections":[{"id":"","name":"","subject":"","grade":"","period":"","school":"","course":null,'
+    b'"term_id":null,"role":"teacher"},{"id":"","name":"","subject":"","grade":"","period":"",'
+    b'"school":"","course":null,"term_id":null,"role":"student"}],'
+)
+_DICTIONARIES = {zlib.adler32(_ZDICT_1): _ZDICT_1}
+_WRITE_WITH = _ZDICT_1
+# Written once per login or update and read on every validation: the smallest output is worth
+# the extra microseconds of level 9.
+_LEVEL = 9
+_FDICT = 0x20
+
+
+def pack(record: Any) -> bytes:
+    compressor = zlib.compressobj(_LEVEL, zdict=_WRITE_WITH)
+    return compressor.compress(orjson.dumps(record)) + compressor.flush()
+
+
+def unpack(data: bytes) -> Any:
+    """The record `pack` packed (or an earlier version's); ValueError or zlib.error if it is not one."""
+    if data[:1] == b"{":  # plain JSON: a deflate stream never starts with "{"
+        return orjson.loads(data)
+    if len(data) >= 6 and data[1] & _FDICT:
+        zdict = _DICTIONARIES.get(int.from_bytes(data[2:6], "big"))
+        if zdict is None:
+            raise zlib.error("record deflated with an unknown dictionary")
+        inflater = zlib.decompressobj(zdict=zdict)
+    else:
+        inflater = zlib.decompressobj()
+    plain = inflater.decompress(data)
+    if not inflater.eof or inflater.unused_data:
+        raise zlib.error("record is not one whole deflate stream")
+    return orjson.loads(plain)

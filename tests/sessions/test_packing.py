@@ -1,0 +1,125 @@
+"""Records deflated with a preset dictionary: smaller, and every earlier format still reads."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from app.sessions import packing
+from app.sessions.sealing import seal, unseal
+from app.sessions.store import SessionStore
+from tests.sessions.test_store import KEYRING, Clock
+from tests.support.redis import RecordingRedis
+
+
+def teacher_record(sections: int = 6, resources: int = 10) -> dict[str, object]:
+    """A record shaped as a login writes it (ids as Clever's, 24 hex digits)."""
+    school = "6863cdc0dc5eb9eeed000001"
+    return {
+        "user_id": "6863cdc0dc5eb9eeed000048",
+        "district_id": "6863cdc0dc5eb9eeed000000",
+        "created_at": 1795496003.293636,
+        "expires_at": 1795524803.293636,
+        "login_method": "clever_sso",
+        "principal": {
+            "user": {
+                "id": "6863cdc0dc5eb9eeed000048",
+                "district": "6863cdc0dc5eb9eeed000000",
+                "name": {"first": "Grace", "middle": "", "last": "Hopper"},
+                "email": "grace.hopper@example.org",
+                "roles": ["teacher"],
+                "primary_role": "teacher",
+                "legacy_ids": {"teacher": "5e1715c0c1d553fd09000001"},
+            },
+            "roles": {"teacher": {"schools": [school], "title": "Grade 3 Teacher"}},
+            "sections": [
+                {
+                    "id": f"6863cdc0dc5eb9eeed0000{index:02x}",
+                    "name": f"Math {index}",
+                    "subject": "math",
+                    "grade": "5",
+                    "period": str(index),
+                    "school": school,
+                    "course": None,
+                    "term_id": None,
+                    "role": "teacher",
+                }
+                for index in range(sections)
+            ],
+            "resources": [
+                {
+                    "id": f"6863cdc0dc5eb9eeed0001{index:02x}",
+                    "resource_id": f"resource-{index}",
+                    "title": f"Resource {index}",
+                    "roles": ["student", "teacher"],
+                }
+                for index in range(resources)
+            ],
+            "roster": {"fetched_at": "2026-11-24T04:53:23.298419Z", "event_id": None},
+        },
+    }
+
+
+def test_a_record_round_trips_and_is_smaller_than_plain_deflate() -> None:
+    record = teacher_record()
+    packed = packing.pack(record)
+    assert packing.unpack(packed) == record
+    plain = zlib.compress(orjson.dumps(record), 9)
+    assert len(packed) < 0.8 * len(plain)
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        pytest.param(lambda record: zlib.compress(orjson.dumps(record), 1), id="deflate"),
+        pytest.param(orjson.dumps, id="plain-json"),
+    ],
+)
+def test_records_of_earlier_versions_still_read(earlier: Callable[[object], bytes]) -> None:
+    record = teacher_record(sections=1, resources=1)
+    assert packing.unpack(earlier(record)) == record
+
+
+def test_an_unknown_dictionary_is_refused() -> None:
+    compressor = zlib.compressobj(9, zdict=b'"some other dictionary"')
+    data = compressor.compress(orjson.dumps({"a": 1})) + compressor.flush()
+    with pytest.raises(zlib.error, match="unknown dictionary"):
+        packing.unpack(data)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "trailing"])
+def test_a_stream_that_is_not_whole_is_refused(damage: str) -> None:
+    packed = packing.pack(teacher_record())
+    data = packed[:-5] if damage == "truncated" else packed + b"more"
+    with pytest.raises(zlib.error):
+        packing.unpack(data)
+
+
+async def test_a_session_stored_by_the_previous_version_still_loads(
+    recording: RecordingRedis, redis: Redis, key_prefix: str
+) -> None:
+    """Sessions live across an upgrade: one whose record an earlier version deflated without the
+    dictionary is found and read."""
+    store = SessionStore(
+        recording, KEYRING, idle_timeout=1800, absolute_timeout=8 * 3600, prefix=key_prefix, clock=Clock()
+    )
+    principal = teacher_record(sections=2, resources=2)["principal"]
+    assert isinstance(principal, dict)
+    session = await store.create(
+        user_id="u1", district_id="d1", login_method="clever_sso", principal=principal
+    )
+    key = store.session_key(session.ticket)
+    current = await redis.get(key)
+    assert isinstance(current, bytes)
+    record = packing.unpack(unseal(session.ticket.key, current, key.encode()))
+    earlier = seal(session.ticket.key, zlib.compress(orjson.dumps(record), 1), key.encode())
+    await redis.set(key, earlier, keepttl=True)
+
+    loaded = await store.load(store.encode(session.ticket))
+
+    assert loaded is not None
+    assert loaded.principal == principal
