@@ -9,17 +9,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import uvicorn
 
 from app.asgi import APP_FACTORY
-from app.devstack import DevStack, bind_all, build_dev_stack, serve_together
-from app.events.process import run_events as run_events_worker
 from app.localredis import RedisUnavailableError, local_redis
 from app.logs import LOG_FORMATS, with_format
 from app.logs import configure as configure_logs
-from app.sandbox import create_sandbox_app
 from app.sandbox.config import DEFAULT_REDIRECT_URI, SandboxConfig
 from app.serving import (
     DEFAULT_FORWARDED_ALLOW_IPS,
@@ -29,6 +27,13 @@ from app.serving import (
     uvicorn_options,
 )
 from app.settings import SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from app.devstack import DevStack
+
+# The other commands' modules (the sandbox, the dev stack, the events worker) are imported by the
+# command that runs them: every serving worker imports this module too (with one worker, `serve`
+# serves from this very process), and would otherwise carry them all (about 2 MB of memory).
 
 SANDBOX_PORT = 8700
 BACKEND_PORT = 8000
@@ -151,6 +156,8 @@ def picker_url(base_url: str, config: SandboxConfig) -> str:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
+    from app.sandbox import create_sandbox_app
+
     config = sandbox_config(args)
     base_url = f"http://{args.host}:{args.port}"
     print(f"Clever sandbox on {base_url}  (client id {config.client_id})")
@@ -188,6 +195,8 @@ def run_events(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
+    from app.events.process import run_events as run_events_worker
+
     configure_logs(args.log_format, args.log_level)
     worker = run_events_worker(settings, metrics_host=args.metrics_host, metrics_port=args.metrics_port)
     try:
@@ -208,6 +217,8 @@ def run_dev() -> int:
 
 
 async def _dev(redis_url: str) -> int:
+    from app.devstack import bind_all, build_dev_stack, serve_together
+
     stack = build_dev_stack(redis_url, environ=os.environ)
     host = stack.addresses.host
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,6 +121,20 @@ def test_the_command_line_beats_the_environment_for_trusted_proxies(
     options = cli.serve_options(args)
     assert options.forwarded_allow_ips == "192.168.0.1"
     assert options.access_log is True
+
+
+def test_serving_loads_none_of_the_other_commands_modules() -> None:
+    # Every serving worker imports `app.cli` (with one worker, `serve` serves from its own process),
+    # so what it imports, every worker carries. A fresh interpreter: this one has imported it all.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, app.asgi, app.cli; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "app.sandbox.config" in loaded  # the sandbox command's defaults, and nothing more
+    for module in ("app.sandbox.app", "app.devstack", "app.demo", "app.events.process"):
+        assert module not in loaded
 
 
 @pytest.mark.parametrize("argv", [["serve", "--workers", "0"], ["serve", "--port", "70000"]])

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
-from app.sandbox.app import create_sandbox_app
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.sandbox.app import create_sandbox_app
 
 __all__ = ["create_sandbox_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: `clever-login serve` reads `app.sandbox.config` for its command line,
+    # and would otherwise load the whole sandbox (about 2 MB) into every serving worker.
+    if name == "create_sandbox_app":
+        from app.sandbox.app import create_sandbox_app
+
+        return create_sandbox_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
