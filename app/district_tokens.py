@@ -13,6 +13,10 @@ the roster's only cache: validations read it from Redis and never call Clever.
 A cold cache costs Clever one `GET /oauth/tokens?owner_type=district` however many logins find
 it cold at once: within a process they share one fetch; across replicas the lock holder fetches
 while the others poll the cache. Redis errors propagate (the caller answers 503).
+
+Each process also remembers a token it read or fetched for `memory_seconds` (60 s), sparing the
+Redis round trip on the login's critical path. A token Clever stops honouring within that time
+answers 401, and `invalidate` forgets it here as well as in Redis.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
+from collections.abc import Callable
 
 from app.clever import CleverClient
 from app.redis_client import RedisClient
@@ -40,6 +46,9 @@ return 0
 
 _POLL_FIRST = 0.02
 _POLL_MAX = 0.25
+MEMORY_SECONDS = 60.0
+# Remembered tokens past this many districts drop the expired ones (a district's token is ~100 B).
+_MEMORY_PRUNE_AT = 4096
 
 
 class DistrictNotConnected(Exception):
@@ -67,6 +76,8 @@ class DistrictTokens:
         prefix: str = "cl:",
         ttl_seconds: int = 24 * 3600,
         lock_timeout: float = 10.0,
+        memory_seconds: float = MEMORY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
         self._clever = clever
@@ -81,6 +92,9 @@ class DistrictTokens:
         self._lock_timeout = lock_timeout
         self._compare_and_delete = redis.register_script(_COMPARE_AND_DELETE)
         self._inflight: dict[str, asyncio.Task[str]] = {}
+        self._memory: dict[str, tuple[str, float]] = {}  # district id -> (token, remembered until)
+        self._memory_seconds = memory_seconds
+        self._clock = clock
 
     def key(self, district_id: str) -> str:
         digest = hmac.new(self._naming_key, district_id.encode(), hashlib.sha256).hexdigest()
@@ -97,6 +111,23 @@ class DistrictTokens:
         return token
 
     async def _get(self, district_id: str) -> str:
+        remembered = self._memory.get(district_id)
+        if remembered is not None and remembered[1] > self._clock():
+            return remembered[0]
+        token = await self._get_shared(district_id)
+        self._remember(district_id, token)
+        return token
+
+    def _remember(self, district_id: str, token: str) -> None:
+        if self._memory_seconds <= 0:
+            return
+        now = self._clock()
+        if len(self._memory) >= _MEMORY_PRUNE_AT:
+            self._memory = {district: kept for district, kept in self._memory.items() if kept[1] > now}
+        self._memory[district_id] = (token, now + self._memory_seconds)
+
+    async def _get_shared(self, district_id: str) -> str:
+        """From Redis, or fetched from Clever by one caller (in this process and across replicas)."""
         task = self._inflight.get(district_id)
         if task is None:
             cached = await self._read(self.key(district_id))
@@ -113,6 +144,9 @@ class DistrictTokens:
 
     async def invalidate(self, district_id: str, token: str) -> None:
         """Drops the cached token if it is still `token` (after Clever answered 401 to it)."""
+        remembered = self._memory.get(district_id)
+        if remembered is not None and hmac.compare_digest(remembered[0].encode(), token.encode()):
+            del self._memory[district_id]
         key = self.key(district_id)
         raw = await self._raw(key)
         if raw is None:

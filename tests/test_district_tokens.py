@@ -36,8 +36,16 @@ def expected_token(sandbox: RunningSandbox, district_id: str) -> str:
 
 
 def make_tokens(
-    redis: Redis, clever: CleverClient, prefix: str, *, ttl_seconds: int = 3600, lock_timeout: float = 10.0
+    redis: Redis,
+    clever: CleverClient,
+    prefix: str,
+    *,
+    ttl_seconds: int = 3600,
+    lock_timeout: float = 10.0,
+    memory_seconds: float = 0.0,
+    clock: Callable[[], float] | None = None,
 ) -> DistrictTokens:
+    """Without the in-process memory unless asked: most tests here are about the Redis cache."""
     return DistrictTokens(
         redis,
         clever,
@@ -45,6 +53,8 @@ def make_tokens(
         prefix=prefix,
         ttl_seconds=ttl_seconds,
         lock_timeout=lock_timeout,
+        memory_seconds=memory_seconds,
+        **({"clock": clock} if clock is not None else {}),
     )
 
 
@@ -286,3 +296,49 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_fetch(
     assert await patient == expected_token(sandbox, district_id)
     assert impatient.cancelled()
     assert await requests_seen(sandbox.url, TOKENS_PATH) == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_process_remembers_the_token_for_a_while_sparing_redis(
+    redis_url: str, key_prefix: str, clever: CleverClient, district_id: str, sandbox: RunningSandbox
+) -> None:
+    recording = RecordingRedis.from_url(redis_url)
+    assert isinstance(recording, RecordingRedis)
+    clock = Clock()
+    try:
+        tokens = make_tokens(recording, clever, key_prefix, memory_seconds=60, clock=clock)
+        token = await tokens.get(district_id)
+        assert token == expected_token(sandbox, district_id)
+        recording.commands.clear()
+        clock.now += 59
+        assert await tokens.get(district_id) == token
+        assert recording.commands == []  # neither Redis nor Clever
+        clock.now += 2
+        assert await tokens.get(district_id) == token
+        assert recording.commands == ["GET"]  # past the window: from Redis again, and remembered
+        assert await tokens.get(district_id) == token
+        assert recording.commands == ["GET"]
+    finally:
+        await recording.aclose()
+
+
+async def test_invalidate_forgets_a_remembered_token_too(
+    sandbox: RunningSandbox, redis: Redis, key_prefix: str, clever: CleverClient, district_id: str
+) -> None:
+    tokens = make_tokens(redis, clever, key_prefix, memory_seconds=60, clock=Clock())
+    old = await tokens.get(district_id)
+    sandbox.sandbox.tokens.revoke(old)
+    await tokens.invalidate(district_id, "some-older-token")
+    assert await tokens.get(district_id) == old  # another token's 401 forgets nothing
+
+    await tokens.invalidate(district_id, old)
+    new = await tokens.get(district_id)
+    assert new != old
+    assert new == expected_token(sandbox, district_id)
