@@ -11,11 +11,13 @@ when it was due, not from when it was sent, so a stalled server cannot hide its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import re
 import subprocess
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -127,13 +129,19 @@ class OpenLoopResult:
         return percentile(self.latencies_ms, q)
 
 
-class _Connection(asyncio.Protocol):
-    """One HTTP/1.1 keep-alive connection that expects Content-Length framed answers."""
+_TICK = 0.001
 
-    def __init__(self) -> None:
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 keep-alive connection that expects Content-Length framed answers; tells
+    `on_answer(connection, status)` of each (status None when the connection was lost)."""
+
+    def __init__(self, on_answer: Callable[[_Connection, int | None], None]) -> None:
+        self.on_answer = on_answer
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.waiter: asyncio.Future[int] | None = None
+        self.due = 0.0  # when the request in flight was due
+        self.busy = False
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -141,8 +149,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError("closed"))
+        if self.busy:
+            self.busy = False
+            self.on_answer(self, None)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -156,14 +165,14 @@ class _Connection(asyncio.Protocol):
             return
         status = int(self.buffer[9:12])
         del self.buffer[: end + 4 + length]
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(status)
+        if self.busy:
+            self.busy = False
+            self.on_answer(self, status)
 
-    async def request(self, raw: bytes) -> int:
+    def send(self, raw: bytes, due: float) -> None:
         assert self.transport is not None
-        self.waiter = asyncio.get_running_loop().create_future()
+        self.due, self.busy = due, True
         self.transport.write(raw)
-        return await self.waiter
 
 
 async def open_loop(
@@ -180,32 +189,89 @@ async def open_loop(
 
     At most `max_connections` connections, as wrk2 keeps a fixed set: a request due while all are
     busy waits for one, and that wait counts in its latency.
+
+    The generator shares a CPU with Redis, so it must cost little per request: requests go out
+    from protocol callbacks (no task, future or timeout object per request), and its own garbage
+    collection is off while it runs (in a process that has held a whole benchmark's objects, one
+    full collection stalls the sending loop for tens of ms, and every request due meanwhile would
+    be charged with it).
     """
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        return await _open_loop(host, port, path, cookies, rate, seconds, max_connections)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+async def _open_loop(
+    host: str, port: int, path: str, cookies: Sequence[str], rate: float, seconds: float, max_connections: int
+) -> OpenLoopResult:
     loop = asyncio.get_running_loop()
-    idle: deque[_Connection] = deque()
-    slots = asyncio.Semaphore(max_connections)
     requests = [
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n\r\n".encode()
         for cookie in cookies
     ]
     latencies: list[float] = []
     errors = 0
-    pending: set[asyncio.Task[None]] = set()
+    idle: deque[_Connection] = deque()
+    waiting: deque[tuple[float, bytes]] = deque()  # due while every connection was busy
+    connections = 0  # open or opening
+    opening: set[asyncio.Task[None]] = set()
+    outstanding = 0  # dispatched and not yet answered (waiting or in flight)
+    all_sent = False
+    drained = asyncio.Event()
 
-    async def one(due: float, raw: bytes) -> None:
-        nonlocal errors
-        async with slots:
-            try:
-                connection = idle.pop() if idle else None
-                if connection is None or connection.closed:
-                    _, connection = await loop.create_connection(_Connection, host, port)
-                status = await asyncio.wait_for(connection.request(raw), 10)
-                latencies.append((time.perf_counter() - due) * 1000)
-                if status >= 400:
-                    errors += 1
-                idle.append(connection)
-            except Exception:  # any failure is the server's error count, not the generator's crash
+    def answered(connection: _Connection, status: int | None) -> None:
+        nonlocal errors, connections, outstanding
+        outstanding -= 1
+        if status is None:
+            errors += 1
+            connections -= 1
+        else:
+            latencies.append((time.perf_counter() - connection.due) * 1000)
+            if status >= 400:
                 errors += 1
+        if all_sent and not outstanding:
+            drained.set()
+        if connection.closed:
+            return
+        if waiting:
+            due, raw = waiting.popleft()
+            connection.send(raw, due)
+        else:
+            idle.append(connection)
+
+    async def open_one() -> None:
+        nonlocal errors, connections
+        try:
+            _, connection = await loop.create_connection(lambda: _Connection(answered), host, port)
+        except OSError:
+            connections -= 1
+            errors += 1
+            return
+        if waiting:
+            due, raw = waiting.popleft()
+            connection.send(raw, due)
+        else:
+            idle.append(connection)
+
+    def dispatch(due: float, raw: bytes) -> None:
+        nonlocal connections, outstanding
+        outstanding += 1
+        while idle:
+            connection = idle.pop()
+            if not connection.closed:
+                connection.send(raw, due)
+                return
+        waiting.append((due, raw))
+        if connections < max_connections:
+            connections += 1
+            task = loop.create_task(open_one())
+            opening.add(task)
+            task.add_done_callback(opening.discard)
 
     interval = 1.0 / rate
     total = int(rate * seconds)
@@ -214,18 +280,23 @@ async def open_loop(
     while sent < total:
         now = time.perf_counter()
         while sent < total and start + sent * interval <= now:
-            task = asyncio.create_task(one(start + sent * interval, requests[sent % len(requests)]))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            dispatch(start + sent * interval, requests[sent % len(requests)])
             sent += 1
-        await asyncio.sleep(max(0.0, min(0.0005, start + sent * interval - time.perf_counter())))
+        # Event-loop timers have millisecond resolution (uvloop's shorter sleeps return at once, and
+        # the loop would spin, starving Redis on this CPU): what falls due within a tick goes out
+        # together, up to 1 ms late, and that lateness counts in its latency.
+        await asyncio.sleep(max(_TICK, start + sent * interval - time.perf_counter()))
     elapsed = time.perf_counter() - start
-    if pending:
-        await asyncio.wait(pending, timeout=10)
+    # What is still due or in flight gets up to 10 s to finish; what does not is an error.
+    all_sent = True
+    if outstanding:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(drained.wait(), 10)
+    unfinished = outstanding
     for connection in idle:
         if connection.transport is not None:
             connection.transport.close()
-    return OpenLoopResult(rate, sent, len(latencies), errors, elapsed, latencies)
+    return OpenLoopResult(rate, sent, len(latencies), errors + unfinished, elapsed, latencies)
 
 
 # --- logins -----------------------------------------------------------------------------------

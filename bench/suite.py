@@ -507,11 +507,13 @@ async def open_loop_phase(
     for arm, arm_port, path, base, fraction in arms:
         rate = max(50.0, base * fraction)
         server = stack.servers[arm]
-        cpu0 = server.cpu_seconds()
+        cpu0, busy0 = server.cpu_seconds(), cpu_busy(stack.other_cpus)
         result = await loadgen.open_loop(
             "127.0.0.1", arm_port, path, cookies, rate=rate, seconds=plan.open_loop_seconds
         )
         cpu_us = 1e6 * (server.cpu_seconds() - cpu0) / max(1, result.completed)
+        busy1 = cpu_busy(stack.other_cpus)
+        load_busy = 100 * (busy1[0] - busy0[0]) / max(1e-9, busy1[1] - busy0[1])
         row = {
             "arm": arm,
             "fraction": fraction,
@@ -522,13 +524,14 @@ async def open_loop_phase(
             "p999_ms": result.p(0.999),
             "errors": result.errors,
             "server_cpu_us_per_request": cpu_us,
+            "load_side_busy_pct": load_busy,
         }
         rows.append(row)
         print(
             f"  open loop {arm:16} {rate:7.0f}/s ({fraction:.0%} of saturation)"
             f"  achieved {result.achieved:7.0f}/s"
             f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms  p99.9 {row['p999_ms']:.2f} ms"
-            f"  errors {result.errors}  server CPU {cpu_us:.0f} us/req"
+            f"  errors {result.errors}  server CPU {cpu_us:.0f} us/req  load side busy {load_busy:.0f}%"
         )
     return rows
 
