@@ -236,8 +236,11 @@ async def _open_loop(
                 errors += 1
         if all_sent and not outstanding:
             drained.set()
-        if connection.closed:
-            return
+        if not connection.closed:
+            ready(connection)
+
+    def ready(connection: _Connection) -> None:
+        """A free connection takes the oldest request still waiting, or waits itself."""
         if waiting:
             due, raw = waiting.popleft()
             connection.send(raw, due)
@@ -252,11 +255,7 @@ async def _open_loop(
             connections -= 1
             errors += 1
             return
-        if waiting:
-            due, raw = waiting.popleft()
-            connection.send(raw, due)
-        else:
-            idle.append(connection)
+        ready(connection)
 
     def dispatch(due: float, raw: bytes) -> None:
         nonlocal connections, outstanding

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -71,9 +72,10 @@ async def test_cookies_are_neither_kept_nor_sent_and_redirects_not_followed(sand
             assert again.headers["content-type"].startswith("text/html")
 
 
-async def test_params_extend_a_query_and_keep_an_encoded_path() -> None:
-    """What reaches the server: the path as given (already percent-encoded), our params after
-    the link's own query, None as an empty value and booleans as words."""
+@contextlib.asynccontextmanager
+async def json_server() -> AsyncIterator[tuple[int, list[str]]]:
+    """A bare HTTP server on loopback answering `{}` to anything; yields its port and the request
+    lines it received, exactly as they arrived."""
     seen: list[str] = []
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -85,16 +87,21 @@ async def test_params_extend_a_query_and_keep_an_encoded_path() -> None:
         writer.close()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     try:
-        async with CleverHTTP(f"http://127.0.0.1:{port}/") as http:
-            target = "/v3.1/users/a%2Fb/sections?starting_after=x"
-            params = [("limit", 5), ("flag", True), ("empty", None), ("q", "a b&c")]
-            async with http.request("GET", target, params=params) as response:
-                assert response.status == 200
+        yield server.sockets[0].getsockname()[1], seen
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_params_extend_a_query_and_keep_an_encoded_path() -> None:
+    """What reaches the server: the path as given (already percent-encoded), our params after
+    the link's own query, None as an empty value and booleans as words."""
+    async with json_server() as (port, seen), CleverHTTP(f"http://127.0.0.1:{port}/") as http:
+        target = "/v3.1/users/a%2Fb/sections?starting_after=x"
+        params = [("limit", 5), ("flag", True), ("empty", None), ("q", "a b&c")]
+        async with http.request("GET", target, params=params) as response:
+            assert response.status == 200
     assert seen == [
         "GET /v3.1/users/a%2Fb/sections?starting_after=x&limit=5&flag=true&empty=&q=a+b%26c HTTP/1.1\r\n"
     ]
@@ -102,31 +109,16 @@ async def test_params_extend_a_query_and_keep_an_encoded_path() -> None:
 
 async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """HTTP(S)_PROXY is honoured (looked up once, when the connection is made), NO_PROXY too."""
-    seen: list[str] = []
-
-    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append((await reader.readline()).decode())
-        while (await reader.readline()) not in (b"\r\n", b""):
-            pass
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("NO_PROXY", "bypassed.example")
-    try:
+    async with json_server() as (port, seen):
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("NO_PROXY", "bypassed.example")
         assert CleverHTTP("http://bypassed.example").proxy is None
         async with CleverHTTP("http://clever.example") as http:
             assert http.proxy == f"http://127.0.0.1:{port}"
             async with http.request("GET", "/v3.0/me") as response:
                 assert response.status == 200
-    finally:
-        server.close()
-        await server.wait_closed()
     assert seen == ["GET http://clever.example/v3.0/me HTTP/1.1\r\n"]
 
 
