@@ -34,6 +34,7 @@ from app.clever.http import (
     BodyTooLarge,
     CleverHTTP,
     NotJSON,
+    Param,
     Params,
     is_json,
     origin,
@@ -150,7 +151,7 @@ class CleverClient:
 
     async def district_tokens(self, district_id: str | None = None) -> list[DistrictToken]:
         """The district-app tokens of this app (one per district connection), or one district's."""
-        params: list[tuple[str, str | int | float | bool | None]] = [("owner_type", "district")]
+        params: list[Param] = [("owner_type", "district")]
         if district_id is not None:
             params.append(("district", district_id))
         raw = await self._get(
@@ -231,9 +232,7 @@ class CleverClient:
         `ending_before` pages backwards instead: the `limit` events just before that id, still
         oldest first; `ending_before="last"` with `limit=1` answers the newest event.
         """
-        params: list[tuple[str, str | int | float | bool | None]] = [
-            ("record_type", record) for record in record_types
-        ]
+        params: list[Param] = [("record_type", record) for record in record_types]
         size = limit if limit is not None else self._page_size
         if size is not None:
             params.append(("limit", size))

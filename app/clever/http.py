@@ -21,7 +21,8 @@ DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 USER_AGENT = "clever-login"
 
 # Query values as the client passes them: None is sent as an empty value, booleans as true/false.
-Params = Sequence[tuple[str, str | int | float | bool | None]]
+Param = tuple[str, str | int | float | bool | None]
+Params = Sequence[Param]
 
 
 @dataclass(frozen=True, slots=True)
