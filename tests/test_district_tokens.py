@@ -14,6 +14,7 @@ from app.sandbox.config import SandboxConfig
 from app.sessions.sealing import seal
 from tests.conftest import RunningSandbox
 from tests.support.clever import count_requests, requests_seen, sandbox_clever
+from tests.support.clock import Clock
 from tests.support.redis import RecordingRedis
 
 SEALING_KEY = Keyring.from_secret("a district token test secret of enough length").district_token_sealing
@@ -296,14 +297,6 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_fetch(
     assert await patient == expected_token(sandbox, district_id)
     assert impatient.cancelled()
     assert await requests_seen(sandbox.url, TOKENS_PATH) == 1
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_a_process_remembers_the_token_for_a_while_sparing_redis(

@@ -13,17 +13,10 @@ from starlette.applications import Starlette
 
 from app.health import Readiness, health_routes
 from app.metrics import Metrics
+from tests.support.clock import Clock
 from tests.support.redis import RecordingRedis
 
 UNREACHABLE = "redis://127.0.0.1:1"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -111,7 +104,7 @@ async def test_not_ready_before_the_lifespan_made_the_client() -> None:
 
 
 async def test_the_result_is_reused_for_a_couple_of_seconds(recording: RecordingRedis) -> None:
-    clock = FakeClock()
+    clock = Clock()
     readiness = Readiness(recording, cache_seconds=2.0, clock=clock)
     async with client(readiness) as http:
         for _ in range(5):
@@ -133,7 +126,7 @@ async def test_concurrent_probes_share_one_ping(recording: RecordingRedis) -> No
 
 
 async def test_a_failure_is_cached_too_and_recovery_is_seen_after_it(redis_url: str) -> None:
-    clock = FakeClock()
+    clock = Clock()
     down = Redis.from_url(UNREACHABLE, socket_connect_timeout=0.2, socket_timeout=0.2)
     up = recording_client(redis_url)
     current: list[Redis] = [down]

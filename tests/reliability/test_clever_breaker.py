@@ -7,14 +7,7 @@ import asyncio
 import pytest
 
 from app.clever.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def breaker(clock: Clock, threshold: int = 3, open_seconds: float = 5.0) -> CircuitBreaker:
@@ -27,8 +20,21 @@ async def fail(circuit: CircuitBreaker, times: int) -> None:
         circuit.failed()
 
 
+async def probe_out_and_one_waiting() -> tuple[CircuitBreaker, asyncio.Task[None]]:
+    """A circuit past its open period whose probe is out, and a second attempt waiting on it."""
+    clock = Clock(now=100.0)
+    circuit = breaker(clock)
+    await fail(circuit, 3)
+    clock.now += 5
+    assert circuit.state == "half_open"
+    await circuit.admit(max_wait=0)  # the probe
+    waiter = asyncio.create_task(circuit.admit(max_wait=5))
+    await asyncio.sleep(0.01)
+    return circuit, waiter
+
+
 async def test_it_opens_after_a_run_of_failures_only() -> None:
-    clock = Clock()
+    clock = Clock(now=100.0)
     circuit = breaker(clock)
     await fail(circuit, 2)
     await circuit.admit(max_wait=0)
@@ -44,14 +50,7 @@ async def test_it_opens_after_a_run_of_failures_only() -> None:
 
 
 async def test_after_the_open_period_one_probe_goes_and_its_success_closes_the_circuit() -> None:
-    clock = Clock()
-    circuit = breaker(clock)
-    await fail(circuit, 3)
-    clock.now += 5
-    assert circuit.state == "half_open"
-    await circuit.admit(max_wait=0)  # the probe
-    waiter = asyncio.create_task(circuit.admit(max_wait=5))
-    await asyncio.sleep(0.01)
+    circuit, waiter = await probe_out_and_one_waiting()
     assert not waiter.done()  # waits for the probe rather than failing its login
     circuit.succeeded()
     await asyncio.wait_for(waiter, 1)
@@ -59,13 +58,7 @@ async def test_after_the_open_period_one_probe_goes_and_its_success_closes_the_c
 
 
 async def test_a_failed_probe_opens_it_again_for_everyone_waiting() -> None:
-    clock = Clock()
-    circuit = breaker(clock)
-    await fail(circuit, 3)
-    clock.now += 5
-    await circuit.admit(max_wait=0)
-    waiter = asyncio.create_task(circuit.admit(max_wait=5))
-    await asyncio.sleep(0.01)
+    circuit, waiter = await probe_out_and_one_waiting()
     circuit.failed()
     with pytest.raises(CircuitOpen):
         await asyncio.wait_for(waiter, 1)
@@ -73,13 +66,7 @@ async def test_a_failed_probe_opens_it_again_for_everyone_waiting() -> None:
 
 
 async def test_an_abandoned_probe_lets_the_next_attempt_probe() -> None:
-    clock = Clock()
-    circuit = breaker(clock)
-    await fail(circuit, 3)
-    clock.now += 5
-    await circuit.admit(max_wait=0)
-    waiter = asyncio.create_task(circuit.admit(max_wait=5))
-    await asyncio.sleep(0.01)
+    circuit, waiter = await probe_out_and_one_waiting()
     circuit.abandoned()
     await asyncio.wait_for(waiter, 1)  # it is the probe now
     assert circuit.state == "half_open"

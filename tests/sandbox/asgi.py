@@ -31,13 +31,3 @@ async def local_sandbox(config: SandboxConfig | None = None) -> AsyncIterator[Lo
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         yield LocalSandbox(http=http, sandbox=app.state.sandbox)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now

@@ -17,7 +17,8 @@ import pytest
 from app.sandbox.config import SandboxConfig
 from app.sandbox.oauth import SIGN_IN_COOKIE
 from tests.conftest import RunningSandbox
-from tests.sandbox.asgi import Clock, LocalSandbox, local_sandbox
+from tests.sandbox.asgi import LocalSandbox, local_sandbox
+from tests.support.clock import Clock
 
 CALLBACK = "http://127.0.0.1:8000/auth/callback"
 OTHER_CALLBACK = "https://app.example.org/clever/callback"

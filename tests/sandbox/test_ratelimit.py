@@ -7,7 +7,8 @@ import time
 
 from app.sandbox.config import SandboxConfig
 from app.sandbox.tokens import RateLimiter
-from tests.sandbox.asgi import Clock, local_sandbox
+from tests.sandbox.asgi import local_sandbox
+from tests.support.clock import Clock
 
 LIMIT = 3
 

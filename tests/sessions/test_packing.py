@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from app.sessions import packing
 from app.sessions.sealing import seal, unseal
 from app.sessions.store import SessionStore
-from tests.sessions.test_store import KEYRING, Clock
+from tests.sessions.test_store import KEYRING
+from tests.support.clock import Clock
 from tests.support.redis import RecordingRedis
 
 
@@ -105,7 +106,12 @@ async def test_a_session_stored_by_the_previous_version_still_loads(
     """Sessions live across an upgrade: one whose record an earlier version deflated without the
     dictionary is found and read."""
     store = SessionStore(
-        recording, KEYRING, idle_timeout=1800, absolute_timeout=8 * 3600, prefix=key_prefix, clock=Clock()
+        recording,
+        KEYRING,
+        idle_timeout=1800,
+        absolute_timeout=8 * 3600,
+        prefix=key_prefix,
+        clock=Clock(now=1_800_000_000.0),
     )
     principal = teacher_record(sections=2, resources=2)["principal"]
     assert isinstance(principal, dict)

@@ -6,23 +6,16 @@ from redis.asyncio import Redis
 from app.keyring import Keyring
 from app.sessions.store import SessionStore
 from app.sessions.ticket import Ticket
+from tests.support.clock import Clock
 from tests.support.redis import RecordingRedis
 
 KEYRING = Keyring.from_secret("q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a")
 PRINCIPAL = {"user": {"id": "u1", "name": {"first": "Ada", "last": "Lovelace"}}, "roles": {"teacher": {}}}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(now=1_800_000_000.0)
 
 
 @pytest.fixture
