@@ -69,10 +69,14 @@ class DistrictLock:
             yield True
         finally:
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.release())
+            try:
+                # `wait` neither raises the renewer's CancelledError nor swallows one aimed at
+                # this task: suppressing CancelledError around `await renewer` would also eat a
+                # cancellation of the worker arriving just then, and the worker would run on.
+                await asyncio.wait([renewer])
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.release())
 
     async def _renew(self) -> None:
         pause = self._ttl_ms / 3000
