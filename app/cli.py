@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import signal
 import sys
@@ -14,26 +15,27 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import uvicorn
 
-from app.asgi import APP_FACTORY
-from app.localredis import RedisUnavailableError, local_redis
 from app.logs import LOG_FORMATS, with_format
 from app.logs import configure as configure_logs
-from app.sandbox.config import DEFAULT_REDIRECT_URI, SandboxConfig
-from app.serving import (
+from app.settings import SettingsError, load_settings
+from app.web.asgi import APP_FACTORY
+from app.web.serving import (
     DEFAULT_FORWARDED_ALLOW_IPS,
     GRACEFUL_SHUTDOWN_SECONDS,
     PortInUseError,
     ServeOptions,
     uvicorn_options,
 )
-from app.settings import SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from app.devstack import DevStack
+    from app.dev.stack import DevStack
+    from clever_sandbox.config import SandboxConfig
 
 # The other commands' modules (the sandbox, the dev stack, the events worker) are imported by the
 # command that runs them: every serving worker imports this module too (with one worker, `serve`
-# serves from this very process), and would otherwise carry them all (about 2 MB of memory).
+# serves from this very process), and would otherwise carry them all (about 2 MB of memory). The
+# sandbox and the dev stack are development tools that the production image leaves out (see the
+# Dockerfile): there, `sandbox` and `dev` say so and exit 2.
 
 SANDBOX_PORT = 8700
 BACKEND_PORT = 8000
@@ -52,10 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="redirect_uris",
         metavar="URI",
-        help=f"a registered redirect URI, repeatable; the first is primary (default {DEFAULT_REDIRECT_URI})",
+        help="a registered redirect URI, repeatable; the first is primary (default: the local backend's "
+        "/auth/callback)",
     )
-    sandbox.add_argument("--students", type=_positive_int, default=SandboxConfig().students)
-    sandbox.add_argument("--seed", type=int, default=SandboxConfig().seed)
+    sandbox.add_argument(
+        "--students", type=_positive_int, default=None, help="demo students to seed (default: the sandbox's)"
+    )
+    sandbox.add_argument(
+        "--seed", type=int, default=None, help="seed of the demo data (default: the sandbox's)"
+    )
 
     serve = commands.add_parser("serve", help="run the login backend (settings from environment variables)")
     serve.add_argument(
@@ -141,10 +148,13 @@ def serve_options(args: argparse.Namespace) -> ServeOptions:
 
 
 def sandbox_config(args: argparse.Namespace) -> SandboxConfig:
+    from clever_sandbox.config import DEFAULT_REDIRECT_URI, SandboxConfig
+
+    defaults = SandboxConfig()
     return SandboxConfig(
         redirect_uris=tuple(args.redirect_uris or (DEFAULT_REDIRECT_URI,)),
-        students=args.students,
-        seed=args.seed,
+        students=defaults.students if args.students is None else args.students,
+        seed=defaults.seed if args.seed is None else args.seed,
     )
 
 
@@ -156,7 +166,9 @@ def picker_url(base_url: str, config: SandboxConfig) -> str:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
-    from app.sandbox import create_sandbox_app
+    if not _dev_tools_installed():
+        return _no_dev_tools("sandbox")
+    from clever_sandbox import create_sandbox_app
 
     config = sandbox_config(args)
     base_url = f"http://{args.host}:{args.port}"
@@ -208,6 +220,10 @@ def run_events(args: argparse.Namespace) -> int:
 
 
 def run_dev() -> int:
+    if not _dev_tools_installed():
+        return _no_dev_tools("dev")
+    from app.dev.localredis import RedisUnavailableError, local_redis
+
     try:
         with local_redis() as redis_url:
             return asyncio.run(_dev(redis_url))
@@ -217,7 +233,7 @@ def run_dev() -> int:
 
 
 async def _dev(redis_url: str) -> int:
-    from app.devstack import bind_all, build_dev_stack, serve_together
+    from app.dev.stack import bind_all, build_dev_stack, serve_together
 
     stack = build_dev_stack(redis_url, environ=os.environ)
     host = stack.addresses.host
@@ -266,6 +282,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "events":
         return run_events(args)
     return run_dev()
+
+
+def _dev_tools_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("clever_sandbox", "app.dev"))
+
+
+def _no_dev_tools(command: str) -> int:
+    print(
+        f"clever-login {command}: the Clever sandbox and the dev stack are development tools, not part "
+        "of this installation (the production image carries `serve` and `events` only). "
+        "Install the package from the repository to use them.",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:

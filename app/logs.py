@@ -22,7 +22,7 @@ from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 LogFormat = Literal["json", "text"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("json", "text")
 
-# The id of the request being answered, set by `app.middleware.request_id.RequestId`.
+# The id of the request being answered, set by `app.web.middleware.request_id.RequestId`.
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _FIRST = ("time", "level", "logger", "message", "request_id", "event")

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
 
-from app.fieldpolicy import parse_student_fields
 from app.redis_client import parse_redis_url
+from app.roster.fieldpolicy import parse_student_fields
 
 T = TypeVar("T")
 

@@ -48,7 +48,7 @@ import uvloop
 
 from app.clever import CleverClient, CleverCredentials, CleverHTTP
 from app.clever.models import Envelope, User
-from app.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from clever_sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 RATE_LIMIT = 10**9
 RESULTS = Path(__file__).parent / "results" / "client_throughput.json"
@@ -84,8 +84,8 @@ def _free_port() -> int:
 def _serve_sandbox(port: int, cpu: int | None) -> None:
     import uvicorn
 
-    from app.sandbox import create_sandbox_app
-    from app.sandbox.config import SandboxConfig
+    from clever_sandbox import create_sandbox_app
+    from clever_sandbox.config import SandboxConfig
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})

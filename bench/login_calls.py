@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.login_calls
 
-Runs the sandbox and the backend on loopback ports and a Redis (app.localredis), then logs demo
+Runs the sandbox and the backend on loopback ports and a Redis (app.dev.localredis), then logs demo
 users in through the whole flow (backend /auth/login, sandbox authorize, backend /auth/callback);
 the backend prefetches Clever's discovery document and keys at start-up.
 Every Clever endpoint gets a fault rule that answers normally after `--latency-ms`; a rule's
@@ -21,10 +21,10 @@ from contextlib import contextmanager
 
 import httpx
 
-from app.localredis import local_redis
-from app.main import create_app
-from app.sandbox import create_sandbox_app
-from app.sandbox.config import SandboxConfig
+from app.dev.localredis import local_redis
+from app.web.factory import create_app
+from clever_sandbox import create_sandbox_app
+from clever_sandbox.config import SandboxConfig
 from tests.support.backend import backend_settings
 from tests.support.browser import Browser
 from tests.support.demo import demo_user

@@ -25,9 +25,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.sandbox import create_sandbox_app
-from app.sandbox.config import SandboxConfig
-from app.sandbox.store import SandboxStore
+from clever_sandbox import create_sandbox_app
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.store import SandboxStore
 
 RATE_LIMIT = 10**9
 _ID = re.compile(r"/[0-9a-f]{24}(?=/|$)")

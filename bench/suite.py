@@ -42,12 +42,12 @@ import httpx
 import redis
 import uvloop
 
-from app.keyring import Keyring
-from app.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from app.crypto.keyring import Keyring
 from app.sessions.store import SessionStore
 from bench import loadgen, report
 from bench.processes import EXPRESS_DIR, Process, cpu_layout, free_port, pinned, python, start_redis
 from bench.sandbox import create_app as build_sandbox
+from clever_sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 RESULTS = Path(__file__).parent / "results"
 LATENCY_MS = 20.0

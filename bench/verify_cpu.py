@@ -2,7 +2,7 @@
 
     python -m bench.verify_cpu [--redis-url URL] [--requests N] [--concurrency C] [--rounds R]
 
-Builds the app as `clever-login serve` does (`app.asgi.app_from_environment`), creates sessions in
+Builds the app as `clever-login serve` does (`app.web.asgi.app_from_environment`), creates sessions in
 the given Redis under a random key prefix (deleted at the end), and calls the app with valid
 (cookie and bearer) and forged tickets, C requests at a time; a Starlette hello called the same
 way is the reference. Prints the median µs of process CPU per request of each arm. Quicker and
@@ -73,7 +73,7 @@ def build_app(redis_url: str, prefix: str) -> Starlette:
             "COOKIE_SECURE": "false",
         }
     )
-    from app.asgi import app_from_environment  # reads the environment set above
+    from app.web.asgi import app_from_environment  # reads the environment set above
 
     return app_from_environment()
 

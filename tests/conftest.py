@@ -10,10 +10,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.localredis import local_redis
-from app.sandbox import create_sandbox_app
-from app.sandbox.config import SandboxConfig
-from app.sandbox.state import Sandbox
+from app.dev.localredis import local_redis
+from clever_sandbox import create_sandbox_app
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.state import Sandbox
 from tests.security.telemetry import LogCapture, SecretBook
 from tests.support.backend import SERVICE_SECRET, SESSION_SECRET, backend_settings, running_backend
 from tests.support.servers import serve_in_thread
@@ -23,7 +23,7 @@ TEST_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """The machine's Redis, or one the test run starts itself (see app.localredis)."""
+    """The machine's Redis, or one the test run starts itself (see app.dev.localredis)."""
     with local_redis() as url:
         yield url
 

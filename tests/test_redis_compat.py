@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio import Redis
 
-from app import localredis
-from app.keyring import Keyring
-from app.pending import Done, PendingLogins, Taken
+from app.crypto.keyring import Keyring
+from app.dev import localredis
+from app.login.pending import Done, PendingLogins, Taken
+from app.login.transaction import LoginTransaction
 from app.sessions.store import SessionStore
-from app.transaction import LoginTransaction
 
 KEYRING = Keyring.from_secret("q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a")
 

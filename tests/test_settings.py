@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
+from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.settings import SettingsError, load_settings, origin_of
 
 GOOD = {

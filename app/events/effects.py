@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from app.clever import CleverClient, CleverNotFound, CleverUnauthorized
 from app.clever.models import Event, Section
-from app.district_tokens import DistrictTokens
 from app.events.metrics import EventMetrics
-from app.roster import fetch_roster
+from app.roster.district_tokens import DistrictTokens
+from app.roster.fetch import fetch_roster
 from app.sessions.store import SessionStore
 from app.settings import ROLE_NAMES
 

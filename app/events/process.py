@@ -18,8 +18,8 @@ from app.events.cursor import Cursors
 from app.events.effects import ALL_ROLES, Effects
 from app.events.metrics import EventMetrics
 from app.events.worker import EventsWorker, WorkerOptions
-from app.services import Core, open_core
 from app.settings import Settings
+from app.web.services import Core, open_core
 
 logger = logging.getLogger("app.events")
 

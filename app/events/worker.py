@@ -32,11 +32,11 @@ from app.clever import (
     CleverUnavailable,
 )
 from app.clever.models import Event
-from app.district_tokens import DistrictNotConnected, DistrictTokens
 from app.events.cursor import RETENTION_SECONDS, Cursor, Cursors
 from app.events.effects import Effects
 from app.events.lock import DistrictLock, LockLost
 from app.events.metrics import EventMetrics
+from app.roster.district_tokens import DistrictNotConnected, DistrictTokens
 from app.settings import DISTRICT_ID
 
 logger = logging.getLogger("app.events")

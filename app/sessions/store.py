@@ -38,13 +38,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.keyring import Keyring
-from app.principal import apply_roster_update
+from app.crypto.keyring import Keyring
+from app.crypto.sealing import SealBroken, seal, unseal
+from app.crypto.ticket import Ticket, decode_ticket
 from app.redis_client import RedisClient
+from app.roster.principal import apply_roster_update
 from app.sessions import packing
 from app.sessions.batching import GetexBatcher
-from app.sessions.sealing import SealBroken, seal, unseal
-from app.sessions.ticket import Ticket, decode_ticket
 
 logger = logging.getLogger("app.sessions")
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from app.sandbox.oauth import SIGN_IN_COOKIE
+from clever_sandbox.oauth import SIGN_IN_COOKIE
 from tests.support.demo import User, demo_user, expected_roles, expected_section_ids
 from tests.support.devstack import RunningStack, running_dev_stack
 

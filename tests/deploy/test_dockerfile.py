@@ -5,9 +5,13 @@ No container engine is needed: the Dockerfile is read as text. A real build is a
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import re
 import shlex
+import shutil
+import site
 import subprocess
 import sys
 import tomllib
@@ -298,3 +302,61 @@ def test_the_console_script_in_the_venv_serves_help() -> None:
     assert result.returncode == 0, result.stderr
     for option in ("--host", "--port", "--forwarded-allow-ips", "--timeout-graceful-shutdown"):
         assert option in result.stdout
+
+
+def _in_build_context(path: str, rules: list[str]) -> bool:
+    """Docker's reading of .dockerignore, for the patterns this one uses: the last matching rule
+    wins, and a rule that matches a folder matches everything in it."""
+    included = True
+    parts = path.split("/")
+    for rule in rules:
+        negated = rule.startswith("!")
+        pattern = rule.removeprefix("!").rstrip("/")
+        if any(fnmatch.fnmatchcase("/".join(parts[:n]), pattern) for n in range(1, len(parts) + 1)):
+            included = negated
+    return included
+
+
+def test_the_image_carries_no_development_tool_and_says_so(tmp_path: Path) -> None:
+    rules = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    tracked = [
+        path.relative_to(ROOT).as_posix()
+        for folder in ("app", "clever_sandbox")
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file()
+    ]
+    shipped = [path for path in tracked if _in_build_context(path, rules)]
+    assert "app/web/factory.py" in shipped
+    assert "app/events/process.py" in shipped
+    assert not [path for path in shipped if path.startswith(("app/dev/", "clever_sandbox/"))]
+    for path in shipped:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / path, tmp_path / path)
+    # The image's tree and the installed dependencies, without this checkout's editable install.
+    environ = {
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), *site.getsitepackages()]),
+        "PATH": os.environ["PATH"],
+    }
+
+    def command(*argv: str) -> subprocess.CompletedProcess[str]:
+        code = f"import sys; from app.cli import main; sys.exit(main({list(argv)!r}))"
+        return subprocess.run(  # noqa: S603 - fixed argv
+            [sys.executable, "-S", "-c", code],
+            env=environ,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    for name in ("sandbox", "dev"):
+        result = command(name)
+        assert result.returncode == 2, result.stderr
+        assert "development tools" in result.stderr
+        assert "Traceback" not in result.stderr
+    served = command("serve", "--help")
+    assert served.returncode == 0, served.stderr

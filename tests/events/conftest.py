@@ -14,13 +14,13 @@ import pytest
 from redis.asyncio import Redis
 
 from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
-from app.district_tokens import DistrictTokens
+from app.crypto.keyring import Keyring
 from app.events.cursor import Cursors
 from app.events.effects import ALL_ROLES, Effects
 from app.events.metrics import EventMetrics
 from app.events.worker import EventsWorker, WorkerOptions
-from app.fieldpolicy import parse_student_fields
-from app.keyring import Keyring
+from app.roster.district_tokens import DistrictTokens
+from app.roster.fieldpolicy import parse_student_fields
 from app.sessions.store import SessionStore
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SESSION_SECRET

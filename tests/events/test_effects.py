@@ -8,7 +8,7 @@ from app.clever import CleverClient
 from app.clever.models import Event
 from app.events.effects import Effects
 from app.events.metrics import EventMetrics
-from app.fieldpolicy import parse_student_fields
+from app.roster.fieldpolicy import parse_student_fields
 from tests.clever.sandbox_control import add_fault, remaining
 from tests.events.conftest import Rig
 from tests.support.clever import count_requests, requests_seen

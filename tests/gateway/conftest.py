@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.main import create_app
+from app.web.factory import create_app
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.gateway.nginx import find_nginx, render_snippet, running_nginx, unusable_reason
 from tests.support.backend import backend_settings

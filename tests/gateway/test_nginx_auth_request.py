@@ -10,9 +10,9 @@ from urllib.parse import urljoin
 
 import httpx
 
-from app.keyring import Keyring
+from app.crypto.keyring import Keyring
+from app.crypto.ticket import Ticket
 from app.sessions.store import TICKET_PURPOSE
-from app.sessions.ticket import Ticket
 from tests.conftest import RunningSandbox
 from tests.gateway.conftest import CountingBackends, Gateway, GatewayFactory
 from tests.gateway.nginx import SNIPPET

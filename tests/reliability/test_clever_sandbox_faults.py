@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.sandbox.faults import DRIP_BYTES, FaultError, FaultSet, parse_fault
+from clever_sandbox.faults import DRIP_BYTES, FaultError, FaultSet, parse_fault
 from tests.conftest import RunningSandbox
 from tests.reliability.clever_faults import arm
 from tests.support.oauth import user_token

@@ -25,8 +25,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from app.sandbox import create_sandbox_app
-from app.sandbox.config import SandboxConfig
+from clever_sandbox import create_sandbox_app
+from clever_sandbox.config import SandboxConfig
 from tests.conftest import TEST_REDIRECT_URI, RunningSandbox
 from tests.reliability.clever_faults import session_keys
 from tests.support.backend import FRONTEND_URL, backend_environ

@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from app.clever.budget import BudgetExhausted, BudgetPolicy, RateBudget
-from app.sandbox import create_sandbox_app
-from app.sandbox.config import SandboxConfig
+from clever_sandbox import create_sandbox_app
+from clever_sandbox.config import SandboxConfig
 from tests.conftest import TEST_REDIRECT_URI, RunningSandbox
 from tests.reliability.clever_faults import DATA_API, MANY, arm, log_in, seen, session_keys
 from tests.support.backend import backend_settings, running_backend

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.keyring import Keyring
+from app.crypto.keyring import Keyring
 from app.redis_client import MASTER_CHECK_SECONDS
 from app.sessions.store import SessionStore
 from tests.conftest import RunningSandbox

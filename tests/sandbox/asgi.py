@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.sandbox import create_sandbox_app
-from app.sandbox.config import SandboxConfig
-from app.sandbox.state import Sandbox
+from clever_sandbox import create_sandbox_app
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.state import Sandbox
 
 BASE_URL = "http://sandbox.test"
 

@@ -7,8 +7,8 @@ from html import unescape
 import httpx
 import pytest
 
-from app.sandbox import create_sandbox_app
-from app.sandbox.config import SandboxConfig
+from clever_sandbox import create_sandbox_app
+from clever_sandbox.config import SandboxConfig
 from tests.sandbox.asgi import local_sandbox
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.sandbox.store import SandboxStore
+from clever_sandbox.store import SandboxStore
 from tests.conftest import RunningSandbox
 
 

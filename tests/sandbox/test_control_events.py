@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from app.sandbox.store import SandboxStore
+from clever_sandbox.store import SandboxStore
 from tests.conftest import RunningSandbox
 
 

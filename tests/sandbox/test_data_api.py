@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.sandbox.data_api import ENDPOINTS
-from app.sandbox.store import SandboxStore
-from app.sandbox.tokens import IssuedCode
-from app.sandbox.versions import V31_ONLY_STUDENT_FIELDS
+from clever_sandbox.data_api import ENDPOINTS
+from clever_sandbox.store import SandboxStore
+from clever_sandbox.tokens import IssuedCode
+from clever_sandbox.versions import V31_ONLY_STUDENT_FIELDS
 from tests.conftest import RunningSandbox
 from tests.support import clever_spec
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.sandbox.district import DISABILITIES, HOME_LANGUAGES, SeedData, build_districts
+from clever_sandbox.district import DISABILITIES, HOME_LANGUAGES, SeedData, build_districts
 from tests.support import clever_spec
 
 KINDS = ("districts", "schools", "terms", "courses", "users", "sections", "resources")

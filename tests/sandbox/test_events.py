@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from app.sandbox.store import SandboxStore
+from clever_sandbox.store import SandboxStore
 from tests.conftest import RunningSandbox
 
 

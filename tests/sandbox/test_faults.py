@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.sandbox.config import SandboxConfig
-from app.sandbox.faults import HUGE_BODY_BYTES, FaultError, FaultRule, FaultSet, parse_fault
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.faults import HUGE_BODY_BYTES, FaultError, FaultRule, FaultSet, parse_fault
 from tests.conftest import RunningSandbox
 from tests.sandbox.asgi import LocalSandbox, local_sandbox
 

@@ -11,9 +11,9 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import KeySet
 
-from app.sandbox.config import SandboxConfig
-from app.sandbox.district import DemoLogin
-from app.sandbox.identity import login_user
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.district import DemoLogin
+from clever_sandbox.identity import login_user
 from tests.conftest import RunningSandbox
 from tests.sandbox.asgi import BASE_URL, LocalSandbox, local_sandbox
 

@@ -9,7 +9,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError
 from joserfc.jwk import KeySet, KeySetSerialization
 
-from app.sandbox.keys import SigningKeys
+from clever_sandbox.keys import SigningKeys
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 

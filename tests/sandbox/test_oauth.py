@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from app.sandbox.config import SandboxConfig
-from app.sandbox.oauth import SIGN_IN_COOKIE
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.oauth import SIGN_IN_COOKIE
 from tests.conftest import RunningSandbox
 from tests.sandbox.asgi import LocalSandbox, local_sandbox
 from tests.support.clock import Clock

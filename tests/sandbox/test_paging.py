@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from app.sandbox.paging import (
+from clever_sandbox.paging import (
     MAX_LIMIT,
     PageRequest,
     PagingError,

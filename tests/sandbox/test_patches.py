@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from app.sandbox.patches import merge_patch, previous_attributes
+from clever_sandbox.patches import merge_patch, previous_attributes
 
 USER: dict[str, Any] = {
     "id": "u1",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import time
 
-from app.sandbox.config import SandboxConfig
-from app.sandbox.tokens import RateLimiter
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.tokens import RateLimiter
 from tests.sandbox.asgi import local_sandbox
 from tests.support.clock import Clock
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from app.sandbox.versions import (
+from clever_sandbox.versions import (
     V31_ONLY_FIELDS,
     V31_ONLY_STUDENT_FIELDS,
     changes_for_version,

@@ -24,7 +24,7 @@ from typing import Any
 
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # Loggers of the test harness, never of the service.
-_HARNESS = ("app.sandbox", "tests", "urllib3", "requests", "schemathesis", "hypothesis", "faker")
+_HARNESS = ("clever_sandbox", "tests", "urllib3", "requests", "schemathesis", "hypothesis", "faker")
 
 PATTERNS: dict[str, re.Pattern[str]] = {
     "session or pending-login ticket": re.compile(

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.returnto import safe_return_to
+from app.login.returnto import safe_return_to
 from app.settings import origin_of
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.security.conftest import error_code

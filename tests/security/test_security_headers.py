@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from app.openapi import openapi_document
+from app.web.openapi import openapi_document
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET
 from tests.support.browser import Browser

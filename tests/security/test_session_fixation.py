@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import httpx
 
-from app.keyring import Keyring
+from app.crypto.keyring import Keyring
+from app.crypto.ticket import Ticket
 from app.sessions.store import TICKET_PURPOSE
-from app.sessions.ticket import Ticket
 from tests.conftest import RunningSandbox
 from tests.security.conftest import SESSION_COOKIE
 from tests.support.backend import SESSION_SECRET

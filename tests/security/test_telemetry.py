@@ -15,18 +15,18 @@ import threading
 
 import pytest
 
-from app import devstack
-from app.keyring import Keyring
-from app.serving import ServeOptions, uvicorn_options
-from app.sessions.ticket import Ticket
-from app.transaction import LoginTransaction
+from app.crypto.keyring import Keyring
+from app.crypto.ticket import Ticket
+from app.dev import stack as devstack
+from app.login.transaction import LoginTransaction
+from app.web.serving import ServeOptions, uvicorn_options
 from tests.conftest import SECRETS, TELEMETRY, RunningSandbox, remember_sandbox_secrets
 from tests.security.telemetry import OPAQUE_KIND, LogCapture, SecretBook, mask, report
 from tests.support import servers
 from tests.support.demo import demo_user
 
 
-def _record(message: str, name: str = "app.login", **extra: object) -> logging.LogRecord:
+def _record(message: str, name: str = "app.web.routes.login", **extra: object) -> logging.LogRecord:
     record = logging.LogRecord(name, logging.INFO, __file__, 1, message, None, None)
     record.__dict__.update(extra)
     return record
@@ -105,9 +105,9 @@ def test_the_capture_keeps_service_records_and_leaves_the_harness_out() -> None:
     capture = LogCapture()
     capture.install()
     try:
-        logging.getLogger("app.login").info("ours, on the main thread")
+        logging.getLogger("app.web.routes.login").info("ours, on the main thread")
         logging.getLogger("httpx").warning("a test client's, on the main thread")
-        logging.getLogger("app.sandbox.oauth").warning("the sandbox's")
+        logging.getLogger("clever_sandbox.oauth").warning("the sandbox's")
 
         def in_a_server_thread() -> None:
             quiet = logging.getLogger("uvicorn.error")

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.keyring import Keyring
+from app.crypto.keyring import Keyring
+from app.crypto.ticket import Ticket
 from app.sessions.store import TICKET_PURPOSE
-from app.sessions.ticket import Ticket
 from tests.security.conftest import LOGIN_COOKIE, SESSION_COOKIE, error_code
 from tests.support.backend import SESSION_SECRET
 from tests.support.browser import Browser

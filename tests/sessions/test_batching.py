@@ -8,7 +8,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from app.keyring import Keyring
+from app.crypto.keyring import Keyring
 from app.sessions.batching import MAX_BATCH, GetexBatcher
 from app.sessions.store import SessionStore
 from tests.support.redis import RecordingRedis

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from app.crypto.sealing import seal, unseal
 from app.sessions import packing
-from app.sessions.sealing import seal, unseal
 from app.sessions.store import SessionStore
 from tests.sessions.test_store import KEYRING
 from tests.support.clock import Clock

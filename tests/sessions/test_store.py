@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from app.keyring import Keyring
+from app.crypto.keyring import Keyring
+from app.crypto.ticket import Ticket
 from app.sessions.store import SessionStore
-from app.sessions.ticket import Ticket
 from tests.support.clock import Clock
 from tests.support.redis import RecordingRedis
 

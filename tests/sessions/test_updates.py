@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from app.keyring import Keyring
-from app.principal import roster_version
+from app.crypto.keyring import Keyring
+from app.roster.principal import roster_version
 from app.sessions.store import MAX_VALUE_BYTES, UPDATE_MARK, SessionStore, split_updates
 from tests.support.redis import RecordingRedis
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 
-from app.main import create_app
-from app.sandbox.config import SandboxConfig
 from app.settings import Settings, load_settings
+from app.web.factory import create_app
+from clever_sandbox.config import SandboxConfig
 from tests.support.openapi_check import OpenAPIConformance
 from tests.support.servers import serve_in_thread
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
-from app.sandbox.config import SandboxConfig
+from clever_sandbox.config import SandboxConfig
 
 # Real retries, short waits.
 FAST_RETRY = RetryPolicy(attempts=3, base_backoff=0.01, max_backoff=0.05, max_rate_limit_wait=3.0)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.clever.models import ROLE_ORDER
-from app.sandbox.store import SandboxStore
+from clever_sandbox.store import SandboxStore
 
 User = Mapping[str, Any]
 

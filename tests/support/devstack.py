@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from app.devstack import DevAddresses, DevApp, bind_all, build_dev_stack, dev_environ
-from app.main import create_app
-from app.sandbox.state import Sandbox
-from app.sandbox.store import SandboxStore
-from app.serving import listening_socket
+from app.dev.stack import DevAddresses, DevApp, bind_all, build_dev_stack, dev_environ
 from app.settings import Settings, load_settings
+from app.web.factory import create_app
+from app.web.serving import listening_socket
+from clever_sandbox.state import Sandbox
+from clever_sandbox.store import SandboxStore
 from tests.support.openapi_check import OpenAPIConformance
 
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from app.sandbox.config import SandboxConfig
+from clever_sandbox.config import SandboxConfig
 
 
 def authorize_params(

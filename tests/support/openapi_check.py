@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.openapi import openapi_document
+from app.web.openapi import openapi_document
 
 MAX_CAPTURE = 1 << 20
 

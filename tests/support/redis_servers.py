@@ -21,7 +21,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from app.localredis import answers_ping, embedded_server_binary
+from app.dev.localredis import answers_ping, embedded_server_binary
 
 HOST = "127.0.0.1"
 CLUSTER_SLOTS = 16384

@@ -1,0 +1,173 @@
+"""`clever-login dev`: the Clever sandbox, the login backend and the demo partner page, wired to
+each other for plain-http use on this machine and served together in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from app.dev.demo import DemoConfig, create_demo_app
+from app.settings import Settings, load_settings
+from app.web.factory import create_app
+from app.web.serving import listening_socket, log_config
+from clever_sandbox import create_sandbox_app
+from clever_sandbox.config import SandboxConfig
+
+DEFAULT_KEY_PREFIX = "dev:"
+
+
+@dataclass(frozen=True, slots=True)
+class DevAddresses:
+    host: str = "127.0.0.1"
+    sandbox_port: int = 8700
+    backend_port: int = 8000
+    demo_port: int = 5173
+
+    def url(self, port: int) -> str:
+        return f"http://{self.host}:{port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return self.url(self.sandbox_port)
+
+    @property
+    def backend_url(self) -> str:
+        return self.url(self.backend_port)
+
+    @property
+    def demo_url(self) -> str:
+        return self.url(self.demo_port) + "/"
+
+
+@dataclass(frozen=True, slots=True)
+class DevApp:
+    name: str
+    port: int
+    app: ASGIApp
+
+
+@dataclass(frozen=True, slots=True)
+class DevStack:
+    addresses: DevAddresses
+    sandbox: SandboxConfig
+    settings: Settings
+    apps: tuple[DevApp, ...]
+
+
+def dev_environ(
+    addresses: DevAddresses, sandbox: SandboxConfig, *, redis_url: str, key_prefix: str
+) -> dict[str, str]:
+    """The backend's settings for local use: the sandbox as Clever, plain-http cookies, and a
+    session secret new at every start (so a restart logs everyone out, as it should here)."""
+    return {
+        "CLEVER_CLIENT_ID": sandbox.client_id,
+        "CLEVER_CLIENT_SECRET": sandbox.client_secret,
+        "CLEVER_REDIRECT_URI": sandbox.redirect_uris[0],
+        "CLEVER_OAUTH_URL": addresses.sandbox_url,
+        "CLEVER_API_URL": addresses.sandbox_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        # Hex, so it can never spell one of the placeholder words the settings refuse.
+        "SESSION_SECRET": secrets.token_hex(32),
+        "COOKIE_SECURE": "false",
+        "FRONTEND_URL": addresses.demo_url,
+    }
+
+
+def build_dev_stack(
+    redis_url: str, *, environ: Mapping[str, str], addresses: DevAddresses | None = None
+) -> DevStack:
+    """The three apps. From `environ` only `REDIS_KEY_PREFIX` and `STUDENT_FIELDS` are taken
+    (e.g. `STUDENT_FIELDS='*'` to see every v3.1 student field on the demo page)."""
+    addresses = addresses or DevAddresses()
+    sandbox = SandboxConfig(
+        redirect_uris=(f"{addresses.backend_url}/auth/callback",), issuer=addresses.sandbox_url
+    )
+    key_prefix = environ.get("REDIS_KEY_PREFIX") or DEFAULT_KEY_PREFIX
+    backend_environ = dev_environ(addresses, sandbox, redis_url=redis_url, key_prefix=key_prefix)
+    if student_fields := environ.get("STUDENT_FIELDS"):
+        backend_environ["STUDENT_FIELDS"] = student_fields
+    settings = load_settings(backend_environ)
+    demo = DemoConfig(
+        backend_url=addresses.backend_url, sandbox_url=addresses.sandbox_url, client_id=sandbox.client_id
+    )
+    apps = (
+        DevApp("Clever sandbox", addresses.sandbox_port, create_sandbox_app(sandbox)),
+        DevApp("login backend", addresses.backend_port, create_app(settings)),
+        DevApp("demo partner page", addresses.demo_port, create_demo_app(demo)),
+    )
+    return DevStack(addresses=addresses, sandbox=sandbox, settings=settings, apps=apps)
+
+
+def bind_all(host: str, apps: Sequence[DevApp]) -> list[socket.socket]:
+    """A listening socket per app, or PortInUseError naming the first port that is taken."""
+    bound: list[socket.socket] = []
+    try:
+        for app in apps:
+            bound.append(listening_socket(host, app.port))
+    except OSError:
+        for sock in bound:
+            sock.close()
+        raise
+    return bound
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to `serve_together`.
+
+    Each `uvicorn.Server` otherwise installs its own handlers and re-raises the signal when it
+    stops, so several in one process would take turns to stop and end in a KeyboardInterrupt.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_together(apps: Sequence[DevApp], sockets: Sequence[socket.socket], host: str) -> None:
+    """Serve every app on its socket until SIGINT or SIGTERM (a second one forces the exit), or
+    until one of them stops, which stops the others."""
+    servers = [
+        _Server(
+            uvicorn.Config(
+                app.app,
+                host=host,
+                port=app.port,
+                lifespan="on",
+                log_level="warning",
+                log_config=log_config("warning", app_level="info"),
+                access_log=False,
+                server_header=False,
+            )
+        )
+        for app in apps
+    ]
+
+    def stop() -> None:
+        for server in servers:
+            server.force_exit = server.should_exit
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        tasks = [
+            asyncio.create_task(server.serve(sockets=[sock]))
+            for server, sock in zip(servers, sockets, strict=True)
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,196 @@
+"""Turn Clever's payloads into the Principal: who the person is, every role they hold, their
+sections and resources (design section 4). Pure functions over parsed models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from app.clever.models import ROLE_ORDER, Resource, Section, User
+from app.roster.fieldpolicy import apply_student_fields
+
+# id_token / userinfo `user_type` spellings seen or documented, to the Data API role names.
+_USER_TYPES = {
+    "student": "student",
+    "teacher": "teacher",
+    "staff": "staff",
+    "district_admin": "district_admin",
+    "district admin": "district_admin",
+    "districtadmin": "district_admin",
+    "contact": "contact",
+}
+
+
+def normalise_user_type(user_type: str | None) -> str | None:
+    return _USER_TYPES.get((user_type or "").strip().lower())
+
+
+def primary_role(roles: Sequence[str], login_user_type: str | None) -> str | None:
+    """The role of this login when Clever says it and the person holds it, else the first held."""
+    said = normalise_user_type(login_user_type)
+    if said in roles:
+        return said
+    return roles[0] if roles else None
+
+
+def build_principal(
+    user: User,
+    sections: Sequence[Section],
+    resources: Sequence[Resource],
+    *,
+    login_user_type: str | None,
+    student_fields: frozenset[str],
+    students: Sequence[User] = (),
+    roster: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`students` are a contact's linked students (see `app.roster.fetch`), summarised under
+    `roles.contact.students`; they are ignored for anyone who is not a contact. `roster`, when
+    given (see `roster_version`), says which roster this Principal reflects."""
+    held = user.roles.names
+    principal = {
+        "user": {
+            "id": user.id,
+            "district": user.district,
+            "name": {
+                "first": user.name.first or "",
+                "middle": user.name.middle or "",
+                "last": user.name.last or "",
+            },
+            "email": user.email or None,
+            "roles": held,
+            "primary_role": primary_role(held, login_user_type),
+            "legacy_ids": _legacy_ids(user),
+        },
+        "roles": _roles(user, student_fields, students),
+        "sections": [_section(section, user.id) for section in sections],
+        "resources": [_resource(resource) for resource in resources],
+    }
+    if roster is not None:
+        principal["roster"] = dict(roster)
+    return principal
+
+
+def roster_version(fetched_at: float, event_id: str | None = None) -> dict[str, Any]:
+    """`{"fetched_at": <ISO 8601, UTC>, "event_id": <the event that caused the fetch, or null>}`.
+
+    The timestamp has a fixed width, so two versions compare as strings.
+    """
+    moment = datetime.fromtimestamp(fetched_at, UTC).isoformat(timespec="microseconds")
+    return {"fetched_at": moment.replace("+00:00", "Z"), "event_id": event_id}
+
+
+def apply_roster_update(principal: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """The Principal after an update left by the events worker; `principal` itself when the
+    update changes nothing (older than what the Principal reflects, or not about it).
+
+    - `{"kind": "principal", "principal": {...}}` replaces it when its roster version is newer,
+      keeping this login's primary role while the person still holds it;
+    - `{"kind": "drop_resources", "ids": [...]}` removes those resources.
+    """
+    kind = update.get("kind")
+    if kind == "principal":
+        fresh = update.get("principal")
+        if not isinstance(fresh, dict) or _user_id(fresh) != _user_id(principal):
+            return principal
+        if _fetched_at(fresh) <= _fetched_at(principal):
+            return principal
+        said = principal.get("user", {}).get("primary_role")
+        held = fresh["user"].get("roles", [])
+        if said in held and fresh["user"].get("primary_role") != said:
+            fresh = {**fresh, "user": {**fresh["user"], "primary_role": said}}
+        return fresh
+    if kind == "drop_resources":
+        ids = set(update.get("ids") or [])
+        kept = [resource for resource in principal.get("resources", []) if resource.get("id") not in ids]
+        if len(kept) == len(principal.get("resources", [])):
+            return principal
+        return {**principal, "resources": kept}
+    return principal
+
+
+def _user_id(principal: Mapping[str, Any]) -> Any:
+    return principal.get("user", {}).get("id")
+
+
+def _fetched_at(principal: Mapping[str, Any]) -> str:
+    roster = principal.get("roster")
+    value = roster.get("fetched_at") if isinstance(roster, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _legacy_ids(user: User) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for name in ROLE_ORDER:
+        role = getattr(user.roles, name)
+        if role is not None and role.legacy_id:
+            ids[name] = role.legacy_id
+    return ids
+
+
+def _roles(user: User, student_fields: frozenset[str], students: Sequence[User]) -> dict[str, Any]:
+    roles: dict[str, Any] = {}
+    if (admin := user.roles.district_admin) is not None:
+        roles["district_admin"] = {"title": admin.title or ""}
+    if (staff := user.roles.staff) is not None:
+        roles["staff"] = {
+            "schools": list(staff.schools),
+            "roles": list(staff.roles),
+            "title": staff.title or "",
+            "department": staff.department or "",
+        }
+    if (teacher := user.roles.teacher) is not None:
+        roles["teacher"] = {"schools": list(teacher.schools), "title": teacher.title or ""}
+    if (student := user.roles.student) is not None:
+        # As Clever sent them: only fields present in the payload, "" kept as "".
+        sent = student.model_dump(mode="json", exclude_unset=True)
+        roles["student"] = apply_student_fields(sent, student_fields)
+    if (contact := user.roles.contact) is not None:
+        roles["contact"] = {
+            "student_relationships": [
+                {"student": link.student, "relationship": link.relationship or "", "type": link.type or ""}
+                for link in contact.student_relationships
+            ],
+            "students": [_student_summary(student, student_fields) for student in students],
+        }
+    return roles
+
+
+def _student_summary(student: User, student_fields: frozenset[str]) -> dict[str, Any]:
+    """Enough for a contact to pick a child; the grade only where STUDENT_FIELDS allows it."""
+    role = student.roles.student
+    grade = role.grade if role is not None and "grade" in student_fields else None
+    return {
+        "id": student.id,
+        "name": {"first": student.name.first or "", "last": student.name.last or ""},
+        "grade": grade,
+    }
+
+
+def _section(section: Section, user_id: str) -> dict[str, Any]:
+    if user_id == section.teacher or user_id in section.teachers:
+        role = "teacher"
+    elif user_id in section.students:
+        role = "student"
+    else:
+        role = None
+    return {
+        "id": section.id,
+        "name": section.name or "",
+        "subject": section.subject or "",
+        "grade": section.grade or "",
+        "period": section.period or "",
+        "school": section.school or "",
+        "course": section.course,
+        "term_id": section.term_id,
+        "role": role,
+    }
+
+
+def _resource(resource: Resource) -> dict[str, Any]:
+    return {
+        "id": resource.id,
+        "resource_id": resource.resource_id or "",
+        "title": resource.title or "",
+        "roles": list(resource.roles),
+    }

@@ -1,0 +1,182 @@
+"""`/auth/login` and `/auth/callback`: Clever's authorization-code flow, for logins we start and
+for logins Clever starts (Clever Portal, Instant Login), which arrive with a code and no state.
+
+Such a code is never exchanged as it came: the browser is sent back to Clever with a fresh
+transaction of its own, so every code exchanged is bound to the browser that asked for it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app.crypto.ticket import Ticket
+from app.login.identity import identify
+from app.login.pending import TRANSACTION_TTL_SECONDS, Done, Gone, Taken
+from app.login.returnto import safe_return_to
+from app.login.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
+from app.roster.fetch import fetch_roster
+from app.settings import DISTRICT_ID
+from app.web.problems import AppError
+from app.web.services import Services, services
+
+logger = logging.getLogger("app.web.routes.login")
+
+_MAX_PARAM_LENGTH = 2048
+
+
+def login_routes() -> list[BaseRoute]:
+    return [
+        Route("/auth/login", login, methods=["GET"]),
+        Route("/auth/callback", callback, methods=["GET"]),
+    ]
+
+
+async def login(request: Request) -> Response:
+    svc = services(request)
+    params = _single_params(request)
+    return_to = safe_return_to(
+        params.get("return_to"),
+        frontend_url=svc.settings.frontend_url,
+        allowed_origins=svc.settings.allowed_return_to,
+    )
+    if return_to is None:
+        raise _refused("invalid_return_to")
+    district_id = params.get("district_id") or None
+    if district_id is not None and not DISTRICT_ID.match(district_id):
+        raise _refused("invalid_district")
+    browser = svc.pending.decode_browser(request.cookies.get(svc.cookies.login_name))
+    return await _start(svc, browser, return_to=return_to, login_method="clever_sso", district_id=district_id)
+
+
+async def callback(request: Request) -> Response:
+    svc = services(request)
+    params = _single_params(request)
+    code, state, error = params.get("code"), params.get("state"), params.get("error")
+    if state is not None and not is_state(state):
+        raise _refused("invalid_request")  # no state we minted looks like that: nothing to look up
+    browser = svc.pending.decode_browser(request.cookies.get(svc.cookies.login_name))
+    if error is not None:
+        if state and browser is not None:
+            await svc.pending.fail(browser, state)
+        logger.info("login refused by Clever", extra={"event": "login_failed", "code": "clever_denied"})
+        raise AppError("clever_denied")
+    if not code or not code.isascii() or not code.isprintable():  # no NUL, CR, LF, ...
+        raise _refused("invalid_request")
+    if not state:
+        # A login Clever started: ask Clever again, this time bound to this browser.
+        logger.info("login started by Clever", extra={"event": "login_portal_restart"})
+        return await _start(svc, browser, return_to=svc.settings.frontend_url, login_method="clever_portal")
+    if browser is None:
+        raise _refused("login_expired")  # no pending-login cookie: a state from another browser
+
+    outcome = await svc.pending.take(browser, state)
+    if isinstance(outcome, Done):
+        return await _land_again(svc, outcome)
+    if isinstance(outcome, Gone):
+        raise _refused("login_in_progress" if outcome.reason == "in_flight" else "login_expired")
+    try:
+        return await _complete(request, svc, browser, state, outcome, code)
+    except BaseException:
+        await svc.pending.fail(browser, state)
+        raise
+
+
+async def _start(
+    svc: Services,
+    browser: Ticket | None,
+    *,
+    return_to: str,
+    login_method: LoginMethod,
+    district_id: str | None = None,
+) -> Response:
+    # One pending-login cookie per browser, however many tabs log in at once.
+    browser = browser or svc.pending.new_browser()
+    transaction = LoginTransaction.new(
+        return_to=return_to, login_method=login_method, district_id=district_id
+    )
+    await svc.pending.start(browser, transaction)
+    settings = svc.settings
+    response = RedirectResponse(
+        authorize_url(
+            settings.clever_oauth_url,
+            client_id=settings.clever_client_id,
+            redirect_uri=settings.clever_redirect_uri,
+            transaction=transaction,
+        ),
+        status_code=302,
+    )
+    svc.cookies.set_login(response, svc.pending.encode_browser(browser), TRANSACTION_TTL_SECONDS)
+    return response
+
+
+async def _complete(
+    request: Request, svc: Services, browser: Ticket, state: str, taken: Taken, code: str
+) -> Response:
+    settings, transaction = svc.settings, taken.transaction
+    request.state.login_method = transaction.login_method  # for the login metric, should this fail
+    token = await svc.clever.exchange_code(code, settings.clever_redirect_uri, transaction.code_verifier)
+    who = await identify(
+        svc.clever, svc.oidc, token, client_id=settings.clever_client_id, nonce=transaction.nonce
+    )
+    if settings.allowed_districts is not None and who.district_id not in settings.allowed_districts:
+        raise AppError("district_not_allowed")
+    roster = await fetch_roster(
+        svc.clever,
+        svc.district_tokens,
+        user_id=who.user_id,
+        district_id=who.district_id,
+        login_user_type=who.login_user_type,  # a contact's linked students come in the same round trip
+    )
+    if roster.user.id != who.user_id or roster.user.district != who.district_id:
+        raise AppError("clever_error")
+    if not roster.holds_any(settings.allowed_roles):
+        raise AppError("role_not_allowed")
+    principal = roster.principal(login_user_type=who.login_user_type, student_fields=settings.student_fields)
+    # Shared classroom devices: a new login ends whatever session this browser had.
+    if previous := request.cookies.get(svc.cookies.session_name):
+        await svc.sessions.delete_ticket(previous)
+    session = await svc.sessions.create(
+        user_id=who.user_id,
+        district_id=who.district_id,
+        login_method=transaction.login_method,
+        principal=principal,
+    )
+    session_token = svc.sessions.encode(session.ticket)
+    await svc.pending.complete(browser, state, session_token=session_token, return_to=transaction.return_to)
+    svc.metrics.login("success", transaction.login_method)
+    logger.info(
+        "login succeeded",
+        extra={"event": "login_succeeded", "method": transaction.login_method, "identity": who.source},
+    )
+    response = RedirectResponse(transaction.return_to, status_code=302)
+    svc.cookies.set_session(response, session_token)
+    return response
+
+
+async def _land_again(svc: Services, done: Done) -> Response:
+    """A callback repeated in the browser that completed it: same session, same destination."""
+    if await svc.sessions.load(done.session_token) is None:
+        raise AppError("login_expired")  # logged out (or expired) since: no way back through history
+    response = RedirectResponse(done.return_to, status_code=302)
+    svc.cookies.set_session(response, done.session_token)  # the first answer may never have arrived
+    return response
+
+
+def _refused(code: str) -> AppError:
+    """A login request refused before any call to Clever; a security event, logged as such."""
+    logger.info("login request refused", extra={"event": "login_rejected", "code": code})
+    return AppError(code)
+
+
+def _single_params(request: Request) -> dict[str, str]:
+    """Query parameters, each at most once and of sane length; anything else is a bad request."""
+    params: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in params or len(value) > _MAX_PARAM_LENGTH:
+            raise _refused("invalid_request")
+        params[name] = value
+    return params

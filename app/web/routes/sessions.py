@@ -1,0 +1,237 @@
+"""What the partner's frontend, gateway and backend services ask: who is this session?"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import HTTPConnection, Request, cookie_parser
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from app.roster.fetch import fetch_roster
+from app.sessions.store import Session
+from app.web.problems import AppError
+from app.web.services import Services, services
+
+MAX_INTROSPECT_BODY = 4096
+# A session may fetch its roster again at most this often (POST /auth/session/refresh).
+REFRESH_INTERVAL_SECONDS = 30
+
+
+def session_routes() -> list[BaseRoute]:
+    return [
+        # First: the gateway asks it on every request, and routes are tried in order.
+        Route("/auth/verify", Verify(), methods=["GET"], name="verify"),
+        Route("/auth/session", get_session, methods=["GET"]),
+        Route("/auth/session/refresh", refresh_session, methods=["POST"]),
+        Route("/auth/logout", logout, methods=["POST"]),
+        Route("/auth/introspect", introspect, methods=["POST"]),
+        Route("/auth/users/{user_id}/sessions", end_user_sessions, methods=["DELETE"]),
+        Route("/auth/districts/{district_id}/sessions", end_district_sessions, methods=["DELETE"]),
+    ]
+
+
+def session_body(session: Session) -> dict[str, Any]:
+    return {
+        **session.principal,
+        "session": {
+            "created_at": _iso(session.created_at),
+            "expires_at": _iso(session.expires_at),
+            "idle_expires_at": _iso(session.idle_expires_at),
+            "login_method": session.login_method,
+        },
+    }
+
+
+async def current_session(connection: HTTPConnection) -> Session:
+    svc = services(connection)
+    token = svc.cookies.session_token(connection)
+    session = await svc.sessions.load(token) if token else None
+    svc.metrics.session_validation(_validation(token, session))
+    if session is None:
+        raise AppError("no_session")
+    return session
+
+
+def _validation(token: str | None, session: Session | None) -> str:
+    if session is not None:
+        return "valid"
+    return "invalid" if token else "no_session"
+
+
+async def get_session(request: Request) -> Response:
+    return JSONResponse(session_body(await current_session(request)))
+
+
+async def refresh_session(request: Request) -> Response:
+    svc = services(request)
+    session = await current_session(request)
+    # Each refresh spends calls on the district token that every login of the district shares
+    # (1200/min at Clever): one session looping on it must not starve the others.
+    wait = await svc.sessions.claim_refresh(session, REFRESH_INTERVAL_SECONDS)
+    if wait:
+        raise AppError("refresh_too_soon", headers={"Retry-After": str(wait)})
+    primary_role = session.principal.get("user", {}).get("primary_role")
+    roster = await fetch_roster(
+        svc.clever,
+        svc.district_tokens,
+        user_id=session.user_id,
+        district_id=session.district_id,
+        login_user_type=primary_role,
+    )
+    if not roster.holds_any(svc.settings.allowed_roles):
+        await svc.sessions.delete(session)  # as the events worker does when a role is lost
+        raise AppError("role_not_allowed")
+    principal = roster.principal(login_user_type=primary_role, student_fields=svc.settings.student_fields)
+    return JSONResponse(session_body(await svc.sessions.replace_principal(session, principal)))
+
+
+async def logout(request: Request) -> Response:
+    svc = services(request)
+    token = svc.cookies.session_token(request)
+    if token:
+        await svc.sessions.delete_ticket(token)
+    # "cache" only: "cookies" would also wipe the partner's other cookies on the whole site.
+    response = Response(status_code=204, headers={"Clear-Site-Data": '"cache"'})
+    svc.cookies.clear_session(response)
+    return response
+
+
+class Verify:
+    """Forward-auth (nginx auth_request, Traefik/Envoy): 200 with identity headers, or 401.
+
+    Called on every request the partner's gateway lets through, so it is a plain ASGI app under
+    its route (no Request or Response objects; the route, the middleware and the error handlers
+    are the same as for any other endpoint). It answers what `Response(status_code=200,
+    headers={...})` would, and raises `AppError("no_session")` as `current_session` does.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        svc: Services = scope["app"].state.services
+        token = session_token(scope["headers"], svc.cookies.session_name)
+        session = await svc.sessions.load(token) if token else None
+        svc.metrics.session_validation(_validation(token, session))
+        if session is None:
+            raise AppError("no_session")
+        user = session.principal.get("user", {})
+        headers = [
+            (b"x-clever-user-id", session.user_id.encode("latin-1")),
+            (b"x-clever-district-id", session.district_id.encode("latin-1")),
+            (b"x-clever-roles", ",".join(user.get("roles", [])).encode("latin-1")),
+            (b"x-clever-primary-role", (user.get("primary_role") or "").encode("latin-1")),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def session_token(headers: Iterable[tuple[bytes, bytes]], cookie_name: str) -> str | None:
+    """`Cookies.session_token` over the raw ASGI headers: `Authorization: Bearer` first, else the
+    session cookie (the first Authorization header counts; of several cookies, the last)."""
+    authorization = None
+    cookies: list[bytes] = []
+    for name, value in headers:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif name == b"cookie":
+            cookies.append(value)
+    if authorization is not None:
+        scheme, _, credentials = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    found = None
+    for value in cookies:
+        found = cookie_parser(value.decode("latin-1")).get(cookie_name, found)
+    return found
+
+
+async def introspect(request: Request) -> Response:
+    """RFC 7662 style, for the partner's backend services (HTTP Basic with SERVICE_CLIENTS)."""
+    svc = services(request)
+    _service_client(request, svc)
+    token = _introspected_token(await _bounded_body(request), request.headers.get("content-type", ""))
+    session = await svc.sessions.load(token) if token else None
+    svc.metrics.session_validation(_validation(token, session))
+    if session is None:
+        return JSONResponse({"active": False})
+    user = session.principal.get("user", {})
+    return JSONResponse(
+        {
+            "active": True,
+            "sub": session.user_id,
+            "district": session.district_id,
+            "roles": user.get("roles", []),
+            "primary_role": user.get("primary_role"),
+            "iat": int(session.created_at),
+            "exp": int(session.expires_at),
+            "principal": session_body(session),
+        }
+    )
+
+
+async def end_user_sessions(request: Request) -> Response:
+    svc = services(request)
+    _service_client(request, svc)
+    return JSONResponse({"ended": await svc.sessions.delete_user(request.path_params["user_id"])})
+
+
+async def end_district_sessions(request: Request) -> Response:
+    svc = services(request)
+    _service_client(request, svc)
+    return JSONResponse({"ended": await svc.sessions.delete_district(request.path_params["district_id"])})
+
+
+def _service_client(request: Request, svc: Services) -> str:
+    """The calling service's name, after checking its HTTP Basic credentials in constant time."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    challenge = {"WWW-Authenticate": 'Basic realm="clever-login"'}
+    if scheme.lower() != "basic":
+        raise AppError("unauthorized_client", headers=challenge)
+    try:
+        name, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AppError("unauthorized_client", headers=challenge) from None
+    matched = None
+    for client in svc.settings.service_clients:
+        name_ok = hmac.compare_digest(client.name.encode(), name.encode())
+        secret_ok = hmac.compare_digest(str(client.secret).encode(), secret.encode())
+        if name_ok and secret_ok:
+            matched = client.name
+    if matched is None:
+        raise AppError("unauthorized_client", headers=challenge)
+    return matched
+
+
+async def _bounded_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_INTROSPECT_BODY:
+            raise AppError("invalid_request")
+    return body
+
+
+def _introspected_token(body: bytes, content_type: str) -> str | None:
+    """`token` from a form-encoded body (RFC 7662) or a JSON one."""
+    try:
+        if content_type.startswith("application/json"):
+            value = json.loads(body).get("token")
+        else:
+            values = parse_qs(body.decode(), strict_parsing=False).get("token", [])
+            value = values[0] if len(values) == 1 else None
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        raise AppError("invalid_request") from None
+    return value if isinstance(value, str) and value else None
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,104 @@
+"""`clever-login dev`'s three apps, in this process, on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+import pytest
+
+from app.dev.stack import (
+    DEFAULT_KEY_PREFIX,
+    DevAddresses,
+    DevStack,
+    bind_all,
+    build_dev_stack,
+    serve_together,
+)
+from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
+from clever_sandbox.district import DemoLogin
+from clever_sandbox.state import Sandbox
+from tests.support.partner import come_in_from_the_portal, log_in_through_the_demo_page
+from tests.support.processes import free_port
+
+
+def free_addresses() -> DevAddresses:
+    return DevAddresses(sandbox_port=free_port(), backend_port=free_port(), demo_port=free_port())
+
+
+def demo_logins(stack: DevStack) -> list[DemoLogin]:
+    sandbox: Sandbox = stack.apps[0].app.state.sandbox  # type: ignore[attr-defined]
+    return sandbox.store.demo_logins()
+
+
+def test_the_backend_is_the_sandboxs_app_and_lands_on_the_demo_page(redis_url: str) -> None:
+    addresses = DevAddresses()
+    stack = build_dev_stack(redis_url, environ={})
+    settings = stack.settings
+    assert settings.clever_redirect_uri == "http://127.0.0.1:8000/auth/callback"
+    assert stack.sandbox.redirect_uris == (settings.clever_redirect_uri,)
+    assert settings.clever_oauth_url == settings.clever_api_url == addresses.sandbox_url
+    assert settings.clever_client_id == stack.sandbox.client_id
+    assert settings.frontend_url == "http://127.0.0.1:5173/"
+    assert settings.cors_origins == settings.allowed_return_to == frozenset({"http://127.0.0.1:5173"})
+    assert settings.cookie_secure is False
+    assert settings.redis_key_prefix == DEFAULT_KEY_PREFIX
+    assert [app.port for app in stack.apps] == [8700, 8000, 5173]
+
+
+def test_each_start_has_its_own_session_secret(redis_url: str) -> None:
+    first = build_dev_stack(redis_url, environ={}).settings.session_secret
+    second = build_dev_stack(redis_url, environ={"REDIS_KEY_PREFIX": "mine:"}).settings
+    assert str(first) != str(second.session_secret)
+    assert second.redis_key_prefix == "mine:"
+
+
+def test_student_fields_may_be_widened_for_a_look_at_every_field(redis_url: str) -> None:
+    settings = build_dev_stack(redis_url, environ={"STUDENT_FIELDS": "*"}).settings
+    assert settings.student_fields == STUDENT_FIELDS
+    assert build_dev_stack(redis_url, environ={}).settings.student_fields == DEFAULT_STUDENT_FIELDS
+
+
+async def test_a_login_and_a_portal_launch_through_the_demo_page(redis_url: str, key_prefix: str) -> None:
+    addresses = free_addresses()
+    stack = build_dev_stack(redis_url, environ={"REDIS_KEY_PREFIX": key_prefix}, addresses=addresses)
+    sockets = bind_all(addresses.host, stack.apps)
+    serving = asyncio.create_task(serve_together(stack.apps, sockets, addresses.host))
+    await asyncio.sleep(0.2)
+    try:
+        teacher = next(login for login in demo_logins(stack) if login.user_type == "teacher")
+        principal = await log_in_through_the_demo_page(addresses.demo_url, teacher.user_id)
+        assert principal["user"]["id"] == teacher.user_id
+        assert "teacher" in principal["user"]["roles"]
+        assert principal["session"]["login_method"] == "clever_sso"
+
+        student = next(login for login in demo_logins(stack) if login.user_type == "student")
+        principal = await come_in_from_the_portal(addresses.demo_url, student.user_id)
+        assert principal["user"]["id"] == student.user_id
+        assert principal["session"]["login_method"] == "clever_portal"
+    finally:
+        # The same path as Ctrl-C: serve_together's own signal handler stops all three.
+        if not serving.done():
+            os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(serving, timeout=15)
+    for app in stack.apps:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((addresses.host, app.port), timeout=2).close()
+
+
+@pytest.mark.parametrize("taken", [0, 1, 2])
+def test_a_taken_port_closes_the_sockets_already_bound(taken: int, redis_url: str) -> None:
+    addresses = free_addresses()
+    stack = build_dev_stack(redis_url, environ={}, addresses=addresses)
+    blocker = bind_all(addresses.host, [stack.apps[taken]])[0]
+    try:
+        with pytest.raises(OSError, match=str(stack.apps[taken].port)):
+            bind_all(addresses.host, stack.apps)
+        # Whatever was bound before the failure was let go.
+        retry = bind_all(addresses.host, stack.apps[:taken])
+        for sock in retry:
+            sock.close()
+    finally:
+        blocker.close()

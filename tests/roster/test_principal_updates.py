@@ -1,0 +1,70 @@
+"""`apply_roster_update`: what an update left by the events worker does to a Principal (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.roster.principal import apply_roster_update, roster_version
+
+
+def _principal(*, roles: list[str], primary: str, fetched: float | None, first: str = "A") -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "user": {"id": "u1", "name": {"first": first}, "roles": roles, "primary_role": primary},
+        "resources": [{"id": "r1"}, {"id": "r2"}],
+    }
+    if fetched is not None:
+        body["roster"] = roster_version(fetched)
+    return body
+
+
+CURRENT = _principal(roles=["staff", "teacher"], primary="staff", fetched=100.0)
+
+
+def _fresh(roles: list[str], fetched: float) -> dict[str, Any]:
+    return {
+        "kind": "principal",
+        "principal": _principal(roles=roles, primary=roles[-1], fetched=fetched, first="B"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("update", "first", "primary"),
+    [
+        (_fresh(["teacher"], 200.0), "B", "teacher"),  # staff no longer held: the first held
+        (_fresh(["staff", "teacher"], 200.0), "B", "staff"),  # this login's role is kept
+        (_fresh(["teacher"], 50.0), "A", "staff"),  # older than what the session holds
+        (
+            {"kind": "principal", "principal": {"user": {"id": "u2"}, "roster": roster_version(300.0)}},
+            "A",
+            "staff",
+        ),
+        ({"kind": "principal", "principal": "not a principal"}, "A", "staff"),
+        ({"kind": "something new"}, "A", "staff"),
+    ],
+)
+def test_principal_updates(update: dict[str, Any], first: str, primary: str) -> None:
+    after = apply_roster_update(CURRENT, update)
+    assert (after["user"]["name"]["first"], after["user"]["primary_role"]) == (first, primary)
+    if first == "A":
+        assert after is CURRENT
+
+
+def test_a_principal_without_a_roster_version_takes_any_update() -> None:
+    old = _principal(roles=["teacher"], primary="teacher", fetched=None)
+    fresh = _principal(roles=["teacher"], primary="teacher", fetched=1.0, first="B")
+    assert apply_roster_update(old, {"kind": "principal", "principal": fresh}) == fresh
+
+
+def test_dropping_resources() -> None:
+    dropped = apply_roster_update(CURRENT, {"kind": "drop_resources", "ids": ["r2", "r9"]})
+    assert dropped["resources"] == [{"id": "r1"}]
+    assert apply_roster_update(CURRENT, {"kind": "drop_resources", "ids": ["r9"]}) is CURRENT
+
+
+def test_roster_versions_compare_in_time_order_as_strings() -> None:
+    times = [0.5, 9.999999, 10.0, 1_800_000_000.25, 1_800_000_000.250001]
+    stamps = [roster_version(t)["fetched_at"] for t in times]
+    assert stamps == sorted(stamps)
+    assert roster_version(0.0, "e1") == {"fetched_at": "1970-01-01T00:00:00.000000Z", "event_id": "e1"}
