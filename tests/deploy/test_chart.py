@@ -7,8 +7,12 @@ Kinds those schemas do not know (the Prometheus Operator's ServiceMonitor) are c
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +105,34 @@ def test_helm_lint_strict_passes(values_file: Path) -> None:
     assert [m for m in result["messages"] if m["severity"] >= 2] == []
 
 
-def test_helm_lint_refuses_the_defaults_which_lack_required_settings() -> None:
-    errors = "\n".join(helm.lint(str(CHART), None, strict=True)["errors"])
-    assert "/config/cleverClientId" in errors
-    assert "/secrets/sessionSecret" in errors
+def test_helm_lint_strict_passes_on_the_defaults() -> None:
+    result = helm.lint(str(CHART), None, strict=True, kube_version=f"v{KUBE_VERSION}")
+    assert result["errors"] == []
+    assert result["messages"] == []
+
+
+def test_installing_without_credentials_names_existing_secret() -> None:
+    with pytest.raises(helm.HelmRenderError) as defaults:
+        render({})
+    message = str(defaults.value)
+    assert "Missing settings: config.cleverClientId, config.cleverRedirectUri, config.frontendUrl." in message
+    assert "set secrets.existingSecret to the name of a Secret holding the keys" in message
+    assert "(missing: secrets.cleverClientSecret, secrets.sessionSecret, secrets.redisUrl)" in message
+
+    partial = merged(
+        ci_values("minimal"), {"secrets": {"existingSecret": "", "redisUrl": "redis://r:6379/0"}}
+    )
+    with pytest.raises(helm.HelmRenderError, match=r"secrets\.existingSecret") as credentials:
+        render(partial)
+    assert "Missing settings" not in str(credentials.value)
+    assert "(missing: secrets.cleverClientSecret, secrets.sessionSecret)" in str(credentials.value)
+
+
+def test_a_missing_setting_is_named_even_with_the_secret() -> None:
+    values = merged(ci_values("minimal"), {"config": {"frontendUrl": ""}})
+    with pytest.raises(helm.HelmRenderError, match=r"Missing settings: config\.frontendUrl\.") as error:
+        render(values)
+    assert "credentials" not in str(error.value)
 
 
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.name)
@@ -124,7 +152,7 @@ def check_service_monitor(obj: Manifest) -> None:
     assert obj["kind"] == "ServiceMonitor"
     spec = obj["spec"]
     assert set(spec) <= {"selector", "namespaceSelector", "endpoints"}
-    assert spec["selector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    assert spec["selector"]["matchLabels"]["app.kubernetes.io/component"] in {"server", "events"}
     assert spec["namespaceSelector"] == {"matchNames": ["auth"]}
     (endpoint,) = spec["endpoints"]
     assert endpoint["port"] == "http"
@@ -151,7 +179,13 @@ def test_the_validator_does_catch_an_invalid_object() -> None:
         ({"preStop": {"mode": "nap"}}, "/preStop/mode"),
         ({"config": {"cleverRedirectUri": "http://login.example.org/cb"}}, "/config/cleverRedirectUri"),
         ({"replicas": 2}, "replicas"),
-        ({"secrets": {"existingSecret": ""}}, "/secrets/sessionSecret"),
+        ({"secrets": {"existingSecret": "", "sessionSecret": "too-short"}}, "/secrets/sessionSecret"),
+        ({"secrets": {"existingSecret": "", "redisUrl": "http://redis:6379"}}, "/secrets/redisUrl"),
+        ({"podDisruptionBudget": {"minAvailable": "half"}}, "/podDisruptionBudget/minAvailable"),
+        ({"autoscaling": {"targetMemoryUtilizationPercentage": 0}}, "/autoscaling/targetMemoryUtilization"),
+        ({"autoscaling": {"behavior": {"scaleSideways": {}}}}, "/autoscaling/behavior"),
+        ({"networkPolicy": {"extraEgress": {"to": []}}}, "/networkPolicy/extraEgress"),
+        ({"extraVolumeMounts": [{"name": "ca"}]}, "/extraVolumeMounts"),
     ],
 )
 def test_the_schema_refuses_bad_values(override: dict[str, Any], where: str) -> None:
@@ -349,7 +383,15 @@ def test_network_policy_allows_only_what_the_app_needs() -> None:
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in sources
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}} in sources
     egress_ports = sorted((p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"])
-    assert egress_ports == [(53, "TCP"), (53, "UDP"), (443, "TCP"), (6380, "TCP"), (26379, "TCP")]
+    # 3128: the egress proxy of networkPolicy.extraEgress.
+    assert egress_ports == [
+        (53, "TCP"),
+        (53, "UDP"),
+        (443, "TCP"),
+        (3128, "TCP"),
+        (6380, "TCP"),
+        (26379, "TCP"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -396,3 +438,271 @@ def test_notes_warn_about_forwarded_allow_ips() -> None:
     assert "forwardedAllowIps" in notes
     full_notes = next(t for p, t in render_files(ci_values("full")).items() if p.endswith("NOTES.txt"))
     assert "forwardedAllowIps" not in full_notes
+
+
+def notes(values: dict[str, Any]) -> str:
+    return next(t for p, t in render_files(values).items() if p.endswith("NOTES.txt"))
+
+
+def test_notes_name_the_events_worker_and_both_deployments() -> None:
+    full = notes(ci_values("full"))
+    assert "does not exist" not in full
+    assert "The events worker runs as rel-clever-login-events" in full
+    assert "rollout restart deployment/rel-clever-login deployment/rel-clever-login-events" in full
+    assert "rollout status deployment/rel-clever-login-events" in full
+    minimal = notes(ci_values("minimal"))
+    assert "events" not in minimal
+    assert "rollout restart deployment/rel-clever-login\n" in minimal
+
+
+def test_notes_warn_about_the_placeholder_image() -> None:
+    assert 'docs/deploy.md, "Building and pushing the image"' in notes(ci_values("minimal"))
+    assert "placeholder" not in notes(ci_values("full"))
+
+
+def pod_spec(objects: list[Manifest], name: str) -> Manifest:
+    spec: Manifest = one(objects, "Deployment", name)["spec"]["template"]["spec"]
+    return spec
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def test_the_full_variant_switches_everything_on() -> None:
+    objects = render(ci_values("full"))
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds.count("Deployment") == 2
+    assert kinds.count("Service") == 2
+    assert kinds.count("ServiceMonitor") == 2
+    assert set(kinds) >= set(OPTIONAL_KINDS)
+
+
+def test_the_events_worker_is_scraped() -> None:
+    objects = render(ci_values("full"))
+    worker = one(objects, "Deployment", "rel-clever-login-events")
+    worker_labels = worker["spec"]["template"]["metadata"]["labels"]
+    (port,) = worker["spec"]["template"]["spec"]["containers"][0]["ports"]
+
+    service = one(objects, "Service", "rel-clever-login-events")
+    kubernetes_validate.validate(service, KUBE_VERSION, strict=True)
+    assert service["spec"]["clusterIP"] == "None"  # for Prometheus only, no traffic
+    assert selects(service["spec"]["selector"], worker_labels)
+    (service_port,) = service["spec"]["ports"]
+    assert service_port["targetPort"] == port["name"]
+    assert service_port["port"] == port["containerPort"] == 9102
+
+    services = by_kind(objects, "Service")
+    for monitor_name, service_name in [
+        ("rel-clever-login-events", "rel-clever-login-events"),
+        ("rel-clever-login", "rel-clever-login"),
+    ]:
+        monitor = one(objects, "ServiceMonitor", monitor_name)
+        check_service_monitor(monitor)
+        assert monitor["metadata"]["labels"]["release"] == "prometheus"
+        selected = [
+            s
+            for s in services
+            if selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])
+        ]
+        assert [s["metadata"]["name"] for s in selected] == [service_name]
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["port"] in {p["name"] for p in selected[0]["spec"]["ports"]}
+
+    # The NetworkPolicy lets the monitoring namespace in to the worker's named port.
+    policy = one(objects, "NetworkPolicy")["spec"]
+    assert selects(policy["podSelector"]["matchLabels"], worker_labels)
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    (rule,) = [r for r in policy["ingress"] if r["from"] == [monitoring]]
+    assert rule["ports"] == [{"port": port["name"], "protocol": "TCP"}]
+
+
+def test_without_the_worker_there_is_one_service_monitor() -> None:
+    objects = render(merged(ci_values("full"), {"events": {"enabled": False}}))
+    assert [m["metadata"]["name"] for m in by_kind(objects, "ServiceMonitor")] == ["rel-clever-login"]
+    assert [s["metadata"]["name"] for s in by_kind(objects, "Service")] == ["rel-clever-login"]
+
+
+@pytest.mark.parametrize("deployment", ["rel-clever-login", "rel-clever-login-events"])
+def test_extra_volumes_are_mounted_in_both_deployments(deployment: str) -> None:
+    pod = pod_spec(render(ci_values("full")), deployment)
+    assert pod["volumes"] == [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        {"name": "redis-ca", "configMap": {"name": "redis-ca"}},
+    ]
+    assert pod["containers"][0]["volumeMounts"] == [
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108  # an emptyDir
+        {"name": "redis-ca", "mountPath": "/etc/clever-login/redis-ca", "readOnly": True},
+    ]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["HTTPS_PROXY"] == "http://egress-proxy.proxy.svc:3128"
+
+
+def test_extra_egress_is_appended_to_the_network_policy() -> None:
+    values = ci_values("full")
+    egress = one(render(values), "NetworkPolicy")["spec"]["egress"]
+    assert egress[-1] == values["networkPolicy"]["extraEgress"][0]
+    assert len(egress) == 4  # DNS, Redis, HTTPS, the proxy
+    default = one(render(merged(ci_values("minimal"), {"networkPolicy": {"enabled": True}})), "NetworkPolicy")
+    assert len(default["spec"]["egress"]) == 3
+
+
+def spread(objects: list[Manifest], deployment: str) -> list[Manifest]:
+    constraints: list[Manifest] = pod_spec(objects, deployment).get("topologySpreadConstraints", [])
+    return constraints
+
+
+def test_pods_are_spread_over_nodes_and_zones_by_default() -> None:
+    objects = render(merged(ci_values("minimal"), {"events": {"enabled": True}}))
+    for deployment, component in [("rel-clever-login", "server"), ("rel-clever-login-events", "events")]:
+        constraints = spread(objects, deployment)
+        assert [c["topologyKey"] for c in constraints] == [
+            "kubernetes.io/hostname",
+            "topology.kubernetes.io/zone",
+        ]
+        labels = one(objects, "Deployment", deployment)["spec"]["selector"]["matchLabels"]
+        assert labels["app.kubernetes.io/component"] == component
+        for constraint in constraints:
+            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"  # never leaves a pod pending
+            assert constraint["labelSelector"] == {"matchLabels": labels}
+            assert constraint["matchLabelKeys"] == ["pod-template-hash"]
+    assert (
+        spread(
+            render(merged(ci_values("minimal"), {"topologySpread": {"enabled": False}})), "rel-clever-login"
+        )
+        == []
+    )
+
+
+def test_given_spread_constraints_replace_the_default_and_get_each_deployments_labels() -> None:
+    objects = render(ci_values("full"))
+    for deployment in ("rel-clever-login", "rel-clever-login-events"):
+        labels = one(objects, "Deployment", deployment)["spec"]["selector"]["matchLabels"]
+        constraints = spread(objects, deployment)
+        assert [(c["topologyKey"], c["whenUnsatisfiable"]) for c in constraints] == [
+            ("topology.kubernetes.io/zone", "DoNotSchedule"),
+            ("kubernetes.io/hostname", "ScheduleAnyway"),
+        ]
+        assert all(c["labelSelector"] == {"matchLabels": labels} for c in constraints)
+    explicit = {"matchLabels": {"tier": "auth"}}
+    given = [
+        {
+            "maxSkew": 2,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": explicit,
+        }
+    ]
+    (constraint,) = spread(
+        render(merged(ci_values("minimal"), {"topologySpreadConstraints": given})), "rel-clever-login"
+    )
+    assert constraint["labelSelector"] == explicit
+
+
+def pdb_spec(override: dict[str, Any]) -> Manifest:
+    values = merged(ci_values("minimal"), {"podDisruptionBudget": {"enabled": True, **override}})
+    spec: Manifest = one(render(values), "PodDisruptionBudget")["spec"]
+    return spec
+
+
+def test_pdb_min_available_wins_without_nulling_max_unavailable() -> None:
+    assert pdb_spec({})["maxUnavailable"] == 1
+    assert "minAvailable" not in pdb_spec({})
+    spec = pdb_spec({"minAvailable": 1})
+    assert spec["minAvailable"] == 1
+    assert "maxUnavailable" not in spec
+    assert pdb_spec({"minAvailable": "50%"})["minAvailable"] == "50%"
+    assert pdb_spec({"maxUnavailable": "25%"})["maxUnavailable"] == "25%"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"podDisruptionBudget": {"minAvailable": 2}},
+            r"minAvailable \(2\) must be below the replica count \(2, replicaCount\)",
+        ),
+        (
+            {"podDisruptionBudget": {"minAvailable": 3}, "autoscaling": {"enabled": True, "minReplicas": 3}},
+            r"\(3, autoscaling.minReplicas\)",
+        ),
+    ],
+)
+def test_pdb_refuses_a_min_available_that_blocks_every_drain(override: dict[str, Any], message: str) -> None:
+    values = merged(ci_values("minimal"), merged({"podDisruptionBudget": {"enabled": True}}, override))
+    with pytest.raises(helm.HelmRenderError, match=message):
+        render(values)
+
+
+def hpa_spec(override: dict[str, Any]) -> Manifest:
+    values = merged(ci_values("minimal"), {"autoscaling": {"enabled": True, **override}})
+    spec: Manifest = one(render(values), "HorizontalPodAutoscaler")["spec"]
+    return spec
+
+
+def test_hpa_scales_on_cpu_memory_or_both_with_behavior() -> None:
+    def targets(spec: Manifest) -> dict[str, int]:
+        return {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in spec["metrics"]}
+
+    assert targets(hpa_spec({})) == {"cpu": 70}
+    assert "behavior" not in hpa_spec({})
+    assert targets(hpa_spec({"targetMemoryUtilizationPercentage": 80})) == {"cpu": 70, "memory": 80}
+    assert targets(
+        hpa_spec({"targetCPUUtilizationPercentage": None, "targetMemoryUtilizationPercentage": 75})
+    ) == {"memory": 75}
+    full = one(render(ci_values("full")), "HorizontalPodAutoscaler")["spec"]
+    assert full["behavior"] == ci_values("full")["autoscaling"]["behavior"]
+    with pytest.raises(
+        helm.HelmRenderError, match="targetCPUUtilizationPercentage, targetMemoryUtilizationPercentage"
+    ):
+        hpa_spec({"targetCPUUtilizationPercentage": None})
+
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = SCHEMA["definitions"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def values_parameters(
+    values: dict[str, Any], node: dict[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, str]]:
+    """(dotted name, default as JSON) of every value, down to the objects the schema leaves free-form."""
+    properties = _resolve(node).get("properties", {})
+    for key, value in values.items():
+        schema = _resolve(properties.get(key, {}))
+        if isinstance(value, dict) and value and "properties" in schema:
+            yield from values_parameters(value, schema, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", json.dumps(value)
+
+
+README_ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| .* \| `(?P<default>.*)` \|$")
+
+
+def test_the_readme_parameter_table_matches_values_yaml() -> None:
+    expected = dict(values_parameters(yaml.safe_load((CHART / "values.yaml").read_text()), SCHEMA))
+    readme = (CHART / "README.md").read_text()
+    table = readme.split("## Parameters", 1)[1].split("\n## ", 1)[0]
+    rows = [m.groupdict() for line in table.splitlines() if (m := README_ROW.match(line))]
+    documented = {row["name"]: row["default"] for row in rows}
+    assert len(documented) == len(rows), "a parameter is listed twice"
+    missing = [
+        f"| `{name}` | ... | `{default}` |" for name, default in expected.items() if name not in documented
+    ]
+    assert missing == [], "README.md lacks these rows:\n" + "\n".join(missing)
+    assert sorted(set(documented) - set(expected)) == [], "README.md lists parameters values.yaml lacks"
+    assert {n: d for n, d in documented.items() if d != expected[n]} == {}, "defaults differ from values.yaml"
+    assert list(documented) == list(expected), "keep the table in values.yaml's order"
+
+
+def test_the_chart_icon_is_the_shipped_svg_inline() -> None:
+    icon: str = yaml.safe_load((CHART / "Chart.yaml").read_text())["icon"]
+    prefix = "data:image/svg+xml;base64,"
+    assert icon.startswith(prefix)
+    svg = (CHART / "icon.svg").read_bytes()
+    assert base64.b64decode(icon.removeprefix(prefix)) == svg
+    assert b"href" not in svg  # nothing to fetch

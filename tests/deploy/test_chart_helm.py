@@ -46,6 +46,33 @@ def test_helm_lint_strict(values_file: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_helm_lint_strict_passes_on_the_defaults() -> None:
+    done = helm("lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[WARNING]" not in done.stdout
+    assert "[INFO]" not in done.stdout  # not even "icon is recommended"
+
+
+def test_helm_template_on_the_defaults_names_what_is_missing() -> None:
+    done = helm("template", "rel", str(CHART), "--kube-version", KUBE_VERSION)
+    assert done.returncode != 0
+    assert (
+        "Missing settings: config.cleverClientId, config.cleverRedirectUri, config.frontendUrl."
+        in done.stderr
+    )
+    assert "Missing credentials: set secrets.existingSecret to the name of a Secret" in done.stderr
+
+
+def test_the_full_variant_renders_the_events_worker() -> None:
+    objects = template(CHART / "ci" / "full-values.yaml")
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert {
+        ("Deployment", "rel-clever-login-events"),
+        ("Service", "rel-clever-login-events"),
+        ("ServiceMonitor", "rel-clever-login-events"),
+    } <= names
+
+
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda path: path.stem)
 def test_helm_template_is_valid_kubernetes_and_matches_the_sdk(values_file: Path) -> None:
     objects = template(values_file)

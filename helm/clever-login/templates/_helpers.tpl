@@ -35,6 +35,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: server
 {{- end }}
 
+{{/* The events worker's labels: the same, with component "events". */}}
+{{- define "clever-login.eventsLabels" -}}
+{{- include "clever-login.labels" . | replace "component: server" "component: events" }}
+{{- end }}
+
+{{- define "clever-login.eventsSelectorLabels" -}}
+{{- include "clever-login.selectorLabels" . | replace "component: server" "component: events" }}
+{{- end }}
+
 {{- define "clever-login.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "clever-login.fullname" .) .Values.serviceAccount.name }}
@@ -83,6 +92,85 @@ kills the pod with requests still open.
 {{- if lt (int .Values.terminationGracePeriodSeconds) (int $needed) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least preStop.sleepSeconds + server.gracefulShutdownSeconds (%d); leave a few seconds more" (int .Values.terminationGracePeriodSeconds) (int $needed)) }}
 {{- end }}
+{{- end }}
+
+{{/*
+What an install cannot do without, all reported at once. Helm's lint skips `fail`, so the defaults
+lint; `helm install` and `helm template` stop here with the whole list.
+*/}}
+{{- define "clever-login.checkRequired" -}}
+{{- $problems := list }}
+{{- $settings := list }}
+{{- range $key := list "cleverClientId" "cleverRedirectUri" "frontendUrl" }}
+{{- if not (index $.Values.config $key) }}
+{{- $settings = append $settings (printf "config.%s" $key) }}
+{{- end }}
+{{- end }}
+{{- with $settings }}
+{{- $problems = append $problems (printf "Missing settings: %s." (join ", " .)) }}
+{{- end }}
+{{- if not .Values.secrets.existingSecret }}
+{{- $inline := list }}
+{{- range $key := list "cleverClientSecret" "sessionSecret" "redisUrl" }}
+{{- if not (index $.Values.secrets $key) }}
+{{- $inline = append $inline (printf "secrets.%s" $key) }}
+{{- end }}
+{{- end }}
+{{- if $inline }}
+{{- $keys := .Values.secrets.keys }}
+{{- $problems = append $problems (printf "Missing credentials: set secrets.existingSecret to the name of a Secret holding the keys %s, %s and %s (recommended), or give secrets.cleverClientSecret, secrets.sessionSecret and secrets.redisUrl (missing: %s)." $keys.cleverClientSecret $keys.sessionSecret $keys.redisUrl (join ", " $inline)) }}
+{{- end }}
+{{- end }}
+{{- if $problems }}
+{{- fail (printf "%s See docs/deploy.md, \"Settings and secrets\"." (join " " $problems)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pod's topologySpreadConstraints: the ones given, each without a labelSelector getting the pod's
+own (pass the Deployment's selector labels as "selector"), or else the default soft spread.
+*/}}
+{{- define "clever-login.topologySpread" -}}
+{{- $v := .root.Values }}
+{{- $selector := .selector | fromYaml }}
+{{- $constraints := list }}
+{{- if $v.topologySpreadConstraints }}
+{{- range $v.topologySpreadConstraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $_ := set $constraint "labelSelector" (dict "matchLabels" $selector) }}
+{{- end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- else if $v.topologySpread.enabled }}
+{{- range $v.topologySpread.topologyKeys }}
+{{- $constraints = append $constraints (dict "maxSkew" $v.topologySpread.maxSkew "topologyKey" . "whenUnsatisfiable" $v.topologySpread.whenUnsatisfiable "labelSelector" (dict "matchLabels" $selector) "matchLabelKeys" (list "pod-template-hash")) }}
+{{- end }}
+{{- end }}
+{{- with $constraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes of both pods: the /tmp emptyDir (the root filesystem is read-only), then extraVolumes. */}}
+{{- define "clever-login.volumes" -}}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ .Values.tmpSizeLimit }}
+  {{- with .Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{- define "clever-login.volumeMounts" -}}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  {{- with .Values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
 
 {{/* Environment shared by the server and the events worker: the ConfigMap and the Secret. */}}
