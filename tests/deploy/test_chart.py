@@ -509,12 +509,21 @@ def test_the_events_worker_is_scraped() -> None:
         (endpoint,) = monitor["spec"]["endpoints"]
         assert endpoint["port"] in {p["name"] for p in selected[0]["spec"]["ports"]}
 
-    # The NetworkPolicy lets the monitoring namespace in to the worker's named port.
-    policy = one(objects, "NetworkPolicy")["spec"]
+    # The worker's own NetworkPolicy lets the monitoring namespace, and nothing else, in to its port.
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(objects, "NetworkPolicy")}
+    assert not selects(policies["rel-clever-login"]["podSelector"]["matchLabels"], worker_labels)
+    policy = policies["rel-clever-login-events"]
     assert selects(policy["podSelector"]["matchLabels"], worker_labels)
     monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
-    (rule,) = [r for r in policy["ingress"] if r["from"] == [monitoring]]
-    assert rule["ports"] == [{"port": port["name"], "protocol": "TCP"}]
+    assert policy["ingress"] == [{"from": [monitoring], "ports": [{"port": port["name"], "protocol": "TCP"}]}]
+    assert policy["egress"] == policies["rel-clever-login"]["egress"]
+
+
+def test_unscraped_the_worker_takes_no_traffic_at_all() -> None:
+    values = merged(ci_values("full"), {"serviceMonitor": {"enabled": False}})
+    policy = one(render(values), "NetworkPolicy", "rel-clever-login-events")
+    assert policy["spec"]["ingress"] == []
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
 def test_without_the_worker_there_is_one_service_monitor() -> None:
