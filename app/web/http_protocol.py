@@ -130,6 +130,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._cancel_deadline()
             self.request_deadline = self.loop.call_later(self.timeout_request, self._request_timed_out)
 
+    def handle_websocket_upgrade(self) -> None:
+        self._cancel_deadline()  # the connection is the WebSocket protocol's from here
+        super().handle_websocket_upgrade()
+
     def _request_timed_out(self) -> None:
         self.request_deadline = None
         cycle = self.cycle
