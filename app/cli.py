@@ -22,8 +22,10 @@ from app.web.asgi import APP_FACTORY
 from app.web.serving import (
     DEFAULT_FORWARDED_ALLOW_IPS,
     GRACEFUL_SHUTDOWN_SECONDS,
+    REQUEST_TIMEOUT_SECONDS,
     PortInUseError,
     ServeOptions,
+    raise_open_file_limit,
     uvicorn_options,
 )
 
@@ -95,15 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="answer 503 beyond N concurrent connections and tasks (default: no limit)",
+        help="answer 503 beyond N requests being served at once; idle and unfinished connections do "
+        "not count (default: no limit)",
     )
     serve.add_argument(
         "--timeout-keep-alive",
         type=_positive_int,
         default=5,
         metavar="SECONDS",
-        help="close idle keep-alive connections after this long; keep it above the load balancer's idle "
-        "timeout (default 5)",
+        help="close connections with no request under way (new ones too) after this long; keep it above "
+        "the load balancer's idle timeout (default 5)",
+    )
+    serve.add_argument(
+        "--timeout-request",
+        type=_positive_int,
+        default=REQUEST_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="close a connection whose request has not arrived whole this long after its first byte "
+        f"(default {REQUEST_TIMEOUT_SECONDS})",
     )
     serve.add_argument(
         "--timeout-graceful-shutdown",
@@ -143,6 +154,7 @@ def serve_options(args: argparse.Namespace) -> ServeOptions:
         log_level=args.log_level,
         limit_concurrency=args.limit_concurrency,
         timeout_keep_alive=args.timeout_keep_alive,
+        timeout_request=args.timeout_request,
         timeout_graceful_shutdown=args.timeout_graceful_shutdown,
     )
 
@@ -189,6 +201,7 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     options = serve_options(args)
+    raise_open_file_limit()
     previous = signal.signal(signal.SIGTERM, _exit_quietly)
     try:
         run_options = uvicorn_options(options)

@@ -16,7 +16,7 @@ import uvicorn
 
 from app import cli
 from app.web.asgi import APP_FACTORY
-from app.web.serving import GRACEFUL_SHUTDOWN_SECONDS
+from app.web.serving import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_options
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 from tests.conftest import RunningSandbox
@@ -121,6 +121,13 @@ def test_the_command_line_beats_the_environment_for_trusted_proxies(
     options = cli.serve_options(args)
     assert options.forwarded_allow_ips == "192.168.0.1"
     assert options.access_log is True
+
+
+def test_the_request_timeout_is_an_option() -> None:
+    assert cli.serve_options(cli.build_parser().parse_args(["serve"])).timeout_request == 10
+    args = cli.build_parser().parse_args(["serve", "--timeout-request", "3"])
+    assert cli.serve_options(args).timeout_request == 3
+    assert uvicorn_options(cli.serve_options(args))["http"].keywords == {"timeout_request": 3}
 
 
 def test_serving_loads_none_of_the_other_commands_modules() -> None:

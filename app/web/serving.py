@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import copy
 import errno
+import resource
 import socket
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.config import LOGGING_CONFIG
 
+from app.web.http_protocol import protocol_factory
+
 # Kubernetes waits 30 s (terminationGracePeriodSeconds) before SIGKILL; finish well inside it.
 GRACEFUL_SHUTDOWN_SECONDS = 20
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1"
+# A request must arrive whole (head and body) within this long of its first byte.
+REQUEST_TIMEOUT_SECONDS = 10
 
 
 class PortInUseError(OSError):
@@ -36,6 +41,7 @@ class ServeOptions:
     log_level: str = "info"
     limit_concurrency: int | None = None
     timeout_keep_alive: int = 5
+    timeout_request: int = REQUEST_TIMEOUT_SECONDS
     timeout_graceful_shutdown: int = GRACEFUL_SHUTDOWN_SECONDS
 
 
@@ -47,6 +53,9 @@ def uvicorn_options(options: ServeOptions) -> dict[str, Any]:
         "port": options.port,
         "workers": options.workers,
         "lifespan": "on",  # a lifespan that fails to start must stop the server, not be skipped
+        # uvicorn's httptools protocol with a head-size cap, a request deadline and an idle
+        # timeout for fresh connections (SECURITY.md, "Request limits and slow clients").
+        "http": protocol_factory(options.timeout_request),
         # X-Forwarded-For/-Proto are believed only from these addresses (the ingress or proxy).
         "proxy_headers": True,
         "forwarded_allow_ips": options.forwarded_allow_ips,
@@ -59,6 +68,23 @@ def uvicorn_options(options: ServeOptions) -> dict[str, Any]:
         "timeout_keep_alive": options.timeout_keep_alive,
         "timeout_graceful_shutdown": options.timeout_graceful_shutdown,
     }
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; the new soft limit.
+
+    Every connection holds a descriptor, idle ones too, until a timeout closes it; at the usual
+    soft limit of 1,024 a thousand idle sockets would leave none for the next real request (nor
+    for Redis and Clever). Worker processes inherit the raised limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            return soft  # e.g. an unlimited hard limit the kernel will not grant as a soft one
+        return hard
+    return soft
 
 
 def log_config(level: str, app_level: str | None = None) -> dict[str, Any]:

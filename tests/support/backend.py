@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 
 from app.settings import Settings, load_settings
 from app.web.factory import create_app
+from app.web.http_protocol import protocol_factory
+from app.web.serving import REQUEST_TIMEOUT_SECONDS
 from clever_sandbox.config import SandboxConfig
 from tests.support.openapi_check import OpenAPIConformance
 from tests.support.servers import serve_in_thread
@@ -58,8 +60,9 @@ def backend_environ(
 
 @contextlib.contextmanager
 def running_backend(settings: Settings) -> Iterator[str]:
-    """The backend on a loopback port; on exit, fails if any answer strayed from /openapi.json."""
+    """The backend on a loopback port, behind the HTTP protocol `serve` uses; on exit, fails if
+    any answer strayed from /openapi.json."""
     checked = OpenAPIConformance(create_app(settings))
-    with serve_in_thread(checked) as url:
+    with serve_in_thread(checked, http=protocol_factory(REQUEST_TIMEOUT_SECONDS)) as url:
         yield url
     assert not checked.violations, "answers not as /openapi.json says:\n" + "\n".join(checked.violations)

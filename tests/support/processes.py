@@ -27,9 +27,23 @@ def child_environ(settings: Mapping[str, str]) -> dict[str, str]:
     return {**env, **settings}
 
 
-def start_cli(*args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
+def cli_command(*args: str, open_files: int | None = None) -> list[str]:
+    """`python -m app.cli ARGS`; with `open_files`, its soft limit on open files is first lowered
+    to that (as on a machine whose default is low), the hard limit left as it is."""
+    if open_files is None:
+        return [sys.executable, "-m", "app.cli", *args]
+    code = (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({open_files:d}, "
+        "resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
+        "sys.argv[0] = 'clever-login'; runpy.run_module('app.cli', run_name='__main__', alter_sys=True)"
+    )
+    return [sys.executable, "-c", code, *args]
+
+
+def start_cli(*args: str, env: Mapping[str, str], open_files: int | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        [sys.executable, "-m", "app.cli", *args],
+        cli_command(*args, open_files=open_files),
         env=dict(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -6,15 +6,19 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve `app` on a free port; yields its base URL and stops it on exit."""
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on", access_log=False)
+def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", http: Any = "auto") -> Iterator[str]:
+    """Serve `app` on a free port (with uvicorn's `http` protocol); yields its base URL and stops
+    it on exit."""
+    config = uvicorn.Config(
+        app, host=host, port=0, log_level="warning", lifespan="on", access_log=False, http=http
+    )
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import resource
 import socket
+from collections.abc import Iterator
 
 import pytest
 
+from app.web.http_protocol import GuardedHttpToolsProtocol
 from app.web.serving import (
     GRACEFUL_SHUTDOWN_SECONDS,
+    REQUEST_TIMEOUT_SECONDS,
     PortInUseError,
     ServeOptions,
     listening_socket,
     log_config,
+    raise_open_file_limit,
     uvicorn_options,
 )
 
@@ -25,6 +30,30 @@ def test_production_defaults() -> None:
     assert options["lifespan"] == "on"
     assert options["timeout_graceful_shutdown"] == GRACEFUL_SHUTDOWN_SECONDS
     assert options["limit_concurrency"] is None
+    assert options["timeout_keep_alive"] == 5
+    assert REQUEST_TIMEOUT_SECONDS <= 10  # "an unfinished request is closed within 10 s"
+
+
+def test_serve_speaks_http_through_the_guarded_protocol() -> None:
+    protocol = uvicorn_options(ServeOptions(timeout_request=3))["http"]
+    assert protocol.func is GuardedHttpToolsProtocol
+    assert protocol.keywords == {"timeout_request": 3}
+
+
+@pytest.fixture
+def open_file_limit() -> Iterator[tuple[int, int]]:
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    yield limits
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit(open_file_limit: tuple[int, int]) -> None:
+    _, hard = open_file_limit
+    if hard == resource.RLIM_INFINITY or hard < 512:
+        pytest.skip(f"needs a finite hard limit on open files of at least 512, not {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    assert raise_open_file_limit() == hard
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
 
 
 def test_our_loggers_share_uvicorns_handler_and_level() -> None:

@@ -24,6 +24,9 @@ _DEFAULTS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
 )
 
+# What an answer sent from below the app (app.web.http_protocol) carries.
+BASELINE_HEADERS: tuple[tuple[bytes, bytes], ...] = (*_FIXED, *_DEFAULTS)
+
 
 class SecurityHeaders:
     """Pure ASGI middleware adding security headers to every HTTP response.

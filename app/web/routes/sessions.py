@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.requests import HTTPConnection, Request, cookie_parser
+from starlette.requests import ClientDisconnect, HTTPConnection, Request, cookie_parser
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
@@ -213,10 +213,15 @@ def _service_client(request: Request, svc: Services) -> str:
 
 async def _bounded_body(request: Request) -> bytes:
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_INTROSPECT_BODY:
-            raise AppError("invalid_request")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_INTROSPECT_BODY:
+                raise AppError("invalid_request")
+    except ClientDisconnect as exc:
+        # The client left, or was cut off at the request timeout, before its body came whole;
+        # nobody reads the answer, but it must not be a 500 with a traceback in the log.
+        raise AppError("invalid_request") from exc
     return body
 
 
