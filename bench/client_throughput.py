@@ -189,7 +189,8 @@ async def bare_transport(url: str, token: str, user_id: str) -> AsyncIterator[Ca
 
         async def call() -> User:
             async with client.request("GET", f"/v3.1/users/{user_id}", headers=headers) as response:
-                response.raise_for_status()
+                if response.status != 200:
+                    raise RuntimeError(f"status {response.status}")
                 return _parse_user(await response.read())
 
         yield call

@@ -29,6 +29,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from app.clever.ratelimit import rate_limit
+
 
 @dataclass(frozen=True, slots=True)
 class BudgetPolicy:
@@ -151,16 +153,8 @@ class RateBudget:
 
 def _learn(window: _Window, headers: Mapping[str, str]) -> bool:
     """Takes Clever's numbers from an answer's headers; False when it sent none."""
-    # One value per bucket, in one line or several (an aiohttp answer keeps repeated lines apart).
-    merged: dict[str, str] = {}
-    for name, value in headers.items():
-        if name[:2] in ("x-", "X-"):
-            key = name.lower()
-            merged[key] = f"{merged[key]},{value}" if key in merged else value
-    headers = merged
-    limit = _number(headers.get("x-ratelimit-limit"), min)
-    remaining = _number(headers.get("x-ratelimit-remaining"), min)
-    reset = _number(headers.get("x-ratelimit-reset"), max)
+    said = rate_limit(headers)
+    limit, remaining, reset = said.limit, said.remaining, said.reset_at
     if remaining is None or reset is None:
         return False
     window.blind = False
@@ -175,21 +169,6 @@ def _learn(window: _Window, headers: Mapping[str, str]) -> bool:
         # Answers overtake each other; within one window the count only goes down.
         window.remaining = min(window.remaining, int(remaining))
     return True
-
-
-def _number(value: str | None, pick: Callable[[list[float]], float]) -> float | None:
-    """A header's number; with one value per bucket, `pick` chooses (the tightest)."""
-    if value is None:
-        return None
-    numbers: list[float] = []
-    for part in value.split(","):
-        try:
-            number = float(part)
-        except ValueError:
-            continue
-        if math.isfinite(number) and number >= 0:
-            numbers.append(number)
-    return pick(numbers) if numbers else None
 
 
 def _key(token: str) -> bytes:

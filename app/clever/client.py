@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
-import logging
-import re
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import aiohttp
-from multidict import CIMultiDictProxy
 from pydantic import BaseModel, ValidationError
 
-from app.clever.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
-from app.clever.budget import BudgetExhausted, RateBudget
-from app.clever.errors import (
-    CleverError,
-    CleverInvalidGrant,
-    CleverMalformed,
-    CleverNotFound,
-    CleverRateLimited,
-    CleverRejected,
-    CleverUnauthorized,
-    CleverUnavailable,
-)
-from app.clever.http import (
-    DEFAULT_BODY_LIMIT,
-    BodyTooLarge,
-    CleverHTTP,
-    NotJSON,
-    Param,
-    Params,
-    is_json,
-    origin,
-    read_json_body,
-)
+from app.clever.breaker import BreakerPolicy
+from app.clever.budget import RateBudget
+from app.clever.calls import Caller
+from app.clever.errors import CleverMalformed
+from app.clever.http import DEFAULT_BODY_LIMIT, CleverHTTP, Param, Params, origin
 from app.clever.models import (
     JWKS,
     District,
@@ -60,15 +35,11 @@ from app.clever.models import (
     UserInfo,
 )
 from app.clever.observer import CleverObserver
-from app.clever.retry import RETRY_STATUSES, RetryPolicy
-
-logger = logging.getLogger("app.clever")
+from app.clever.retry import RetryPolicy
 
 M = TypeVar("M", bound=BaseModel)
 
 DATA_API = "/v3.1"
-ERROR_BODY_LIMIT = 64 * 1024
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +88,22 @@ class CleverClient:
     ) -> None:
         self._oauth = oauth
         self._api = api
+        self._page_size = page_size
         # HTTP Basic with the app's id and secret, for the OAuth host's token endpoints.
         pair = f"{credentials.client_id}:{credentials.client_secret}".encode()
-        self._basic = "Basic " + base64.b64encode(pair).decode("ascii")
-        self._retry = retry if retry is not None else RetryPolicy()
-        self._page_size = page_size
-        self._body_limit = body_limit
-        self._attempt_timeout = attempt_timeout
-        self._call_timeout = call_timeout
-        self._breakers = {id(oauth): CircuitBreaker(breaker), id(api): CircuitBreaker(breaker)}
         self.budget = budget if budget is not None else RateBudget()
-        self._observer = observer
+        self._calls = Caller(
+            oauth=oauth,
+            api=api,
+            basic_auth="Basic " + base64.b64encode(pair).decode("ascii"),
+            retry=retry if retry is not None else RetryPolicy(),
+            body_limit=body_limit,
+            attempt_timeout=attempt_timeout,
+            call_timeout=call_timeout,
+            breaker=breaker,
+            budget=self.budget,
+            observer=observer,
+        )
 
     # OAuth host
 
@@ -138,14 +114,8 @@ class CleverClient:
         body = {"code": code, "grant_type": "authorization_code", "redirect_uri": redirect_uri}
         if code_verifier is not None:
             body["code_verifier"] = code_verifier
-        raw = await self._attempt(
-            self._oauth,
-            "POST",
-            "/oauth/tokens",
-            operation="exchange_code",
-            json_body=body,
-            basic=True,
-            deadline=self._deadline(),
+        raw = await self._calls.once(
+            self._oauth, "POST", "/oauth/tokens", operation="exchange_code", json_body=body, basic=True
         )
         return _parse(TokenResponse, raw, "exchange_code")
 
@@ -154,13 +124,13 @@ class CleverClient:
         params: list[Param] = [("owner_type", "district")]
         if district_id is not None:
             params.append(("district", district_id))
-        raw = await self._get(
+        raw = await self._calls.get(
             self._oauth, "/oauth/tokens", operation="district_tokens", params=params, basic=True
         )
         return _parse(DistrictTokens, raw, "district_tokens").data
 
     async def openid_configuration(self) -> OpenIDConfiguration:
-        raw = await self._get(
+        raw = await self._calls.get(
             self._oauth, "/.well-known/openid-configuration", operation="openid_configuration"
         )
         return _parse(OpenIDConfiguration, raw, "openid_configuration")
@@ -170,22 +140,22 @@ class CleverClient:
         if jwks_uri is None:
             jwks_uri = (await self.openid_configuration()).jwks_uri
         http, path = self._route(jwks_uri, "jwks")
-        return _parse(JWKS, await self._get(http, path, operation="jwks"), "jwks")
+        return _parse(JWKS, await self._calls.get(http, path, operation="jwks"), "jwks")
 
     # Identity (user token)
 
     async def me(self, token: str) -> Me:
-        raw = await self._get(self._api, "/v3.0/me", operation="me", token=token)
+        raw = await self._calls.get(self._api, "/v3.0/me", operation="me", token=token)
         return _parse(MeResponse, raw, "me").data
 
     async def userinfo(self, token: str) -> UserInfo:
-        raw = await self._get(self._api, "/userinfo", operation="userinfo", token=token)
+        raw = await self._calls.get(self._api, "/userinfo", operation="userinfo", token=token)
         return _parse(UserInfo, raw, "userinfo")
 
     # Data API (a user token for the user's own objects, else the district-app token)
 
     async def user(self, token: str, user_id: str) -> User:
-        raw = await self._get(self._api, _path("users", user_id), operation="user", token=token)
+        raw = await self._calls.get(self._api, _path("users", user_id), operation="user", token=token)
         return _parse(Envelope[User], raw, "user").data
 
     async def users(self, token: str, *, role: str | None = None, limit: int | None = None) -> list[User]:
@@ -215,7 +185,9 @@ class CleverClient:
         return await self._collect(token, path, User, "resource_users", limit=limit)
 
     async def district(self, token: str, district_id: str) -> District:
-        raw = await self._get(self._api, _path("districts", district_id), operation="district", token=token)
+        raw = await self._calls.get(
+            self._api, _path("districts", district_id), operation="district", token=token
+        )
         return _parse(Envelope[District], raw, "district").data
 
     async def events(
@@ -240,7 +212,9 @@ class CleverClient:
             params.append(("starting_after", starting_after))
         if ending_before is not None:
             params.append(("ending_before", ending_before))
-        raw = await self._get(self._api, _path("events"), operation="events", token=token, params=params)
+        raw = await self._calls.get(
+            self._api, _path("events"), operation="events", token=token, params=params
+        )
         page = _parse(Page[Event], raw, "events")
         events = page.items
         return EventPage(
@@ -275,7 +249,7 @@ class CleverClient:
         http, url = self._api, path
         seen = {url}
         while True:
-            raw = await self._get(http, url, operation=operation, token=token, params=query)
+            raw = await self._calls.get(http, url, operation=operation, token=token, params=query)
             page = _parse(page_model, raw, operation)
             if not page.data:
                 return items
@@ -310,173 +284,6 @@ class CleverClient:
                 return http, (target.path or "/") + (f"?{target.query}" if target.query else "")
         raise CleverMalformed(operation, "link points off Clever's hosts")
 
-    async def _get(
-        self,
-        http: CleverHTTP,
-        url: str,
-        *,
-        operation: str,
-        token: str | None = None,
-        params: Params | None = None,
-        basic: bool = False,
-    ) -> bytes:
-        """A GET with the retry policy: it is idempotent, so transient failures are tried again."""
-        policy = self._retry
-        deadline = self._deadline()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._attempt(
-                    http,
-                    "GET",
-                    url,
-                    operation=operation,
-                    token=token,
-                    params=params,
-                    basic=basic,
-                    deadline=deadline,
-                )
-            except CleverRateLimited as exc:
-                # A spent budget has already waited as long as it may: not again here.
-                wait = (
-                    None
-                    if isinstance(exc.__cause__, BudgetExhausted)
-                    else policy.rate_limit_wait(exc.reset_at)
-                )
-                if wait is None or attempt >= policy.attempts or wait >= _left(deadline):
-                    exc.attempts = attempt
-                    raise
-            except CleverUnavailable as exc:
-                wait = policy.backoff(attempt)
-                if not exc.transient or attempt >= policy.attempts or wait >= _left(deadline):
-                    exc.attempts = attempt
-                    raise
-            logger.info(
-                "Clever call failed, retrying",
-                extra={
-                    "event": "clever_retry",
-                    "operation": operation,
-                    "attempt": attempt,
-                    "wait": round(wait, 3),
-                },
-            )
-            await policy.sleep(wait)
-
-    async def _attempt(
-        self,
-        http: CleverHTTP,
-        method: str,
-        url: str,
-        *,
-        operation: str,
-        deadline: float,
-        token: str | None = None,
-        params: Params | None = None,
-        basic: bool = False,
-        json_body: dict[str, str] | None = None,
-    ) -> bytes:
-        """One request; the body of a 2xx JSON answer, or the CleverError that describes it.
-
-        `deadline` (event-loop time) ends the attempt, waiting for budget included.
-        """
-        try:
-            window = await self.budget.acquire(token, max_wait=_left(deadline))
-        except BudgetExhausted as exc:
-            self._observe(operation, "budget_spent", None, 0.0)
-            raise CleverRateLimited(operation, "rate budget spent", reset_at=exc.reset_at) from exc
-        breaker = self._breakers[id(http)]
-        answer: Mapping[str, str] | None = None
-        status: int | None = None
-        outcome = "cancelled"
-        started = time.perf_counter()
-        try:
-            await breaker.admit(max_wait=_left(deadline))
-        except CircuitOpen as exc:
-            self.budget.release(window, None)
-            self._observe(operation, "circuit_open", None, 0.0)
-            raise CleverUnavailable(
-                operation, "circuit open", transient=False, retry_after=exc.retry_after
-            ) from exc
-        except BaseException:
-            self.budget.release(window, None)
-            raise
-        try:
-            if basic:
-                headers: dict[str, str] | None = {"Authorization": self._basic}
-            else:
-                headers = {"Authorization": f"Bearer {token}"} if token is not None else None
-            try:
-                async with (
-                    asyncio.timeout(min(self._attempt_timeout, max(0.0, _left(deadline)))),
-                    http.request(method, url, params=params, headers=headers, json=json_body) as response,
-                ):
-                    answer, status = response.headers, response.status
-                    body = await self._read(response, operation)
-            except CleverError:
-                raise
-            except (aiohttp.ClientError, OSError) as exc:
-                detail = "timed out" if _timed_out(exc) else f"connection failed ({type(exc).__name__})"
-                raise CleverUnavailable(operation, detail) from exc
-            outcome = "ok"
-            breaker.succeeded()
-            return body
-        except CleverError as exc:
-            outcome = _outcome(exc)
-            if not isinstance(exc, CleverUnavailable):
-                breaker.succeeded()  # Clever answered: the host is up
-            elif breaker.failed():
-                host = "oauth" if http is self._oauth else "api"
-                logger.warning("Clever circuit opened", extra={"event": "clever_circuit_open", "host": host})
-            raise
-        except BaseException:
-            breaker.abandoned()
-            raise
-        finally:
-            headroom = self.budget.release(window, answer)
-            self._observe(operation, outcome, status, time.perf_counter() - started)
-            if headroom is not None and self._observer is not None:
-                self._observer.headroom(headroom)
-
-    def _observe(self, operation: str, outcome: str, status: int | None, seconds: float) -> None:
-        if self._observer is not None:
-            self._observer.attempt(operation, outcome, status, seconds)
-
-    def _deadline(self) -> float:
-        return asyncio.get_running_loop().time() + self._call_timeout
-
-    async def _read(self, response: aiohttp.ClientResponse, operation: str) -> bytes:
-        status = response.status
-        if not 200 <= status < 300:
-            raise await _error(response, operation)
-        try:
-            return await read_json_body(response.headers, response.content.iter_any(), self._body_limit)
-        except NotJSON as exc:
-            raise CleverMalformed(operation, "answer is not JSON", status=status) from exc
-        except BodyTooLarge as exc:
-            raise CleverMalformed(
-                operation, f"answer is over {self._body_limit} bytes", status=status
-            ) from exc
-
-
-def _left(deadline: float) -> float:
-    return deadline - asyncio.get_running_loop().time()
-
-
-def _outcome(exc: CleverError) -> str:
-    if isinstance(exc, CleverUnavailable):
-        return "unavailable"
-    if isinstance(exc, CleverRateLimited):
-        return "rate_limited"
-    if isinstance(exc, CleverMalformed):
-        return "malformed"
-    return "rejected"
-
-
-def _timed_out(exc: BaseException) -> bool:
-    # aiohttp's timeouts (connect, read) are TimeoutErrors, as is the attempt's own deadline.
-    return isinstance(exc, TimeoutError)
-
 
 def _path(*segments: str) -> str:
     # Ids go into the path quoted, so an odd id cannot reach another endpoint.
@@ -493,54 +300,3 @@ def _parse(model: type[M], raw: bytes, operation: str) -> M:
             for error in exc.errors(include_url=False, include_input=False)[:3]
         )
         raise CleverMalformed(operation, f"answer does not match {model.__name__} ({where})") from exc
-
-
-async def _error(response: aiohttp.ClientResponse, operation: str) -> CleverError:
-    status = response.status
-    if status == 429:
-        return CleverRateLimited(operation, "rate limited", reset_at=_reset_at(response.headers))
-    if status in RETRY_STATUSES:
-        return CleverUnavailable(operation, "Clever failed", status=status)
-    if status >= 500 and status != 501:
-        return CleverUnavailable(operation, "Clever failed", status=status, transient=False)
-    code, message = await _error_details(response)
-    kind: type[CleverRejected] = CleverRejected
-    if status == 401:
-        kind = CleverUnauthorized
-    elif status == 404:
-        kind = CleverNotFound
-    elif status == 400 and (code == "invalid_grant" or (message or "").lower().startswith("invalid grant")):
-        kind = CleverInvalidGrant
-    return kind(operation, "rejected", status=status, error_code=code, clever_message=message)
-
-
-async def _error_details(response: aiohttp.ClientResponse) -> tuple[str | None, str | None]:
-    """Clever's error code and wording from `{"error", "error_description"}` or `{"message"}`."""
-    if not is_json(response.headers.get("content-type")):
-        return None, None
-    try:
-        raw = await read_json_body(response.headers, response.content.iter_any(), ERROR_BODY_LIMIT)
-        body: Any = json.loads(raw)
-    except (BodyTooLarge, NotJSON, ValueError, aiohttp.ClientError, OSError):
-        return None, None
-    if not isinstance(body, dict):
-        return None, None
-    error, description, message = body.get("error"), body.get("error_description"), body.get("message")
-    code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None
-    text = next(
-        (value for value in (description, message, error) if isinstance(value, str) and value != code), None
-    )
-    return code, text[:300] if text else None
-
-
-def _reset_at(headers: CIMultiDictProxy[str]) -> float | None:
-    """`X-RateLimit-Reset` (Unix seconds); with one value per bucket (in one line or several),
-    the latest."""
-    lines = headers.getall("x-ratelimit-reset", [])
-    values: list[float] = []
-    for part in ",".join(lines).split(","):
-        try:
-            values.append(float(part))
-        except ValueError:
-            continue
-    return max(values) if values else None

@@ -1,7 +1,8 @@
 """The pooled HTTP connection to one Clever host, and a bounded reader for its JSON bodies.
 
 aiohttp, used directly: httpx's own pool collapses under concurrent use (encode/httpx#3215), and
-httpx's API over aiohttp's pool cost about a sixth of a login's CPU (bench/).
+httpx's API over aiohttp's pool cost about a sixth of a login's CPU (bench/). Its exceptions stop
+here: a request, its body and its release raise `TransportFailed` instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
@@ -96,19 +98,21 @@ class CleverHTTP:
         params: Params | None = None,
         headers: Mapping[str, str] | None = None,
         json: Any = None,
-    ) -> Any:
-        """`async with http.request(...) as response:` for `target`, a path (with any query) on
+    ) -> Exchange:
+        """`async with http.request(...) as answer:` for `target`, a path (with any query) on
         this host, already percent-encoded; `params` are appended to its query."""
         url = self.base_url + target
         if params:
             url += ("&" if "?" in target else "?") + urlencode([(k, _text(v)) for k, v in params])
-        return self.session.request(
-            method,
-            URL(url, encoded=True),
-            headers=headers,
-            json=json,
-            allow_redirects=False,
-            proxy=self.proxy,
+        return Exchange(
+            self.session.request(
+                method,
+                URL(url, encoded=True),
+                headers=headers,
+                json=json,
+                allow_redirects=False,
+                proxy=self.proxy,
+            )
         )
 
     async def aclose(self) -> None:
@@ -123,6 +127,80 @@ class CleverHTTP:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class TransportFailed(Exception):
+    """No answer came: the connection failed or timed out (aiohttp's error is the `__cause__`)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        self.timed_out = isinstance(cause, TimeoutError)
+        super().__init__("timed out" if self.timed_out else f"connection failed ({type(cause).__name__})")
+
+
+# What aiohttp raises for a failed connection, send or read; its timeouts are TimeoutErrors.
+_FOREIGN = (aiohttp.ClientError, OSError)
+
+
+class Exchange:
+    """One request in flight: entering it sends the request and yields the `Answer`; leaving it
+    gives the connection back. Only what the transport raises is translated, not what the
+    `async with` block does."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: Any) -> None:
+        self._pending = pending
+
+    async def __aenter__(self) -> Answer:
+        try:
+            return Answer(await self._pending.__aenter__())
+        except _FOREIGN as exc:
+            raise TransportFailed(exc) from exc
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            await self._pending.__aexit__(kind, error, trace)
+        except _FOREIGN as exc:
+            raise TransportFailed(exc) from exc
+
+
+class Answer:
+    """Clever's answer: status and headers (a repeated header keeps its lines apart), and the body,
+    read in chunks or at once."""
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status: int = response.status
+        self.headers: CIMultiDictProxy[str] = response.headers
+
+    def chunks(self) -> AsyncIterable[bytes]:
+        return _Chunks(self._response)
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except _FOREIGN as exc:
+            raise TransportFailed(exc) from exc
+
+
+class _Chunks:
+    __slots__ = ("_chunks",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._chunks = response.content.iter_any()
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except _FOREIGN as exc:
+            raise TransportFailed(exc) from exc
 
 
 def origin(url: str) -> tuple[str, str, int]:

@@ -4,11 +4,10 @@ each other for plain-http use on this machine and served together in one event l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import signal
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import uvicorn
@@ -17,7 +16,7 @@ from starlette.types import ASGIApp
 from app.dev.demo import DemoConfig, create_demo_app
 from app.settings import Settings, load_settings
 from app.web.factory import create_app
-from app.web.serving import listening_socket, log_config
+from app.web.serving import EmbeddedServer, listening_socket, log_config
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 
@@ -120,23 +119,11 @@ def bind_all(host: str, apps: Sequence[DevApp]) -> list[socket.socket]:
     return bound
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to `serve_together`.
-
-    Each `uvicorn.Server` otherwise installs its own handlers and re-raises the signal when it
-    stops, so several in one process would take turns to stop and end in a KeyboardInterrupt.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def serve_together(apps: Sequence[DevApp], sockets: Sequence[socket.socket], host: str) -> None:
     """Serve every app on its socket until SIGINT or SIGTERM (a second one forces the exit), or
     until one of them stops, which stops the others."""
     servers = [
-        _Server(
+        EmbeddedServer(
             uvicorn.Config(
                 app.app,
                 host=host,

@@ -1,9 +1,9 @@
 """`clever-login events`: the worker process, built from the settings like `serve`.
 
 SIGTERM (or SIGINT) lets the worker finish the event in hand, record its cursor and exit 0.
-With a metrics port, a small HTTP endpoint answers `GET /metrics` (Prometheus text, the
-worker's own registry) and `GET /healthz` (200 while the polling loop keeps turning, 503 when
-it has not completed a cycle for a while), for the Kubernetes probes and a scrape.
+With a metrics port, a small Starlette app under uvicorn answers `GET /metrics` (Prometheus
+text, the worker's own registry) and `GET /healthz` (200 while the polling loop keeps turning,
+503 when it has not completed a cycle for a while), for the Kubernetes probes and a scrape.
 """
 
 from __future__ import annotations
@@ -13,6 +13,13 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from app.events.cursor import Cursors
 from app.events.effects import ALL_ROLES, Effects
@@ -20,10 +27,13 @@ from app.events.metrics import EventMetrics
 from app.events.worker import EventsWorker, WorkerOptions
 from app.settings import Settings
 from app.web.services import Core, open_core
+from app.web.serving import EmbeddedServer, listening_socket
 
 logger = logging.getLogger("app.events")
 
 MAX_REQUEST_BYTES = 8192
+# A scrape or probe still in flight at SIGTERM gets this long to finish.
+SHUTDOWN_SECONDS = 5
 
 
 def stalled_after(poll_interval: float) -> float:
@@ -61,58 +71,76 @@ async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_por
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
-    server = None
-    if metrics_port is not None:
-        server = await serve_metrics(
-            worker, metrics, settings.events_poll_interval, metrics_host, metrics_port
-        )
-    logger.info("events worker started; polling every %.1f s", settings.events_poll_interval)
     try:
-        await worker.run()
+        async with contextlib.AsyncExitStack() as stack:
+            if metrics_port is not None:
+                app = metrics_app(worker, metrics, settings.events_poll_interval)
+                await stack.enter_async_context(serve_metrics(app, metrics_host, metrics_port))
+            logger.info("events worker started; polling every %.1f s", settings.events_poll_interval)
+            await worker.run()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-        if server is not None:
-            server.close()
-            await server.wait_closed()
         logger.info("events worker stopped")
 
 
-async def serve_metrics(
-    worker: EventsWorker, metrics: EventMetrics, poll_interval: float, host: str, port: int
-) -> asyncio.Server:
-    """`/metrics` and `/healthz` on `host:port` (plain HTTP/1.1, one request per connection)."""
+def metrics_app(worker: EventsWorker, metrics: EventMetrics, poll_interval: float) -> Starlette:
+    """`/metrics` and `/healthz`, read with GET or HEAD; any other method is refused, whatever
+    the path."""
     started = time.time()
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(5):
-                request = await reader.readuntil(b"\r\n\r\n")
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            writer.close()
-            return
-        method, _, rest = request[:MAX_REQUEST_BYTES].decode("latin-1").partition(" ")
-        path = rest.partition(" ")[0].partition("?")[0]
-        status, content_type, body = _route(method, path)
-        head = (
-            f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    async def scrape(request: Request) -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    async def health(request: Request) -> Response:
+        last = worker.last_cycle_at if worker.last_cycle_at is not None else started
+        if time.time() - last <= stalled_after(poll_interval):
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "stalled"}, status_code=503)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return await not_allowed(request, exc)
+        return _plain(404, b"not found\n")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _plain(405, b"method not allowed\n")
+
+    return Starlette(
+        routes=[Route("/metrics", scrape, methods=["GET"]), Route("/healthz", health, methods=["GET"])],
+        exception_handlers={404: not_found, 405: not_allowed},
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve_metrics(app: Starlette, host: str, port: int) -> AsyncIterator[None]:
+    """`app` served on `host:port` while the block runs; PortInUseError before it when the port
+    is taken. Leaving the block stops the server (signals are the worker's, not uvicorn's)."""
+    sock = listening_socket(host, port)
+    server = EmbeddedServer(
+        uvicorn.Config(
+            app,
+            lifespan="off",
+            log_config=None,  # the worker's logging, as configured
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            http="h11",
+            h11_max_incomplete_event_size=MAX_REQUEST_BYTES,
+            timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         )
-        writer.write(head.encode() + (body if method != "HEAD" else b""))
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        try:
+            await serving
+        finally:
+            sock.close()
 
-    def _route(method: str, path: str) -> tuple[str, str, bytes]:
-        if method not in ("GET", "HEAD"):
-            return "405 Method Not Allowed", "text/plain", b"method not allowed\n"
-        if path == "/metrics":
-            return "200 OK", metrics.content_type, metrics.render()
-        if path == "/healthz":
-            last = worker.last_cycle_at if worker.last_cycle_at is not None else started
-            if time.time() - last <= stalled_after(poll_interval):
-                return "200 OK", "application/json", b'{"status":"ok"}'
-            return "503 Service Unavailable", "application/json", b'{"status":"stalled"}'
-        return "404 Not Found", "text/plain", b"not found\n"
 
-    return await asyncio.start_server(answer, host, port, limit=MAX_REQUEST_BYTES)
+def _plain(status: int, body: bytes) -> Response:
+    # Content-Type exactly `text/plain`: Starlette's media type would add a charset.
+    return Response(body, status_code=status, headers={"Content-Type": "text/plain"})

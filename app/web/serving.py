@@ -1,14 +1,18 @@
-"""How uvicorn runs our apps: production options for `serve`, logging, and listening sockets."""
+"""How uvicorn runs our apps: production options for `serve`, logging, listening sockets, and a
+server to run inside a process that handles its own signals."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import resource
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from app.web.http_protocol import protocol_factory
@@ -116,3 +120,17 @@ def listening_socket(host: str, port: int) -> socket.socket:
             raise PortInUseError(host, port) from exc
         raise
     return sock
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the process running it; stop it with
+    `should_exit = True`.
+
+    A `uvicorn.Server` otherwise installs its own handlers and re-raises the signal when it
+    stops, so several in one process (or one beside a worker) would take turns to stop and end
+    in a KeyboardInterrupt.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

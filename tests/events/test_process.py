@@ -4,10 +4,14 @@ a roster change applied, logs without personal data, and a clean stop on SIGTERM
 from __future__ import annotations
 
 import signal
+import time
 
 import httpx
+import pytest
 
-from tests.events.conftest import Rig, until
+from app.events.metrics import EventMetrics
+from app.events.process import metrics_app, serve_metrics
+from tests.events.conftest import POLL, Rig, running, until
 from tests.support.backend import backend_environ
 from tests.support.demo import demo_user
 from tests.support.processes import child_environ, free_port, start_cli, stop, wait_until_answers
@@ -63,3 +67,60 @@ def test_bad_settings_are_listed_before_anything_starts() -> None:
     assert "clever-login events: invalid settings:" in output
     for name in ("CLEVER_CLIENT_ID", "SESSION_SECRET", "REDIS_URL", "EVENTS_POLL_INTERVAL"):
         assert name in output
+
+
+async def test_the_metrics_endpoint_answers_reads_only_and_closes_with_its_block(rig: Rig) -> None:
+    metrics = EventMetrics()
+    port = free_port()
+    async with (
+        serve_metrics(metrics_app(rig.worker(metrics), metrics, POLL), "127.0.0.1", port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        health = await http.get("/healthz?probe=1")
+        head = await http.head("/metrics")
+        scrape = await http.get("/metrics")
+        answers = [
+            await http.request(method, path) for method, path in (("POST", "/metrics"), ("PUT", "/nope"))
+        ]
+        missing = await http.get("/nope")
+    assert (health.status_code, health.headers["content-type"], health.content) == (
+        200,
+        "application/json",
+        b'{"status":"ok"}',
+    )
+    assert (head.status_code, head.headers["content-type"], head.content) == (200, metrics.content_type, b"")
+    assert scrape.headers["content-type"] == metrics.content_type
+    assert "# TYPE clever_events_processed_total counter" in scrape.text
+    for refused in answers:
+        assert (refused.status_code, refused.headers["content-type"], refused.content) == (
+            405,
+            "text/plain",
+            b"method not allowed\n",
+        )
+    assert (missing.status_code, missing.headers["content-type"], missing.content) == (
+        404,
+        "text/plain",
+        b"not found\n",
+    )
+    async with httpx.AsyncClient() as after:
+        with pytest.raises(httpx.ConnectError):
+            await after.get(f"http://127.0.0.1:{port}/healthz")
+
+
+async def test_healthz_answers_503_when_the_loop_has_not_turned_for_a_while(rig: Rig) -> None:
+    metrics = EventMetrics()
+    long_ago = time.time() - 3600
+    worker = rig.worker(metrics, clock=lambda: long_ago)
+    async with running(worker):
+
+        async def cycled() -> bool:
+            return worker.last_cycle_at is not None
+
+        await until(cycled, what="a first cycle")
+        port = free_port()
+        async with (
+            serve_metrics(metrics_app(worker, metrics, POLL), "127.0.0.1", port),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+        ):
+            stalled = await http.get("/healthz")
+    assert (stalled.status_code, stalled.content) == (503, b'{"status":"stalled"}')

@@ -11,7 +11,14 @@ from redis.asyncio import Redis
 
 from app.crypto.keyring import Keyring
 from app.roster.principal import roster_version
-from app.sessions.store import MAX_VALUE_BYTES, UPDATE_MARK, SessionStore, split_updates
+from app.sessions.store import SessionStore
+from app.sessions.updates import (
+    MAX_VALUE_BYTES,
+    UPDATE_MARK,
+    SessionUpdates,
+    frame_update,
+    split_updates,
+)
 from tests.support.redis import RecordingRedis
 
 KEYRING = Keyring.from_secret("q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a")
@@ -164,12 +171,13 @@ async def test_an_update_appended_while_one_is_folded_is_kept(store: SessionStor
     await _update(store, {"kind": "drop_resources", "ids": ["r2"]})  # appended after that read
     # That validation now folds what it read: only those bytes are replaced.
     digest = hashlib.sha1(read, usedforsecurity=False).hexdigest()
-    assert await store._fold(keys=[key], args=[len(read), digest, record]) == 1
+    updates = SessionUpdates(redis, KEYRING)
+    assert await updates._fold(keys=[key], args=[len(read), digest, record]) == 1
     session = await store.load(token)
     assert session is not None
     assert session.principal["resources"] == [{"id": "r1"}]  # the first folded away, the second applied
     # A fold of a value that changed in the meantime is refused.
-    assert await store._fold(keys=[key], args=[len(read), digest, record]) == 0
+    assert await updates._fold(keys=[key], args=[len(read), digest, record]) == 0
 
 
 async def test_a_newer_principal_replaces_the_updates_still_waiting(
@@ -203,3 +211,19 @@ async def test_a_session_whose_updates_would_grow_too_large_ends(store: SessionS
         == 0
     )
     assert await store.load(token) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "record", "updates"),
+    [
+        (b"record", b"record", []),
+        (b"record" + frame_update(b"one"), b"record", [b"one"]),
+        (b"record" + frame_update(b"one") + frame_update(b"two"), b"record", [b"one", b"two"]),
+        # A length that points before the start, or a zero length, is not a frame: all record.
+        (b"ab" + (99).to_bytes(4, "big") + UPDATE_MARK, b"ab" + (99).to_bytes(4, "big") + UPDATE_MARK, []),
+        (b"ab" + (0).to_bytes(4, "big") + UPDATE_MARK, b"ab" + (0).to_bytes(4, "big") + UPDATE_MARK, []),
+        (UPDATE_MARK, UPDATE_MARK, []),
+    ],
+)
+def test_updates_are_framed_from_the_end(value: bytes, record: bytes, updates: list[bytes]) -> None:
+    assert split_updates(value) == (record, updates)

@@ -1,0 +1,66 @@
+"""Clever's X-RateLimit-* headers, read by one parser for the rate budget and a 429's wait."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from app.clever.ratelimit import RateLimit, rate_limit
+
+
+def lines(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
+    """Headers as an aiohttp answer holds them: a repeated header keeps its lines apart."""
+    return CIMultiDictProxy(CIMultiDict(pairs))
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (lines(), RateLimit(None, None, None)),
+        (
+            lines(
+                ("X-RateLimit-Limit", "1200"),
+                ("X-RateLimit-Remaining", "17"),
+                ("X-RateLimit-Reset", "1800000060"),
+            ),
+            RateLimit(1200.0, 17.0, 1800000060.0),
+        ),
+        # Names in any case, in a plain mapping too.
+        (
+            {"x-ratelimit-remaining": "5", "X-RATELIMIT-RESET": "9"},
+            RateLimit(None, 5.0, 9.0),
+        ),
+        # One value per bucket, in one line: the least limit and remaining, the latest reset.
+        (
+            lines(
+                ("X-RateLimit-Limit", "1200, 600"),
+                ("X-RateLimit-Remaining", "30,4"),
+                ("X-RateLimit-Reset", "100,160"),
+            ),
+            RateLimit(600.0, 4.0, 160.0),
+        ),
+        # Or in several lines.
+        (
+            lines(
+                ("X-RateLimit-Remaining", "30"),
+                ("X-RateLimit-Remaining", "4"),
+                ("X-RateLimit-Reset", "160"),
+                ("X-RateLimit-Reset", "100"),
+            ),
+            RateLimit(None, 4.0, 160.0),
+        ),
+        # What is not a finite number of zero or more is dropped; the rest still counts.
+        (lines(("X-RateLimit-Remaining", "-1"), ("X-RateLimit-Reset", "-5")), RateLimit(None, None, None)),
+        (lines(("X-RateLimit-Reset", "inf")), RateLimit(None, None, None)),
+        (lines(("X-RateLimit-Reset", "nan,120")), RateLimit(None, None, 120.0)),
+        (lines(("X-RateLimit-Remaining", "soon, 0")), RateLimit(None, 0.0, None)),
+        (lines(("X-RateLimit-Reset", "")), RateLimit(None, None, None)),
+        (lines(("X-RateLimit-Limit", " 1200 ")), RateLimit(1200.0, None, None)),
+        # Other headers are not read.
+        (lines(("X-RateLimit-Resets", "7"), ("RateLimit-Reset", "7")), RateLimit(None, None, None)),
+    ],
+)
+def test_rate_limit_headers(headers: Mapping[str, str], expected: RateLimit) -> None:
+    assert rate_limit(headers) == expected
