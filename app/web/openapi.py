@@ -7,8 +7,6 @@ import json
 from functools import cache
 from typing import Any
 
-from app.web.health import ERROR_CODES as READINESS_CODES
-from app.web.middleware.cors_csrf import ERROR_CODES as CSRF_CODES
 from app.web.problems import PROBLEMS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -282,7 +280,7 @@ def _document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["error", "message"],
                     "properties": {
-                        "error": {"enum": sorted({*PROBLEMS, *CSRF_CODES, *READINESS_CODES})},
+                        "error": {"enum": sorted(PROBLEMS)},
                         "message": _STRING,
                     },
                 },
