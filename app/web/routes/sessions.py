@@ -53,18 +53,17 @@ def session_body(session: Session) -> dict[str, Any]:
 
 async def current_session(connection: HTTPConnection) -> Session:
     svc = services(connection)
-    token = svc.cookies.session_token(connection)
-    session = await svc.sessions.load(token) if token else None
-    svc.metrics.session_validation(_validation(token, session))
+    session = await validate(svc, svc.cookies.session_token(connection))
     if session is None:
         raise AppError("no_session")
     return session
 
 
-def _validation(token: str | None, session: Session | None) -> str:
-    if session is not None:
-        return "valid"
-    return "invalid" if token else "no_session"
+async def validate(svc: Services, token: str | None) -> Session | None:
+    """The live session `token` names, if any; every validation is counted, whatever it finds."""
+    session = await svc.sessions.load(token) if token else None
+    svc.metrics.session_validation("valid" if session is not None else "invalid" if token else "no_session")
+    return session
 
 
 async def get_session(request: Request) -> Response:
@@ -116,9 +115,7 @@ class Verify:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         svc: Services = scope["app"].state.services
-        token = session_token(scope["headers"], svc.cookies.session_name)
-        session = await svc.sessions.load(token) if token else None
-        svc.metrics.session_validation(_validation(token, session))
+        session = await validate(svc, session_token(scope["headers"], svc.cookies.session_name))
         if session is None:
             raise AppError("no_session")
         user = session.principal.get("user", {})
@@ -159,8 +156,7 @@ async def introspect(request: Request) -> Response:
     svc = services(request)
     _service_client(request, svc)
     token = _introspected_token(await _bounded_body(request), request.headers.get("content-type", ""))
-    session = await svc.sessions.load(token) if token else None
-    svc.metrics.session_validation(_validation(token, session))
+    session = await validate(svc, token)
     if session is None:
         return JSONResponse({"active": False})
     user = session.principal.get("user", {})
