@@ -32,7 +32,7 @@ import hmac
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,9 +42,10 @@ from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.crypto.ticket import Ticket, decode_ticket
 from app.redis_client import RedisClient
-from app.roster.principal import apply_roster_update
+from app.roster.principal import Principal, RosterUpdate, apply_roster_update
 from app.sessions import packing
 from app.sessions.batching import GetexBatcher
+from app.sessions.packing import SessionRecord
 
 logger = logging.getLogger("app.sessions")
 
@@ -114,7 +115,7 @@ class Session:
     expires_at: float  # absolute
     idle_expires_at: float
     login_method: str
-    principal: dict[str, Any]
+    principal: Principal
 
 
 class SessionStore:
@@ -188,7 +189,7 @@ class SessionStore:
     # -- life cycle --------------------------------------------------------------------------
 
     async def create(
-        self, *, user_id: str, district_id: str, login_method: str, principal: dict[str, Any]
+        self, *, user_id: str, district_id: str, login_method: str, principal: Principal
     ) -> Session:
         now = self._clock()
         ticket = Ticket.new()
@@ -254,7 +255,7 @@ class SessionStore:
             return None
         sealed, updates = split_updates(value)
         try:
-            record = packing.unpack(unseal(ticket.key, sealed, key.encode()))
+            record: SessionRecord = packing.unpack(unseal(ticket.key, sealed, key.encode()))
         except (SealBroken, ValueError, zlib.error):
             await self._redis.delete(key)
             return None
@@ -284,9 +285,9 @@ class SessionStore:
         key: str,
         value: bytes,
         sealed: bytes,
-        record: dict[str, Any],
+        record: SessionRecord,
         updates: list[bytes],
-    ) -> dict[str, Any]:
+    ) -> SessionRecord:
         """Apply the waiting updates to `record` and store it back without them."""
         principal = record["principal"]
         for sealed_update in updates:
@@ -352,13 +353,13 @@ class SessionStore:
                     ids.extend(m.decode() if isinstance(m, bytes) else str(m) for m in members)
         return ids
 
-    async def push_update(self, storage_ids: Iterable[str], update: Mapping[str, Any]) -> int:
+    async def push_update(self, storage_ids: Iterable[str], update: RosterUpdate) -> int:
         """Leave `update` beside each of these sessions that still exists; answers how many.
 
         A whole Principal (`"kind": "principal"`) replaces the updates still waiting: it was
         fetched after them, so a session idle through many events holds one Principal, not many.
         """
-        supersedes = "1" if update.get("kind") == "principal" else "0"
+        supersedes = "1" if update["kind"] == "principal" else "0"
         payload = packing.pack(update)
 
         async def push(storage_id: str) -> bool:
@@ -400,7 +401,7 @@ class SessionStore:
             claimed, left = await pipe.execute()
         return 0 if claimed else max(int(left), 1)
 
-    async def replace_principal(self, session: Session, principal: dict[str, Any]) -> Session:
+    async def replace_principal(self, session: Session, principal: Principal) -> Session:
         """Store a refreshed Principal in the same session (same ticket, same expiry)."""
         refreshed = replace(session, principal=principal)
         key = self.session_key(session.ticket)
@@ -454,7 +455,7 @@ class SessionStore:
 
 
 def _seal(session: Session, key: str) -> bytes:
-    record = {
+    record: SessionRecord = {
         "user_id": session.user_id,
         "district_id": session.district_id,
         "created_at": session.created_at,
