@@ -138,3 +138,20 @@ def test_each_error_is_answered_with_its_code_and_headers(
 def test_the_openapi_document_lists_exactly_the_table() -> None:
     document = json.loads(openapi_document())
     assert document["components"]["schemas"]["Error"]["properties"]["error"]["enum"] == sorted(PROBLEMS)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_the_errors_base_sits_below_every_layer_and_the_clever_client_stays_below_the_web() -> None:
+    assert {name for name in _imported_modules(APP_DIR / "errors.py") if name.startswith("app")} == set()
+    for path in sorted((APP_DIR / "clever").rglob("*.py")):
+        ours = {name for name in _imported_modules(path) if name == "app" or name.startswith("app.")}
+        assert {name for name in ours if not name.startswith(("app.clever", "app.errors"))} == set(), path
