@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -12,6 +13,7 @@ from app.crypto.keyring import Keyring
 from app.dev import localredis
 from app.login.pending import Done, PendingLogins, Taken
 from app.login.transaction import LoginTransaction
+from app.roster.principal import Principal
 from app.sessions.store import SessionStore
 
 KEYRING = Keyring.from_secret("q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a")
@@ -39,13 +41,13 @@ async def old_redis(embedded_url: str) -> AsyncIterator[Redis]:
 async def test_sessions_work_on_redis_62(old_redis: Redis) -> None:
     store = SessionStore(old_redis, KEYRING, idle_timeout=1800, absolute_timeout=28800, prefix="compat:")
     session = await store.create(
-        user_id="u1", district_id="d1", login_method="clever_sso", principal={"a": 1}
+        user_id="u1", district_id="d1", login_method="clever_sso", principal=cast(Principal, {"a": 1})
     )
     token = store.encode(session.ticket)
     loaded = await store.load(token)
     assert loaded is not None
-    assert loaded.principal == {"a": 1}
-    await store.replace_principal(loaded, {"a": 2})
+    assert loaded.principal == cast(Principal, {"a": 1})
+    await store.replace_principal(loaded, cast(Principal, {"a": 2}))
     assert await store.delete_user("u1") == 1
     assert await store.load(token) is None
 

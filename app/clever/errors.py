@@ -17,13 +17,29 @@ Every error names the `operation` (e.g. "user_sections"), never a URL, token, co
 data: messages are safe to log. `clever_message` is Clever's own wording, kept apart from the
 message for that reason. Foreign exceptions (httpx, aiohttp, pydantic) are translated where they
 enter, with `raise ... from exc`; pydantic errors are built with their inputs hidden.
+
+Each names the stable code the service answers it with (`app.errors`): `clever_unavailable`
+(with a `Retry-After`) for an outage or a spent budget, `login_expired` for an invalid grant,
+`clever_error` for the rest.
 """
 
 from __future__ import annotations
 
+import math
+import time
 
-class CleverError(Exception):
+from app.errors import ServiceError
+
+# Bounds of the Retry-After answered when Clever is unavailable or its budget is spent.
+RETRY_AFTER_DEFAULT = 5
+RETRY_AFTER_MAX = 60
+
+
+class CleverError(ServiceError):
     """Base of every error raised by `app.clever`."""
+
+    # Clever answered, but not usefully (malformed, rejected): the default of the tree.
+    code = "clever_error"
 
     def __init__(self, operation: str, detail: str, *, status: int | None = None) -> None:
         super().__init__(operation, detail, status)
@@ -42,8 +58,17 @@ class CleverError(Exception):
         return ", ".join(parts)
 
 
+def _retry_after(seconds: float | None) -> dict[str, str]:
+    """Whole seconds until trying again may help, bounded; a short default when unknown."""
+    if seconds is None:
+        return {"Retry-After": str(RETRY_AFTER_DEFAULT)}
+    return {"Retry-After": str(max(1, min(RETRY_AFTER_MAX, math.ceil(seconds))))}
+
+
 class CleverUnavailable(CleverError):
     """Clever could not be reached or failed on its side."""
+
+    code = "clever_unavailable"
 
     def __init__(
         self,
@@ -61,14 +86,23 @@ class CleverUnavailable(CleverError):
         # Seconds until trying again may help, when known (an open circuit's next probe).
         self.retry_after = retry_after
 
+    def answer_headers(self) -> dict[str, str]:
+        return _retry_after(self.retry_after)
+
 
 class CleverRateLimited(CleverError):
     """Clever answered 429 and waiting for the reset was not possible within the retry policy."""
+
+    code = "clever_unavailable"
 
     def __init__(self, operation: str, detail: str, *, reset_at: float | None) -> None:
         super().__init__(operation, detail, status=429)
         # Unix time at which the token's budget refills (`X-RateLimit-Reset`), when Clever said.
         self.reset_at = reset_at
+
+    def answer_headers(self) -> dict[str, str]:
+        # Counted from when the answer is made: the window reopens at a fixed time.
+        return _retry_after(None if self.reset_at is None else self.reset_at - time.time())
 
 
 class CleverRejected(CleverError):
@@ -103,6 +137,8 @@ class CleverNotFound(CleverRejected):
 
 class CleverInvalidGrant(CleverRejected):
     """400 invalid_grant on the code exchange: start a new login, never retry with this code."""
+
+    code = "login_expired"  # the code was used or too old: only a new login helps
 
 
 class CleverMalformed(CleverError):

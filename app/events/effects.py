@@ -21,6 +21,7 @@ from app.clever.models import Event, Section
 from app.events.metrics import EventMetrics
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import fetch_roster
+from app.roster.principal import DropResources, PrincipalUpdate
 from app.sessions.store import SessionStore
 from app.settings import ROLE_NAMES
 
@@ -104,7 +105,7 @@ class Effects:
                 login_user_type=None, student_fields=self._student_fields, event_id=event_id
             )
             pushed = await self._sessions.push_update(
-                storage_ids, {"kind": "principal", "principal": principal}
+                storage_ids, PrincipalUpdate(kind="principal", principal=principal)
             )
             self._metrics.sessions_changed("refreshed", pushed)
 
@@ -127,7 +128,7 @@ class Effects:
         for user_id in keep_users:
             kept.update(await self._sessions.user_storage_ids(user_id))
         storage_ids = [s for s in await self._sessions.district_storage_ids(district_id) if s not in kept]
-        await self._sessions.push_update(storage_ids, {"kind": "drop_resources", "ids": resource_ids})
+        await self._sessions.push_update(storage_ids, DropResources(kind="drop_resources", ids=resource_ids))
 
     async def resync(self, district_id: str) -> None:
         """Bring every live session of the district in line with the Data API, without events:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from app.clever.client import CleverClient
 from app.clever.errors import CleverError
 from app.clever.models import TokenResponse
+from app.errors import ServiceError
 from app.login.idtoken import IdClaims, IdTokenInvalid, IdTokenKeyUnknown, verify_id_token
 
 logger = logging.getLogger("app.login.identity")
@@ -23,8 +24,9 @@ logger = logging.getLogger("app.login.identity")
 JWKS_REFRESH_INTERVAL = 60.0  # an unknown `kid` refetches the keys at most this often
 
 
-class IdentityError(Exception):
-    """The login cannot be tied to a Clever user of a district; `code` is the stable error code."""
+class IdentityError(ServiceError):
+    """The login cannot be tied to a Clever user of a district: `id_token_invalid` or
+    `district_required`."""
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)

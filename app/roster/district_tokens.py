@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from app.clever import CleverClient
 from app.crypto.sealing import SealBroken, seal, unseal
+from app.errors import ServiceError
 from app.redis_client import RedisClient
 
 logger = logging.getLogger("app.roster.district_tokens")
@@ -51,8 +52,10 @@ MEMORY_SECONDS = 60.0
 _MEMORY_PRUNE_AT = 4096
 
 
-class DistrictNotConnected(Exception):
+class DistrictNotConnected(ServiceError):
     """Clever lists no district-app token for this district: the app is not connected there."""
+
+    code = "district_not_connected"
 
     def __init__(self, district_id: str) -> None:
         super().__init__("no district-app token for this district")

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, replace
-from typing import Any
 
 from app.clever import CleverClient, CleverUnauthorized
 from app.clever.models import Resource, Section, User
 from app.roster.district_tokens import DistrictTokens
-from app.roster.principal import build_principal, normalise_user_type, roster_version
+from app.roster.principal import Principal, build_principal, normalise_user_type, roster_version
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Roster:
 
     def principal(
         self, *, login_user_type: str | None, student_fields: frozenset[str], event_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Principal:
         """The Principal of this roster, recording the version it reflects (`event_id`: the
         Events API event that caused the fetch, if one did)."""
         return build_principal(

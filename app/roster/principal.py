@@ -1,14 +1,102 @@
 """Turn Clever's payloads into the Principal: who the person is, every role they hold, their
-sections and resources (design section 4). Pure functions over parsed models."""
+sections and resources (design section 4). Pure functions over parsed models.
+
+`Principal` is the one definition of its shape: the builder returns it, sessions store it as
+JSON (app.sessions.packing), the session API answers it and `/openapi.json` describes it from
+these types (app.web.openapi). A field's `Annotated` dict adds JSON Schema words the type alone
+cannot say (a format, a description, the role names).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from app.clever.models import ROLE_ORDER, Resource, Section, User
 from app.roster.fieldpolicy import apply_student_fields
+
+# ISO 8601 in UTC, e.g. "2026-01-31T08:00:00.000000Z".
+Timestamp = Annotated[str, {"format": "date-time"}]
+
+
+class PersonName(TypedDict):
+    first: str
+    middle: str
+    last: str
+
+
+class PrincipalUser(TypedDict):
+    id: str
+    district: str
+    name: PersonName
+    email: str | None
+    roles: Annotated[list[str], {"items": {"enum": list(ROLE_ORDER)}}]  # in ROLE_ORDER
+    primary_role: str | None
+    legacy_ids: dict[str, str]
+
+
+class PrincipalSection(TypedDict):
+    id: str
+    name: str
+    subject: str
+    grade: str
+    period: str
+    school: str
+    course: str | None
+    term_id: str | None
+    role: Literal["teacher", "student"] | None  # the person's role in this section
+
+
+class PrincipalResource(TypedDict):
+    id: str
+    resource_id: str
+    title: str
+    roles: list[str]
+
+
+class RosterVersion(TypedDict):
+    fetched_at: Timestamp
+    event_id: str | None
+
+
+class Principal(TypedDict):
+    user: PrincipalUser
+    roles: Annotated[
+        dict[str, dict[str, Any]],
+        {
+            "description": "One entry per role held; the student entry holds only the fields "
+            "STUDENT_FIELDS allows, as Clever sent them."
+        },
+    ]
+    sections: list[PrincipalSection]
+    resources: list[PrincipalResource]
+    roster: NotRequired[
+        Annotated[
+            RosterVersion,
+            {
+                "description": "Which roster this Principal reflects: when it was fetched from "
+                "Clever, and the Events API event that caused the fetch (null for a login or a "
+                "refresh). Absent from sessions made before this field existed."
+            },
+        ]
+    ]
+
+
+class PrincipalUpdate(TypedDict):
+    """A whole fresh Principal for the sessions of one user (see `apply_roster_update`)."""
+
+    kind: Literal["principal"]
+    principal: Principal
+
+
+class DropResources(TypedDict):
+    kind: Literal["drop_resources"]
+    ids: list[str]
+
+
+# What the events worker leaves beside a session for its next read to apply.
+RosterUpdate = PrincipalUpdate | DropResources
 
 # id_token / userinfo `user_type` spellings seen or documented, to the Data API role names.
 _USER_TYPES = {
@@ -42,13 +130,13 @@ def build_principal(
     login_user_type: str | None,
     student_fields: frozenset[str],
     students: Sequence[User] = (),
-    roster: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    roster: RosterVersion | None = None,
+) -> Principal:
     """`students` are a contact's linked students (see `app.roster.fetch`), summarised under
     `roles.contact.students`; they are ignored for anyone who is not a contact. `roster`, when
     given (see `roster_version`), says which roster this Principal reflects."""
     held = user.roles.names
-    principal = {
+    principal: Principal = {
         "user": {
             "id": user.id,
             "district": user.district,
@@ -67,11 +155,11 @@ def build_principal(
         "resources": [_resource(resource) for resource in resources],
     }
     if roster is not None:
-        principal["roster"] = dict(roster)
+        principal["roster"] = {"fetched_at": roster["fetched_at"], "event_id": roster["event_id"]}
     return principal
 
 
-def roster_version(fetched_at: float, event_id: str | None = None) -> dict[str, Any]:
+def roster_version(fetched_at: float, event_id: str | None = None) -> RosterVersion:
     """`{"fetched_at": <ISO 8601, UTC>, "event_id": <the event that caused the fetch, or null>}`.
 
     The timestamp has a fixed width, so two versions compare as strings.
@@ -80,43 +168,52 @@ def roster_version(fetched_at: float, event_id: str | None = None) -> dict[str, 
     return {"fetched_at": moment.replace("+00:00", "Z"), "event_id": event_id}
 
 
-def apply_roster_update(principal: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+def apply_roster_update(principal: Principal, update: Mapping[str, Any]) -> Principal:
     """The Principal after an update left by the events worker; `principal` itself when the
     update changes nothing (older than what the Principal reflects, or not about it).
 
     - `{"kind": "principal", "principal": {...}}` replaces it when its roster version is newer,
       keeping this login's primary role while the person still holds it;
     - `{"kind": "drop_resources", "ids": [...]}` removes those resources.
+
+    `update` is read back from Redis: its shape is checked here before it is trusted.
     """
     kind = update.get("kind")
     if kind == "principal":
-        fresh = update.get("principal")
-        if not isinstance(fresh, dict) or _user_id(fresh) != _user_id(principal):
+        fresh = _as_principal(update.get("principal"))
+        if fresh is None or fresh["user"]["id"] != principal["user"]["id"]:
             return principal
         if _fetched_at(fresh) <= _fetched_at(principal):
             return principal
-        said = principal.get("user", {}).get("primary_role")
-        held = fresh["user"].get("roles", [])
-        if said in held and fresh["user"].get("primary_role") != said:
+        said = principal["user"]["primary_role"]
+        if said in fresh["user"]["roles"] and fresh["user"]["primary_role"] != said:
             fresh = {**fresh, "user": {**fresh["user"], "primary_role": said}}
         return fresh
     if kind == "drop_resources":
         ids = set(update.get("ids") or [])
-        kept = [resource for resource in principal.get("resources", []) if resource.get("id") not in ids]
-        if len(kept) == len(principal.get("resources", [])):
+        kept = [resource for resource in principal["resources"] if resource["id"] not in ids]
+        if len(kept) == len(principal["resources"]):
             return principal
         return {**principal, "resources": kept}
     return principal
 
 
-def _user_id(principal: Mapping[str, Any]) -> Any:
-    return principal.get("user", {}).get("id")
+def _as_principal(value: object) -> Principal | None:
+    """`value` when it has a Principal's user (its id, roles and primary role), else None."""
+    if not isinstance(value, dict):
+        return None
+    user = value.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return None
+    if not isinstance(user.get("roles"), list) or "primary_role" not in user:
+        return None
+    fresh: Principal = value  # type: ignore[assignment]  # checked as far as it is read
+    return fresh
 
 
-def _fetched_at(principal: Mapping[str, Any]) -> str:
+def _fetched_at(principal: Principal) -> str:
     roster = principal.get("roster")
-    value = roster.get("fetched_at") if isinstance(roster, dict) else None
-    return value if isinstance(value, str) else ""
+    return roster["fetched_at"] if roster is not None else ""
 
 
 def _legacy_ids(user: User) -> dict[str, str]:
@@ -167,7 +264,8 @@ def _student_summary(student: User, student_fields: frozenset[str]) -> dict[str,
     }
 
 
-def _section(section: Section, user_id: str) -> dict[str, Any]:
+def _section(section: Section, user_id: str) -> PrincipalSection:
+    role: Literal["teacher", "student"] | None
     if user_id == section.teacher or user_id in section.teachers:
         role = "teacher"
     elif user_id in section.students:
@@ -187,7 +285,7 @@ def _section(section: Section, user_id: str) -> dict[str, Any]:
     }
 
 
-def _resource(resource: Resource) -> dict[str, Any]:
+def _resource(resource: Resource) -> PrincipalResource:
     return {
         "id": resource.id,
         "resource_id": resource.resource_id or "",

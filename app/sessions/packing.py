@@ -16,9 +16,23 @@ and plain JSON records (both written by earlier versions) are read too.
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
+
+from app.roster.principal import Principal, RosterUpdate
+
+
+class SessionRecord(TypedDict):
+    """A session as stored; the ticket (and with it the sealing key) is never part of it."""
+
+    user_id: str
+    district_id: str
+    created_at: float
+    expires_at: float  # absolute
+    login_method: str
+    principal: Principal
+
 
 # Version 1. Deflate finds matches up to 32 KB back and codes near ones cheaper: what is most
 # common comes last.
@@ -47,13 +61,16 @@ _LEVEL = 9
 _FDICT = 0x20
 
 
-def pack(record: Any) -> bytes:
+def pack(record: SessionRecord | RosterUpdate) -> bytes:
     compressor = zlib.compressobj(_LEVEL, zdict=_WRITE_WITH)
     return compressor.compress(orjson.dumps(record)) + compressor.flush()
 
 
 def unpack(data: bytes) -> Any:
-    """The record `pack` packed (or an earlier version's); ValueError or zlib.error if it is not one."""
+    """The record `pack` packed (or an earlier version's); ValueError or zlib.error if it is not one.
+
+    The caller knows what it packed there and checks what it does not trust (a roster update,
+    in `app.roster.principal.apply_roster_update`)."""
     if data[:1] == b"{":  # plain JSON: a deflate stream never starts with "{"
         return orjson.loads(data)
     if len(data) >= 6 and data[1] & _FDICT:

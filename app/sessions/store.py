@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,8 +32,10 @@ from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.crypto.ticket import Ticket, decode_ticket
 from app.redis_client import RedisClient
+from app.roster.principal import Principal, RosterUpdate
 from app.sessions import packing
 from app.sessions.batching import GetexBatcher
+from app.sessions.packing import SessionRecord
 from app.sessions.updates import SessionUpdates, split_updates
 
 TICKET_PURPOSE = "session"
@@ -53,7 +55,7 @@ class Session:
     expires_at: float  # absolute
     idle_expires_at: float
     login_method: str
-    principal: dict[str, Any]
+    principal: Principal
 
 
 class SessionStore:
@@ -126,7 +128,7 @@ class SessionStore:
     # -- life cycle --------------------------------------------------------------------------
 
     async def create(
-        self, *, user_id: str, district_id: str, login_method: str, principal: dict[str, Any]
+        self, *, user_id: str, district_id: str, login_method: str, principal: Principal
     ) -> Session:
         now = self._clock()
         ticket = Ticket.new()
@@ -192,7 +194,7 @@ class SessionStore:
             return None
         sealed, updates = split_updates(value)
         try:
-            record = packing.unpack(unseal(ticket.key, sealed, key.encode()))
+            record: SessionRecord = packing.unpack(unseal(ticket.key, sealed, key.encode()))
         except (SealBroken, ValueError, zlib.error):
             await self._redis.delete(key)
             return None
@@ -251,7 +253,7 @@ class SessionStore:
                     ids.extend(m.decode() if isinstance(m, bytes) else str(m) for m in members)
         return ids
 
-    async def push_update(self, storage_ids: Iterable[str], update: Mapping[str, Any]) -> int:
+    async def push_update(self, storage_ids: Iterable[str], update: RosterUpdate) -> int:
         """Leave `update` beside each of these sessions that still exists; answers how many
         (`SessionUpdates.push`)."""
         return await self._updates.push(map(self._session_key, storage_ids), update)
@@ -278,7 +280,7 @@ class SessionStore:
             claimed, left = await pipe.execute()
         return 0 if claimed else max(int(left), 1)
 
-    async def replace_principal(self, session: Session, principal: dict[str, Any]) -> Session:
+    async def replace_principal(self, session: Session, principal: Principal) -> Session:
         """Store a refreshed Principal in the same session (same ticket, same expiry)."""
         refreshed = replace(session, principal=principal)
         key = self.session_key(session.ticket)
@@ -332,7 +334,7 @@ class SessionStore:
 
 
 def _seal(session: Session, key: str) -> bytes:
-    record = {
+    record: SessionRecord = {
         "user_id": session.user_id,
         "district_id": session.district_id,
         "created_at": session.created_at,

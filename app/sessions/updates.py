@@ -20,14 +20,15 @@ import asyncio
 import hashlib
 import logging
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.redis_client import RedisClient
-from app.roster.principal import apply_roster_update
+from app.roster.principal import RosterUpdate, apply_roster_update
 from app.sessions import packing
+from app.sessions.packing import SessionRecord
 
 logger = logging.getLogger("app.sessions")
 
@@ -91,13 +92,13 @@ class SessionUpdates:
         self._append_if_exists = redis.register_script(_APPEND_IF_EXISTS)
         self._fold = redis.register_script(_FOLD)
 
-    async def push(self, session_keys: Iterable[str], update: Mapping[str, Any]) -> int:
+    async def push(self, session_keys: Iterable[str], update: RosterUpdate) -> int:
         """Leave `update` after each of these session records that still exists; answers how many.
 
         A whole Principal (`"kind": "principal"`) replaces the updates still waiting: it was
         fetched after them, so a session idle through many events holds one Principal, not many.
         """
-        supersedes = "1" if update.get("kind") == "principal" else "0"
+        supersedes = "1" if update["kind"] == "principal" else "0"
         payload = packing.pack(update)
 
         async def push(key: str) -> bool:
@@ -121,9 +122,9 @@ class SessionUpdates:
         key: str,
         value: bytes,
         sealed: bytes,
-        record: dict[str, Any],
+        record: SessionRecord,
         updates: list[bytes],
-    ) -> dict[str, Any]:
+    ) -> SessionRecord:
         """Apply the waiting `updates` to `record` (read as `value` from `key`, its sealed part
         `sealed`, under the ticket's `record_key`) and store it back without them."""
         principal = record["principal"]

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.redis_client import RedisClient
 from app.web.metrics import Metrics
+from app.web.problems import json_problem
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,6 @@ DEFAULT_PING_TIMEOUT = 0.5
 # a Redis round trip; a couple of seconds of staleness is well inside any probe period.
 DEFAULT_CACHE_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 2
-_NOT_READY_MESSAGES = {
-    "redis_unavailable": "Redis does not answer.",
-    "shutting_down": "This instance is shutting down.",
-}
-ERROR_CODES = tuple(_NOT_READY_MESSAGES)
 
 
 class Readiness:
@@ -151,11 +147,8 @@ def health_routes(readiness: Readiness, metrics: Metrics) -> list[BaseRoute]:
         state = await readiness.check()
         if state == "ready":
             return JSONResponse({"status": "ready"})
-        return JSONResponse(
-            {"error": state, "message": _NOT_READY_MESSAGES[state]},
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        # Not ready: the state is the stable code (app.web.problems).
+        return json_problem(state, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)

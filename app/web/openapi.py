@@ -1,15 +1,18 @@
 """`/openapi.json`: the backend's public contract (design section 4), written out by hand so it
-says exactly what the service promises."""
+says exactly what the service promises. Two parts are read from the code, so they cannot drift
+from it: the error codes from `app.web.problems.PROBLEMS`, and the Principal's schema from its
+types (`app.roster.principal`, with the session's times from `app.web.routes.sessions`)."""
 
 from __future__ import annotations
 
 import json
+import types
+import typing
 from functools import cache
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin, get_type_hints
 
-from app.web.health import ERROR_CODES as READINESS_CODES
-from app.web.middleware.cors_csrf import ERROR_CODES as CSRF_CODES
 from app.web.problems import PROBLEMS
+from app.web.routes.sessions import SessionAnswer
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -34,86 +37,6 @@ _STRINGS = {"type": "array", "items": _STRING}
 
 
 def _document() -> dict[str, Any]:
-    principal = {
-        "type": "object",
-        "required": ["user", "roles", "sections", "resources", "session"],
-        "properties": {
-            "user": {
-                "type": "object",
-                "required": ["id", "district", "name", "email", "roles", "primary_role", "legacy_ids"],
-                "properties": {
-                    "id": _STRING,
-                    "district": _STRING,
-                    "name": {
-                        "type": "object",
-                        "properties": {"first": _STRING, "middle": _STRING, "last": _STRING},
-                    },
-                    "email": _NULLABLE_STRING,
-                    "roles": {
-                        "type": "array",
-                        "items": {"enum": ["district_admin", "staff", "teacher", "student", "contact"]},
-                    },
-                    "primary_role": _NULLABLE_STRING,
-                    "legacy_ids": {"type": "object", "additionalProperties": _STRING},
-                },
-            },
-            "roles": {
-                "type": "object",
-                "description": "One entry per role held; the student entry holds only the fields "
-                "STUDENT_FIELDS allows, as Clever sent them.",
-                "additionalProperties": {"type": "object"},
-            },
-            "sections": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "id": _STRING,
-                        "name": _STRING,
-                        "subject": _STRING,
-                        "grade": _STRING,
-                        "period": _STRING,
-                        "school": _STRING,
-                        "course": _NULLABLE_STRING,
-                        "term_id": _NULLABLE_STRING,
-                        "role": {"enum": ["teacher", "student", None]},
-                    },
-                },
-            },
-            "resources": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "id": _STRING,
-                        "resource_id": _STRING,
-                        "title": _STRING,
-                        "roles": _STRINGS,
-                    },
-                },
-            },
-            "roster": {
-                "type": "object",
-                "description": "Which roster this Principal reflects: when it was fetched from Clever, "
-                "and the Events API event that caused the fetch (null for a login or a refresh). "
-                "Absent from sessions made before this field existed.",
-                "required": ["fetched_at", "event_id"],
-                "properties": {
-                    "fetched_at": {"type": "string", "format": "date-time"},
-                    "event_id": _NULLABLE_STRING,
-                },
-            },
-            "session": {
-                "type": "object",
-                "properties": {
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "expires_at": {"type": "string", "format": "date-time"},
-                    "idle_expires_at": {"type": "string", "format": "date-time"},
-                    "login_method": {"enum": ["clever_sso", "clever_portal"]},
-                },
-            },
-        },
-    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -277,12 +200,12 @@ def _document() -> dict[str, Any]:
                 "serviceClient": {"type": "http", "scheme": "basic"},
             },
             "schemas": {
-                "Principal": principal,
+                "Principal": json_schema(SessionAnswer),
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],
                     "properties": {
-                        "error": {"enum": sorted({*PROBLEMS, *CSRF_CODES, *READINESS_CODES})},
+                        "error": {"enum": sorted(PROBLEMS)},
                         "message": _STRING,
                     },
                 },
@@ -304,6 +227,55 @@ def _document() -> dict[str, Any]:
             },
         },
     }
+
+
+def json_schema(tp: Any) -> dict[str, Any]:
+    """The JSON Schema of a type of the Principal's family (app.roster.principal): TypedDicts,
+    str, int, float, bool, None, Literal, unions with None, list[...], dict[str, ...] and Any,
+    with what an `Annotated` dict adds. Anything else is an error, not a guess."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return {**json_schema(args[0]), **args[1]}
+    if origin in (Required, NotRequired):
+        return json_schema(args[0])
+    if typing.is_typeddict(tp):
+        hints = get_type_hints(tp, include_extras=True)
+        # From the hints, not `__required_keys__`: under postponed annotations Python 3.11 does
+        # not see `NotRequired` there.
+        required = [name for name, hint in hints.items() if _required(hint, total=tp.__total__)]
+        return {
+            "type": "object",
+            **({"required": required} if required else {}),
+            "properties": {name: json_schema(hint) for name, hint in hints.items()},
+        }
+    if origin in (Union, types.UnionType) and type(None) in args:
+        rest = [arg for arg in args if arg is not type(None)]
+        if len(rest) == 1:
+            inner = json_schema(rest[0])
+            if list(inner) == ["type"] and isinstance(inner["type"], str):
+                return {"type": [inner["type"], "null"]}
+            if list(inner) == ["enum"]:
+                return {"enum": [*inner["enum"], None]}
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin is list:
+        return {"type": "array", "items": json_schema(args[0])}
+    if origin is dict and args[0] is str:
+        values = json_schema(args[1])
+        return {"type": "object", **({"additionalProperties": values} if values else {})}
+    if tp is Any:
+        return {}
+    if tp in _SCALARS:
+        return {"type": _SCALARS[tp]}
+    raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _required(hint: Any, *, total: bool) -> bool:
+    origin = get_origin(hint)
+    return origin is Required or (total and origin is not NotRequired)
+
+
+_SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
 def _with_size_limits(document: dict[str, Any]) -> dict[str, Any]:

@@ -1,20 +1,38 @@
 """Every error the backend answers, by stable code, and how it is shown.
 
-API endpoints answer JSON `{"error": code, "message": ...}`; the browser endpoints (login and
+`PROBLEMS` is the one table of codes: the handlers' errors, the middleware's refusals (size
+limits, CORS and CSRF) and readiness all answer from it, and `/openapi.json` lists it. API
+endpoints answer JSON `{"error": code, "message": ...}`; the browser endpoints (login and
 callback) show a small friendly page instead, unless the client asks for JSON. Messages are
 written for the person in front of the screen and never carry a token, a code or a name.
+
+`answer_error` is the one exception handler: a `ServiceError` (app.errors) answers its own code;
+the foreign exceptions that reach it (Redis down, Starlette's 404 and 405, anything unexpected)
+are given theirs by `as_service_error`.
 """
 
 from __future__ import annotations
 
 import html
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from string import Template
 
+from redis.exceptions import RedisClusterException, RedisError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from app.clever.errors import CleverError
+from app.errors import ServiceError
+
+logger = logging.getLogger("app")
+
+# The endpoints a browser is sent to: they answer a page rather than JSON.
+BROWSER_PATHS = frozenset({"/auth/login", "/auth/callback"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +67,95 @@ PROBLEMS: dict[str, Problem] = {
     "uri_too_long": Problem(414, "The address is too long."),
     "headers_too_large": Problem(431, "The request headers are too large."),
     "internal_error": Problem(500, "Something went wrong on our side."),
+    # Refused by app.web.middleware.cors_csrf before any route runs.
+    "cors_origin_denied": Problem(403, "This origin may not call this API from a browser."),
+    "csrf_header_missing": Problem(403, "A browser request that changes state must send X-Requested-With."),
+    "csrf_origin_denied": Problem(403, "Requests from this origin may not change state."),
+    # `GET /readyz` when this instance should not receive traffic (app.web.health).
+    "redis_unavailable": Problem(503, "Redis does not answer."),
+    "shutting_down": Problem(503, "This instance is shutting down."),
 }
 
+# A cluster with no reachable node raises RedisClusterException, which is not a RedisError.
+_REDIS_ERRORS = (RedisError, RedisClusterException)
+# Seconds a client is asked to wait when Redis fails (the sessions cannot be read meanwhile).
+STORE_RETRY_AFTER = 2
 
-class AppError(Exception):
+
+class AppError(ServiceError):
     """Raised by a handler to answer with one of the stable codes above."""
 
-    def __init__(self, code: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, code: str, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(code)
         self.code = code
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+
+    def answer_headers(self) -> dict[str, str]:
+        return dict(self.headers)
 
 
-def json_problem(code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+class StoreUnavailable(ServiceError):
+    """Redis failed: fail closed, no session can be checked or written without it."""
+
+    code = "store_unavailable"
+
+    def answer_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(STORE_RETRY_AFTER)}
+
+
+def as_service_error(exc: BaseException) -> ServiceError:
+    """The error `exc` is answered as: itself when it is ours, else what it means here."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, _REDIS_ERRORS):
+        return StoreUnavailable()
+    if isinstance(exc, HTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        return AppError(code, headers=exc.headers)
+    return ServiceError()  # internal_error
+
+
+# What `answer_error` is registered for. Starlette answers the listed classes from inside the
+# app, and `Exception` from its outermost layer (where the error is then raised on to the server).
+HANDLED: tuple[type[Exception], ...] = (ServiceError, *_REDIS_ERRORS, HTTPException, Exception)
+
+
+async def answer_error(request: Request, exc: Exception) -> Response:
+    """The one exception handler: any error, ours or foreign, as its stable code's answer."""
+    error = as_service_error(exc)
+    if isinstance(exc, CleverError):
+        logger.warning(
+            "Clever call failed",
+            extra={
+                "event": "clever_error",
+                "error": type(exc).__name__,
+                "operation": exc.operation,
+                "detail": exc.detail,
+                "status": exc.status,
+                "attempts": exc.attempts,
+            },
+        )
+    elif isinstance(exc, _REDIS_ERRORS):
+        request.app.state.services.metrics.redis_error(exc)
+        logger.warning("Redis failed", extra={"event": "store_error", "error": type(exc).__name__})
+    elif not isinstance(exc, ServiceError | HTTPException):
+        logger.error("unexpected error", extra={"event": "internal_error", "error": type(exc).__name__})
+    return problem(request, error.code, error.answer_headers())
+
+
+def problem(request: Request, code: str, headers: Mapping[str, str] | None = None) -> Response:
+    """A stable error code as the answer: a page for a browser endpoint, else JSON."""
+    if request.url.path in BROWSER_PATHS and not wants_json(request):
+        return page_problem(
+            code,
+            login_url="/auth/login",
+            frontend_url=request.app.state.settings.frontend_url,
+            headers=headers,
+        )
+    return json_problem(code, headers)
+
+
+def json_problem(code: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     problem = PROBLEMS[code]
     return JSONResponse({"error": code, "message": problem.message}, problem.status, headers=headers)
 
@@ -72,7 +166,7 @@ def wants_json(request: Request) -> bool:
 
 
 def page_problem(
-    code: str, *, login_url: str, frontend_url: str, headers: dict[str, str] | None = None
+    code: str, *, login_url: str, frontend_url: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     problem = PROBLEMS[code]
     body = _page().substitute(

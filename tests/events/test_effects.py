@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from app.clever import CleverClient
 from app.clever.models import Event
 from app.events.effects import Effects
 from app.events.metrics import EventMetrics
 from app.roster.fieldpolicy import parse_student_fields
+from app.roster.principal import Principal
 from tests.clever.sandbox_control import add_fault, remaining
 from tests.events.conftest import Rig
 from tests.support.clever import count_requests, requests_seen
@@ -124,7 +125,8 @@ async def test_a_refresh_by_the_user_outranks_an_older_worker_update(rig: Rig) -
     sessions = rig.sessions()
     assert (
         await sessions.push_update(
-            await sessions.user_storage_ids(teacher["id"]), {"kind": "principal", "principal": stale}
+            await sessions.user_storage_ids(teacher["id"]),
+            {"kind": "principal", "principal": cast(Principal, stale)},
         )
         == 1
     )

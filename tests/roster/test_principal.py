@@ -6,7 +6,7 @@ import pytest
 
 from app.clever.models import Resource, Section, User
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
-from app.roster.principal import build_principal, normalise_user_type, primary_role
+from app.roster.principal import Principal, build_principal, normalise_user_type, primary_role
 
 TEACHER_STAFF: dict[str, Any] = {
     "id": "u-ts",
@@ -70,7 +70,7 @@ def _principal(
     user_type: str | None = None,
     fields: frozenset[str] = DEFAULT_STUDENT_FIELDS,
     sections: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> Principal:
     return build_principal(
         User.model_validate(user),
         [Section.model_validate(s) for s in sections or []],

@@ -8,7 +8,7 @@ import pytest
 
 from app.clever.models import User
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
-from app.roster.principal import build_principal
+from app.roster.principal import Principal, build_principal
 
 CONTACT: dict[str, Any] = {
     "id": "u-c",
@@ -43,7 +43,7 @@ STUDENTS = [student("u-s1", "Ada", "3"), student("u-s2", "Bo", "")]
 
 def principal(
     user: dict[str, Any], students: list[User], fields: frozenset[str] = DEFAULT_STUDENT_FIELDS
-) -> dict[str, Any]:
+) -> Principal:
     return build_principal(
         User.model_validate(user), [], [], login_user_type=None, student_fields=fields, students=students
     )

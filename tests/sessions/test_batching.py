@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -9,11 +10,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from app.crypto.keyring import Keyring
+from app.roster.principal import Principal
 from app.sessions.batching import MAX_BATCH, GetexBatcher
 from app.sessions.store import SessionStore
 from tests.support.redis import RecordingRedis
 
-PRINCIPAL = {"user": {"id": "u1", "roles": ["teacher"], "primary_role": "teacher"}}
+PRINCIPAL = cast(Principal, {"user": {"id": "u1", "roles": ["teacher"], "primary_role": "teacher"}})
 
 
 async def test_concurrent_reads_share_one_pipeline_of_one_getex_each(

@@ -11,13 +11,14 @@ from redis.asyncio import Redis
 
 from app.crypto.sealing import seal, unseal
 from app.sessions import packing
+from app.sessions.packing import SessionRecord
 from app.sessions.store import SessionStore
 from tests.sessions.test_store import KEYRING
 from tests.support.clock import Clock
 from tests.support.redis import RecordingRedis
 
 
-def teacher_record(sections: int = 6, resources: int = 10) -> dict[str, object]:
+def teacher_record(sections: int = 6, resources: int = 10) -> SessionRecord:
     """A record shaped as a login writes it (ids as Clever's, 24 hex digits)."""
     school = "6863cdc0dc5eb9eeed000001"
     return {

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from redis.asyncio import Redis
 
 from app.crypto.keyring import Keyring
 from app.crypto.ticket import Ticket
+from app.roster.principal import Principal
 from app.sessions.store import SessionStore
 from tests.support.clock import Clock
 from tests.support.redis import RecordingRedis
 
 KEYRING = Keyring.from_secret("q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a")
-PRINCIPAL = {"user": {"id": "u1", "name": {"first": "Ada", "last": "Lovelace"}}, "roles": {"teacher": {}}}
+# Only what these tests look at: the store keeps a Principal as it was given.
+PRINCIPAL = cast(
+    Principal, {"user": {"id": "u1", "name": {"first": "Ada", "last": "Lovelace"}}, "roles": {"teacher": {}}}
+)
 
 
 @pytest.fixture
@@ -185,10 +191,12 @@ async def test_a_refreshed_principal_replaces_the_old_without_reviving_ended_ses
     token = await _create(store)
     session = await store.load(token)
     assert session is not None
-    refreshed = await store.replace_principal(session, {"user": {"id": "u1"}, "sections": []})
+    refreshed = await store.replace_principal(
+        session, cast(Principal, {"user": {"id": "u1"}, "sections": []})
+    )
     loaded = await store.load(token)
     assert loaded is not None
-    assert loaded.principal == refreshed.principal == {"user": {"id": "u1"}, "sections": []}
+    assert loaded.principal == refreshed.principal == cast(Principal, {"user": {"id": "u1"}, "sections": []})
     assert loaded.expires_at == session.expires_at
     await store.delete(session)
     await store.replace_principal(session, PRINCIPAL)

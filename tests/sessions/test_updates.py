@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
 
 from app.crypto.keyring import Keyring
-from app.roster.principal import roster_version
+from app.roster.principal import Principal, PrincipalSection, RosterUpdate, roster_version
 from app.sessions.store import SessionStore
 from app.sessions.updates import (
     MAX_VALUE_BYTES,
@@ -25,15 +25,17 @@ KEYRING = Keyring.from_secret("q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a")
 NOW = 1_800_000_000.0
 
 
-def principal(*, first: str = "Ada", roles: list[str] | None = None, fetched: float = NOW) -> dict[str, Any]:
+def principal(*, first: str = "Ada", roles: list[str] | None = None, fetched: float = NOW) -> Principal:
+    """A Principal with only what updates read (and a name to tell them apart)."""
     held = roles or ["teacher", "staff"]
-    return {
+    body: dict[str, Any] = {
         "user": {"id": "u1", "name": {"first": first}, "roles": held, "primary_role": held[0]},
         "roles": {},
         "sections": [],
         "resources": [{"id": "r1"}, {"id": "r2"}],
         "roster": roster_version(fetched),
     }
+    return cast(Principal, body)
 
 
 @pytest.fixture
@@ -56,7 +58,7 @@ async def _value(redis: Redis, key: str) -> bytes:
     return value
 
 
-async def _update(store: SessionStore, update: dict[str, Any]) -> int:
+async def _update(store: SessionStore, update: RosterUpdate) -> int:
     return await store.push_update(await store.user_storage_ids("u1"), update)
 
 
@@ -121,7 +123,7 @@ async def test_updates_apply_in_order(store: SessionStore) -> None:
     session = await store.load(token)
     assert session is not None
     assert session.principal["user"]["name"] == {"first": "B"}
-    assert session.principal["resources"] == [{"id": "r1"}]
+    assert [dict(resource) for resource in session.principal["resources"]] == [{"id": "r1"}]
 
 
 async def test_an_update_for_another_user_or_under_another_name_is_ignored(
@@ -175,7 +177,9 @@ async def test_an_update_appended_while_one_is_folded_is_kept(store: SessionStor
     assert await updates._fold(keys=[key], args=[len(read), digest, record]) == 1
     session = await store.load(token)
     assert session is not None
-    assert session.principal["resources"] == [{"id": "r1"}]  # the first folded away, the second applied
+    assert [dict(resource) for resource in session.principal["resources"]] == [
+        {"id": "r1"}
+    ]  # the first folded away, the second applied
     # A fold of a value that changed in the meantime is refused.
     assert await updates._fold(keys=[key], args=[len(read), digest, record]) == 0
 
@@ -194,14 +198,15 @@ async def test_a_newer_principal_replaces_the_updates_still_waiting(
     session = await store.load(token)
     assert session is not None
     assert session.principal["user"]["name"] == {"first": "P5"}
-    assert session.principal["resources"] == [{"id": "r1"}]
+    assert [dict(resource) for resource in session.principal["resources"]] == [{"id": "r1"}]
 
 
 async def test_a_session_whose_updates_would_grow_too_large_ends(store: SessionStore) -> None:
     big = principal(fetched=NOW)
     # Names that do not compress: about 0.6 of the cap each, so record and update overflow it.
     big["sections"] = [
-        {"id": f"s{i}", "name": secrets.token_urlsafe(300)} for i in range(MAX_VALUE_BYTES // 500)
+        cast(PrincipalSection, {"id": f"s{i}", "name": secrets.token_urlsafe(300)})
+        for i in range(MAX_VALUE_BYTES // 500)
     ]
     session = await store.create(user_id="u1", district_id="d1", login_method="clever_sso", principal=big)
     token = store.encode(session.ticket)

@@ -248,6 +248,23 @@ async def test_logins_are_counted_in_metrics_without_personal_data(
         assert personal not in others
 
 
+async def test_a_login_that_fails_is_counted_by_its_code_and_method_and_nothing_else_is(
+    sandbox: RunningSandbox, make_backend: BackendFactory
+) -> None:
+    store = sandbox.sandbox.store
+    user = demo_user(store, "teacher")
+    other_district = next(d for d in store.district_ids() if d != user["district"])
+    with make_backend(ALLOWED_DISTRICTS=other_district) as backend:
+        async with Browser(backend) as browser:
+            refused = await browser.login(user["id"])
+            assert refused.response.status_code == 403
+            # Errors of other endpoints are no failed logins.
+            assert (await browser.session()).status_code == 401
+            metrics = (await browser.http.get(f"{backend}/metrics")).text
+    logins = [line for line in metrics.splitlines() if line.startswith("logins_total{")]
+    assert logins == ['logins_total{method="clever_sso",outcome="district_not_allowed"} 1.0']
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -12,19 +12,18 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.settings import origin_of
 from app.web.middleware import headers
+from app.web.problems import json_problem
 
 ALLOWED_METHODS = ("GET", "POST", "DELETE")
 ALLOWED_HEADERS = ("X-Requested-With", "Content-Type", "Authorization")
 PREFLIGHT_MAX_AGE = 600
 # Everything else is treated as able to change state, unknown methods included.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_HEADER_MISSING = "A browser request that changes state must send X-Requested-With."
-ERROR_CODES = ("cors_origin_denied", "csrf_header_missing", "csrf_origin_denied")
 
 logger = logging.getLogger("app.csrf")
 
@@ -114,7 +113,7 @@ class CorsAndCsrf:
     @staticmethod
     def _preflight(cors_origin: str | None) -> Response:
         if cors_origin is None:
-            return _error(403, "cors_origin_denied", "This origin may not call this API from a browser.")
+            return _refused("cors_origin_denied")
         return Response(
             status_code=204,
             headers={
@@ -129,11 +128,11 @@ class CorsAndCsrf:
     ) -> Response | None:
         has_cookie = any(value.strip() for value in headers.values(raw_headers, b"cookie"))
         if has_cookie and not headers.values(raw_headers, b"x-requested-with"):
-            return _error(403, "csrf_header_missing", _HEADER_MISSING)
+            return _refused("csrf_header_missing")
         # Refused with or without a cookie: a listed frontend or a server-side client has no
         # reason to send a foreign Origin, and a browser cannot hide the one it sends.
         if origins and origin not in self.trusted_origins:
-            return _error(403, "csrf_origin_denied", "Requests from this origin may not change state.")
+            return _refused("csrf_origin_denied")
         return None
 
 
@@ -147,7 +146,7 @@ def _protected(scope: Scope, prefix: str) -> bool:
     return bool(root_path) and path.startswith(root_path) and path[len(root_path) :].startswith(prefix)
 
 
-def _error(status: int, code: str, message: str) -> Response:
+def _refused(code: str) -> Response:
     # A security event (checklist item 40): the code only, never the origin a client sent.
     logger.info("cross-origin request refused", extra={"event": "csrf_rejected", "code": code})
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+    return json_problem(code)

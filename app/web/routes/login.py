@@ -20,7 +20,7 @@ from app.login.returnto import safe_return_to
 from app.login.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
 from app.roster.fetch import fetch_roster
 from app.settings import DISTRICT_ID
-from app.web.problems import AppError
+from app.web.problems import AppError, as_service_error
 from app.web.services import Services, services
 
 logger = logging.getLogger("app.web.routes.login")
@@ -53,6 +53,16 @@ async def login(request: Request) -> Response:
 
 
 async def callback(request: Request) -> Response:
+    try:
+        return await _callback(request)
+    except Exception as exc:
+        # A failed login, counted by the code it is answered with.
+        method = getattr(request.state, "login_method", None)
+        services(request).metrics.login(as_service_error(exc).code, method)
+        raise
+
+
+async def _callback(request: Request) -> Response:
     svc = services(request)
     params = _single_params(request)
     code, state, error = params.get("code"), params.get("state"), params.get("error")

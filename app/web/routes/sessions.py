@@ -8,7 +8,7 @@ import hmac
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, TypedDict, get_args
 from urllib.parse import parse_qs
 
 from starlette.requests import ClientDisconnect, HTTPConnection, Request, cookie_parser
@@ -16,7 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from app.login.transaction import LoginMethod
 from app.roster.fetch import fetch_roster
+from app.roster.principal import Principal, Timestamp
 from app.sessions.store import Session
 from app.web.problems import AppError
 from app.web.services import Services, services
@@ -39,7 +41,21 @@ def session_routes() -> list[BaseRoute]:
     ]
 
 
-def session_body(session: Session) -> dict[str, Any]:
+class SessionTimes(TypedDict):
+    created_at: Timestamp
+    expires_at: Timestamp
+    idle_expires_at: Timestamp
+    login_method: Annotated[str, {"enum": list(get_args(LoginMethod))}]
+
+
+class SessionAnswer(Principal):
+    """What `GET /auth/session` answers (and introspection's `principal`): the Principal and
+    this session's times; `/openapi.json` describes it from this type."""
+
+    session: SessionTimes
+
+
+def session_body(session: Session) -> SessionAnswer:
     return {
         **session.principal,
         "session": {
@@ -53,18 +69,17 @@ def session_body(session: Session) -> dict[str, Any]:
 
 async def current_session(connection: HTTPConnection) -> Session:
     svc = services(connection)
-    token = svc.cookies.session_token(connection)
-    session = await svc.sessions.load(token) if token else None
-    svc.metrics.session_validation(_validation(token, session))
+    session = await validate(svc, svc.cookies.session_token(connection))
     if session is None:
         raise AppError("no_session")
     return session
 
 
-def _validation(token: str | None, session: Session | None) -> str:
-    if session is not None:
-        return "valid"
-    return "invalid" if token else "no_session"
+async def validate(svc: Services, token: str | None) -> Session | None:
+    """The live session `token` names, if any; every validation is counted, whatever it finds."""
+    session = await svc.sessions.load(token) if token else None
+    svc.metrics.session_validation("valid" if session is not None else "invalid" if token else "no_session")
+    return session
 
 
 async def get_session(request: Request) -> Response:
@@ -79,7 +94,7 @@ async def refresh_session(request: Request) -> Response:
     wait = await svc.sessions.claim_refresh(session, REFRESH_INTERVAL_SECONDS)
     if wait:
         raise AppError("refresh_too_soon", headers={"Retry-After": str(wait)})
-    primary_role = session.principal.get("user", {}).get("primary_role")
+    primary_role = session.principal["user"]["primary_role"]
     roster = await fetch_roster(
         svc.clever,
         svc.district_tokens,
@@ -116,17 +131,15 @@ class Verify:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         svc: Services = scope["app"].state.services
-        token = session_token(scope["headers"], svc.cookies.session_name)
-        session = await svc.sessions.load(token) if token else None
-        svc.metrics.session_validation(_validation(token, session))
+        session = await validate(svc, session_token(scope["headers"], svc.cookies.session_name))
         if session is None:
             raise AppError("no_session")
-        user = session.principal.get("user", {})
+        user = session.principal["user"]
         headers = [
             (b"x-clever-user-id", session.user_id.encode("latin-1")),
             (b"x-clever-district-id", session.district_id.encode("latin-1")),
-            (b"x-clever-roles", ",".join(user.get("roles", [])).encode("latin-1")),
-            (b"x-clever-primary-role", (user.get("primary_role") or "").encode("latin-1")),
+            (b"x-clever-roles", ",".join(user["roles"]).encode("latin-1")),
+            (b"x-clever-primary-role", (user["primary_role"] or "").encode("latin-1")),
             (b"content-length", b"0"),
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -159,18 +172,17 @@ async def introspect(request: Request) -> Response:
     svc = services(request)
     _service_client(request, svc)
     token = _introspected_token(await _bounded_body(request), request.headers.get("content-type", ""))
-    session = await svc.sessions.load(token) if token else None
-    svc.metrics.session_validation(_validation(token, session))
+    session = await validate(svc, token)
     if session is None:
         return JSONResponse({"active": False})
-    user = session.principal.get("user", {})
+    user = session.principal["user"]
     return JSONResponse(
         {
             "active": True,
             "sub": session.user_id,
             "district": session.district_id,
-            "roles": user.get("roles", []),
-            "primary_role": user.get("primary_role"),
+            "roles": user["roles"],
+            "primary_role": user["primary_role"],
             "iat": int(session.created_at),
             "exp": int(session.expires_at),
             "principal": session_body(session),
