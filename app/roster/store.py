@@ -78,7 +78,8 @@ _LINK_KINDS = {TEACHES: b"s", ENROLLED: b"s", RESOURCE: b"r", STUDENT: b"u"}
 
 # KEYS: pointer, the generation the caller believes current. ARGV: that generation, the user's
 # field. {0}: no copy; {1, gen}: the current generation is another; {2, meta}: not in the copy;
-# {3, meta, value, linked...}: the user's value and each linked record (nil when gone).
+# {3, meta, value, linked...}: the user's value and each linked record (nil when gone);
+# {4, meta}: the user's value is not one this store wrote.
 _READ = """
 local current = redis.call('GET', KEYS[1])
 if not current then return {0} end
@@ -87,8 +88,10 @@ local meta = redis.call('HGET', KEYS[2], 'meta')
 if not meta then return {0} end
 local head = redis.call('HGET', KEYS[2], ARGV[2])
 if not head then return {2, meta} end
+if string.len(head) < 4 then return {4, meta} end
 local b1, b2, b3, b4 = string.byte(head, 1, 4)
 local n = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+if n % 13 ~= 0 or string.len(head) < 4 + n then return {4, meta} end
 local kinds = {T = 's', E = 's', R = 'r', K = 'u'}
 local reply = {3, meta, head}
 local fields = {}
@@ -371,6 +374,9 @@ class RosterStore:
                 keys = sealed_with  # its names are that secret's: ask again with them
                 continue
             if code == 2:
+                return None
+            if code == 4:
+                logger.warning("a roster record is malformed; the copy is not used")
                 return None
             try:
                 roster = _open(district_id, user_id, gen_key.encode(), keys, reply[2], reply[3:], info)

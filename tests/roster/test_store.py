@@ -349,6 +349,18 @@ async def test_a_changed_byte_makes_the_copy_unusable_not_wrong(rig: Rig) -> Non
     assert await rig.store.read_user(login.district_id, login.user_id) is None
 
 
+@pytest.mark.parametrize("value", [b"", b"\x00\x00", b"\x00\x00\x00\x0e" + b"x" * 14, b"\xff\xff\xff\xff"])
+async def test_a_malformed_user_value_is_a_miss(rig: Rig, value: bytes) -> None:
+    login = next(p for p in logins(rig.sandbox) if p.user_type == "student")
+    report = await rig.sync(login.district_id)
+    key = rig.store.generation_key(login.district_id, report.info.generation)
+    fields: dict[bytes, bytes] = await rig.redis.hgetall(key)  # type: ignore[assignment]
+    for name in fields:
+        if name.startswith(b"u"):
+            await rig.redis.hset(key, name, value)
+    assert await rig.store.read_user(login.district_id, login.user_id) is None
+
+
 # -- freshness ---------------------------------------------------------------------------------
 
 NOW = 1_800_000_000.0
