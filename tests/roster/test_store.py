@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -206,6 +207,54 @@ async def test_an_interrupted_sync_leaves_the_previous_copy_in_use(rig: Rig) -> 
     assert after["user"]["name"]["first"] == "Renamed"
     generations = [k for k in await rig.keys() if b":g:" in k]
     assert generations == [rig.store.generation_key(login.district_id, second.info.generation).encode()]
+
+
+async def test_readers_during_a_sync_see_the_old_copy_or_the_new_one_never_a_mix(rig: Rig) -> None:
+    teacher = next(p for p in logins(rig.sandbox) if p.user_type == "teacher")
+    await rig.sync(teacher.district_id)
+    sandbox = rig.sandbox.sandbox.store
+    old = await rig.stored_principal(teacher, DEFAULT_STUDENT_FIELDS)
+    assert old is not None
+    assert old["sections"]
+    sandbox.update_user(teacher.user_id, {"name": {"first": "Newname"}})
+    for section in old["sections"]:
+        sandbox.update_section(section["id"], {"name": f"new {section['name']}"})
+    # Slow lists, so that many reads fall while the new generation is being written.
+    await add_fault(rig.sandbox.url, "/v3.1/*", latency_ms=40, count=None)
+
+    def version(principal: dict[str, Any] | None) -> tuple[str, tuple[str, ...]]:
+        assert principal is not None
+        return principal["user"]["name"]["first"], tuple(s["name"] for s in principal["sections"])
+
+    before = version(old)
+    after = ("Newname", tuple(f"new {name}" for name in before[1]))
+    syncing = asyncio.create_task(rig.sync(teacher.district_id))
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    while not syncing.done():
+        seen.append(version(await rig.stored_principal(teacher, DEFAULT_STUDENT_FIELDS)))
+        await asyncio.sleep(0.005)
+    await syncing
+    seen.append(version(await rig.stored_principal(teacher, DEFAULT_STUDENT_FIELDS)))
+
+    assert set(seen) <= {before, after}
+    assert seen[0] == before
+    assert seen[-1] == after
+    assert seen.count(before) > 5
+
+
+async def test_the_copy_holds_no_student_field_that_student_fields_leaves_out(rig: Rig) -> None:
+    student = next(p for p in logins(rig.sandbox) if p.user_type == "student")
+    record = rig.sandbox.sandbox.store.user(student.user_id)
+    assert record is not None
+    assert set(record["roles"]["student"]) - DEFAULT_STUDENT_FIELDS - {"legacy_id"}, "nothing to leave out"
+    await rig.sync(student.district_id)
+
+    stored = await rig.store.read_user(student.district_id, student.user_id)
+
+    assert stored is not None
+    role = stored.roster.user.roles.student
+    assert role is not None
+    assert set(role.model_dump(exclude_unset=True)) <= DEFAULT_STUDENT_FIELDS | {"legacy_id"}
 
 
 @contextlib.asynccontextmanager
