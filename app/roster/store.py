@@ -410,12 +410,12 @@ class NewGeneration:
     def _seal(self, name: bytes, record: Mapping[str, Any]) -> bytes:
         return seal(self._keys.sealing, orjson.dumps(record), self._key.encode() + b"\x00" + name)
 
-    async def put(self, kind: str, records: Sequence[BaseModel]) -> None:
-        """Districts, schools, courses, terms, sections or resources (see `_compact`)."""
+    async def put(self, kind: str, records: Sequence[District | School | Course | Term | Section]) -> None:
+        """The district, schools, courses, terms or sections (`kind`), as `_compact` keeps them."""
         letter = _KIND_LETTERS[kind]
         fields: dict[bytes, bytes] = {}
         for record in records:
-            name = self._keys.name(letter, str(getattr(record, "id")))  # noqa: B009 - any model with an id
+            name = self._keys.name(letter, record.id)
             fields[name] = self._seal(name, _compact(record))
         await self._store._write(self._key, fields)
         self.counts[kind] = self.counts.get(kind, 0) + len(records)
@@ -474,7 +474,6 @@ _KIND_LETTERS = {
     "courses": b"c",
     "terms": b"t",
     "sections": b"s",
-    "resources": b"r",
 }
 
 # What is kept of each kind: what a Principal needs, and for the rest what names the record,

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from app.clever import CleverClient, CleverNotFound, CleverRejected, CleverUnauthorized
+from app.clever import CleverClient, CleverRejected, CleverUnauthorized
 from app.clever.models import Section, User
 from app.roster.district_tokens import DistrictTokens
 from app.roster.store import ENROLLED, RESOURCE, STUDENT, TEACHES, CopyInfo, RosterStore
@@ -157,9 +157,9 @@ async def _newest_event(clever: CleverClient, token: str, calls: _Calls) -> str 
     calls.one()
     try:
         page = await clever.events(token, ending_before="last", limit=1)
-    except (CleverNotFound, CleverRejected) as exc:
-        if isinstance(exc, CleverUnauthorized):
-            raise
+    except CleverUnauthorized:
+        raise
+    except CleverRejected:
         return None  # events not enabled for the district: nothing to resume from
     return page.events[-1].id if page.events else None
 

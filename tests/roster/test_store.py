@@ -163,6 +163,18 @@ async def test_a_roster_reads_its_sync_time_and_reports_what_it_spent(rig: Rig) 
     assert stored.roster.fetched_at == report.info.synced_at
 
 
+async def test_the_copy_names_the_newest_event_before_the_sync(rig: Rig) -> None:
+    login = next(p for p in logins(rig.sandbox) if p.user_type == "teacher")
+    rig.sandbox.sandbox.store.update_user(login.user_id, {"name": {"first": "Evented"}})
+    newest = rig.sandbox.sandbox.store.events()[-1]["id"]
+
+    assert (await rig.sync(login.district_id)).info.events_after == newest
+
+    # Events not enabled for the district (Clever refuses the call): nothing to resume from.
+    await add_fault(rig.sandbox.url, "/v3.1/events", status=404, count=1)
+    assert (await rig.sync(login.district_id)).info.events_after is None
+
+
 async def test_pages_are_as_large_as_clever_allows(rig: Rig) -> None:
     # The sandbox refuses a limit over Clever's with 413, as Clever does; one page past it fails.
     assert MAX_PAGE_SIZE == 10_000
