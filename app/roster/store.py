@@ -18,12 +18,17 @@ and a later script may apply an event and move the cursor at once:
 - `{prefix}ro:{D}:gens`: the generations written and not yet dropped, for a purge.
 
 Every key has a TTL (`ttl_seconds`, 3 days, renewed by each sync; a generation being written
-has `building_ttl_seconds` until it is switched to). A sync writes a whole new generation, then
-one script checks it was not purged meanwhile and moves the pointer; the generation it replaced
-is then dropped. A reader sends one script that reads the pointer, the person's record and every
-record it links to: one round trip, and never half of one generation and half of another. Each
-process remembers a district's current generation; right after a switch (or on its first read)
-a read costs one round trip more.
+has `building_ttl_seconds` until it is switched to; whatever later writes into the current
+generation, such as an applied event, must renew the pointer's and the generation's together).
+A sync writes a whole new generation, then one script checks it was not purged meanwhile and
+moves the pointer; the generation it replaced is then dropped. A reader sends one script that
+reads the pointer, the person's record and every record it links to: one round trip, and never
+half of one generation and half of another. Each process remembers a district's current
+generation; right after a switch (or on its first read) a read costs one round trip more.
+
+Size: about 500 bytes per user (MEMORY USAGE of all of a district's keys over its users, default
+STUDENT_FIELDS: 511 B at 1,000 students, 493 B at 50,000, tests/roster/test_store.py); while a
+sync writes, the district takes twice that.
 
 Records are sealed with the keyring's `roster_sealing` key; `meta` names which secret's key, so a
 copy written before SESSION_SECRET was rotated stays readable until the next sync reseals it.
