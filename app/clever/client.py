@@ -17,6 +17,7 @@ from app.clever.errors import CleverMalformed
 from app.clever.http import DEFAULT_BODY_LIMIT, CleverHTTP, Param, Params, origin
 from app.clever.models import (
     JWKS,
+    Course,
     District,
     DistrictToken,
     DistrictTokens,
@@ -30,6 +31,7 @@ from app.clever.models import (
     Resource,
     School,
     Section,
+    Term,
     TokenResponse,
     User,
     UserInfo,
@@ -183,6 +185,30 @@ class CleverClient:
         """The users a resource is shared with, directly or through their sections."""
         path = _path("resources", resource_id, "users")
         return await self._collect(token, path, User, "resource_users", limit=limit)
+
+    # Whole collections (the district-app token): what a full roster sync reads.
+
+    async def sections(self, token: str, *, limit: int | None = None) -> list[Section]:
+        return await self._collect(token, _path("sections"), Section, "sections", limit=limit)
+
+    async def resources(self, token: str, *, limit: int | None = None) -> list[Resource]:
+        return await self._collect(token, _path("resources"), Resource, "resources", limit=limit)
+
+    async def schools(self, token: str, *, limit: int | None = None) -> list[School]:
+        return await self._collect(token, _path("schools"), School, "schools", limit=limit)
+
+    async def courses(self, token: str, *, limit: int | None = None) -> list[Course]:
+        return await self._collect(token, _path("courses"), Course, "courses", limit=limit)
+
+    async def terms(self, token: str, *, limit: int | None = None) -> list[Term]:
+        return await self._collect(token, _path("terms"), Term, "terms", limit=limit)
+
+    async def resource_sections(
+        self, token: str, resource_id: str, *, limit: int | None = None
+    ) -> list[Section]:
+        """The sections a resource is shared with."""
+        path = _path("resources", resource_id, "sections")
+        return await self._collect(token, path, Section, "resource_sections", limit=limit)
 
     async def district(self, token: str, district_id: str) -> District:
         raw = await self._calls.get(

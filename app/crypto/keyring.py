@@ -35,6 +35,8 @@ class Keyring:
     district_token_sealing: bytes
     # Seals the roster updates the events worker leaves beside a session (app.sessions.store).
     session_update_sealing: bytes
+    # Seals the district roster copies the worker keeps (app.roster.store).
+    roster_sealing: bytes
     previous: tuple[Keyring, ...] = ()
 
     @classmethod
@@ -45,6 +47,7 @@ class Keyring:
             storage_hashing=derive_key(secret, "clever-login storage key hashing v1"),
             district_token_sealing=derive_key(secret, "clever-login district token sealing v1"),
             session_update_sealing=derive_key(secret, "clever-login session update sealing v1"),
+            roster_sealing=derive_key(secret, "clever-login roster sealing v1"),
             previous=tuple(cls.from_secret(old) for old in previous),
         )
 

@@ -1,0 +1,594 @@
+"""Each district's roster in Redis: the copy a full sync writes and a login reads.
+
+Key layout. Every key of a district carries the hash tag `{<district id>}`, as the events cursor
+(`{prefix}ev:{<district id>}`) does, so a district's roster and cursor share one Cluster slot
+and a later script may apply an event and move the cursor at once:
+
+- `{prefix}ro:{D}`: the pointer, the id of the district's current generation.
+- `{prefix}ro:{D}:g:<generation>`: a hash, one generation of the copy. Field `meta` is plain
+  JSON (when it was synced, counts, calls spent, the newest event at the start, which key sealed
+  it, the STUDENT_FIELDS it was written under: no personal data). Every other field is named
+  `<kind><12 bytes of HMAC(naming key, kind:id)>` (kinds: `u` user, `s` section, `r` resource,
+  `h` school, `c` course, `t` term, `d` the district) and holds that record sealed (AES-GCM,
+  bound to the key and field name). A user's value is prefixed by its *links*, left unsealed so
+  that a script can follow them: 13-byte entries, a tag (`T` a section they teach, `E` one they
+  are enrolled in, `R` a resource they get, `K` a contact's linked student) then the 12-byte
+  name of that record. The links show who shares a section, under names no one can turn back
+  into Clever ids without SESSION_SECRET; names, emails and all other fields are sealed.
+- `{prefix}ro:{D}:gens`: the generations written and not yet dropped, for a purge.
+
+Every key has a TTL (`ttl_seconds`, 3 days, renewed by each sync; a generation being written
+has `building_ttl_seconds` until it is switched to; whatever later writes into the current
+generation, such as an applied event, must renew the pointer's and the generation's together).
+A sync writes a whole new generation, then one script checks it was not purged meanwhile and
+moves the pointer; the generation it replaced is then dropped. A reader sends one script that
+reads the pointer, the person's record and every record it links to: one round trip, and never
+half of one generation and half of another. Each process remembers a district's current
+generation; right after a switch (or on its first read) a read costs one round trip more.
+
+Size: about 500 bytes per user (MEMORY USAGE of all of a district's keys over its users, default
+STUDENT_FIELDS: 511 B at 1,000 students, 493 B at 50,000, tests/roster/test_store.py); while a
+sync writes, the district takes twice that.
+
+Records are sealed with the keyring's `roster_sealing` key; `meta` names which secret's key, so a
+copy written before SESSION_SECRET was rotated stays readable until the next sync reseals it.
+STUDENT_FIELDS is applied before a record is sealed; a copy written under other STUDENT_FIELDS
+than the reader's is not fresh.
+
+Freshness (proposed; the login path does not read the store yet). A login may build its
+Principal from the copy only when `is_fresh` holds:
+- the last full sync is younger than `MAX_SYNC_AGE` (a day), and
+- the district's event stream was read to its end less than `max_events_lag` seconds ago (the
+  events cursor's `seen_until`, app.events.cursor; a setting, 120 s suggested), every event
+  after `meta.events_after` having been applied to the copy, and
+- the copy was written under the reader's STUDENT_FIELDS.
+Otherwise, and for a person not in the copy (created since the last poll), the login fetches
+live. A `users.deleted` event calls `delete_user`; a disconnect or `districts.deleted` `purge`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from app.clever.models import Course, District, Resource, School, Section, Term, User
+from app.crypto.keyring import Keyring
+from app.crypto.sealing import SealBroken, seal, unseal
+from app.redis_client import RedisClient
+from app.roster.fetch import Roster
+from app.roster.fieldpolicy import apply_student_fields
+
+logger = logging.getLogger("app.roster.store")
+
+DAY = 24 * 3600
+TTL_SECONDS = 3 * DAY
+BUILDING_TTL_SECONDS = 3600
+MAX_SYNC_AGE = DAY
+META = b"meta"
+_NAME_BYTES = 12
+_LINK_BYTES = 1 + _NAME_BYTES
+_LENGTH_BYTES = 4
+_WRITE_BATCH = 1000
+
+TEACHES, ENROLLED, RESOURCE, STUDENT = b"T", b"E", b"R", b"K"
+_LINK_KINDS = {TEACHES: b"s", ENROLLED: b"s", RESOURCE: b"r", STUDENT: b"u"}
+
+# KEYS: pointer, the generation the caller believes current. ARGV: that generation, the user's
+# field. {0}: no copy; {1, gen}: the current generation is another; {2, meta}: not in the copy;
+# {3, meta, value, linked...}: the user's value and each linked record (nil when gone);
+# {4, meta}: the user's value is not one this store wrote.
+_READ = """
+local current = redis.call('GET', KEYS[1])
+if not current then return {0} end
+if current ~= ARGV[1] then return {1, current} end
+local meta = redis.call('HGET', KEYS[2], 'meta')
+if not meta then return {0} end
+local head = redis.call('HGET', KEYS[2], ARGV[2])
+if not head then return {2, meta} end
+if string.len(head) < 4 then return {4, meta} end
+local b1, b2, b3, b4 = string.byte(head, 1, 4)
+local n = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+if n % 13 ~= 0 or string.len(head) < 4 + n then return {4, meta} end
+local kinds = {T = 's', E = 's', R = 'r', K = 'u'}
+local reply = {3, meta, head}
+local fields = {}
+for i = 5, 4 + n - 1, 13 do
+    fields[#fields + 1] = kinds[string.sub(head, i, i)] .. string.sub(head, i + 1, i + 12)
+    if #fields == 500 then
+        for _, value in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do reply[#reply + 1] = value end
+        fields = {}
+    end
+end
+if #fields > 0 then
+    for _, value in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do reply[#reply + 1] = value end
+end
+return reply
+"""
+
+# KEYS: pointer, generations set, the new generation. ARGV: its id, meta, TTL. Switches the
+# pointer unless the district was purged since the generation began; answers the one replaced
+# ("" when none), or false.
+_COMMIT = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return false end
+redis.call('HSET', KEYS[3], 'meta', ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return old or ''
+"""
+
+
+class DistrictPurged(Exception):
+    """The district was purged while a new generation of its copy was being written."""
+
+    def __init__(self, district_id: str) -> None:
+        super().__init__("district purged while its copy was being written")
+        self.district_id = district_id
+
+
+@dataclass(frozen=True, slots=True)
+class CopyInfo:
+    """What `meta` says of a district's copy."""
+
+    generation: str
+    synced_at: float
+    seconds: float
+    calls: int
+    counts: Mapping[str, int]
+    events_after: str | None
+    student_fields: frozenset[str]
+    key_id: str
+
+    def as_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "generation": self.generation,
+                "synced_at": self.synced_at,
+                "seconds": self.seconds,
+                "calls": self.calls,
+                "counts": dict(self.counts),
+                "events_after": self.events_after,
+                "student_fields": sorted(self.student_fields),
+                "key": self.key_id,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> CopyInfo | None:
+        try:
+            value = orjson.loads(raw)
+            return cls(
+                generation=str(value["generation"]),
+                synced_at=float(value["synced_at"]),
+                seconds=float(value["seconds"]),
+                calls=int(value["calls"]),
+                counts={str(k): int(v) for k, v in value["counts"].items()},
+                events_after=value["events_after"] if isinstance(value["events_after"], str) else None,
+                student_fields=frozenset(str(name) for name in value["student_fields"]),
+                key_id=str(value["key"]),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+
+def is_fresh(
+    info: CopyInfo,
+    *,
+    events_seen_until: float | None,
+    now: float,
+    max_events_lag: float,
+    student_fields: frozenset[str],
+    max_sync_age: float = MAX_SYNC_AGE,
+) -> bool:
+    """The freshness rule of the module docstring."""
+    return (
+        now - info.synced_at < max_sync_age
+        and events_seen_until is not None
+        and now - events_seen_until < max_events_lag
+        and info.student_fields == student_fields
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRoster:
+    roster: Roster
+    info: CopyInfo
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """One secret's keys for the store: sealing, naming, and the id `meta` records."""
+
+    sealing: bytes
+    naming: bytes
+    key_id: str
+
+    @classmethod
+    def of(cls, keyring: Keyring) -> _Keys:
+        sealing = keyring.roster_sealing
+        # Separate keys for names and for the id, so the AES key never doubles as an HMAC key.
+        naming = hmac.new(sealing, b"clever-login roster names v1", hashlib.sha256).digest()
+        key_id = hmac.new(sealing, b"clever-login roster key id v1", hashlib.sha256).hexdigest()[:16]
+        return cls(sealing, naming, key_id)
+
+    def name(self, kind: bytes, record_id: str) -> bytes:
+        digest = hmac.new(self.naming, kind + b":" + record_id.encode(), hashlib.sha256).digest()
+        return kind + digest[:_NAME_BYTES]
+
+
+class RosterStore:
+    """The districts' roster copies in Redis (layout and rules in the module docstring)."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        keyring: Keyring,
+        *,
+        prefix: str = "cl:",
+        ttl_seconds: int = TTL_SECONDS,
+        building_ttl_seconds: int = BUILDING_TTL_SECONDS,
+    ) -> None:
+        self._redis = redis
+        self._keys = tuple(_Keys.of(keys) for keys in keyring.generations)
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+        self._building_ttl = building_ttl_seconds
+        self._read = redis.register_script(_READ)
+        self._commit = redis.register_script(_COMMIT)
+        # district id -> the generation last seen current (saves a round trip per read)
+        self._current: dict[str, str] = {}
+
+    # -- names -------------------------------------------------------------------------------
+
+    def pointer_key(self, district_id: str) -> str:
+        if "{" in district_id or "}" in district_id or not district_id:
+            raise ValueError("not a district id")
+        return f"{self._prefix}ro:{{{district_id}}}"
+
+    def generation_key(self, district_id: str, generation: str) -> str:
+        return f"{self.pointer_key(district_id)}:g:{generation}"
+
+    def generations_key(self, district_id: str) -> str:
+        return f"{self.pointer_key(district_id)}:gens"
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def new_generation(self, district_id: str, *, student_fields: frozenset[str]) -> NewGeneration:
+        """A generation to fill and `commit`; until then readers keep the current one."""
+        generation = secrets.token_hex(8)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(self.generations_key(district_id), generation)
+            pipe.expire(self.generations_key(district_id), self._ttl)
+            await pipe.execute()
+        return NewGeneration(self, district_id, generation, self._keys[0], student_fields)
+
+    async def _write(self, key: str, fields: Mapping[bytes, bytes]) -> None:
+        items = list(fields.items())
+        for start in range(0, len(items), _WRITE_BATCH):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                # HSET and its TTL together: no moment where the key exists without one.
+                pipe.hset(key, mapping=dict(items[start : start + _WRITE_BATCH]))
+                pipe.expire(key, self._building_ttl)
+                await pipe.execute()
+
+    async def _switch(self, district_id: str, generation: str, info: CopyInfo) -> None:
+        pointer, gens = self.pointer_key(district_id), self.generations_key(district_id)
+        replaced = await self._commit(
+            keys=[pointer, gens, self.generation_key(district_id, generation)],
+            args=[generation, info.as_json(), self._ttl],
+        )
+        if replaced is None:
+            await self._redis.delete(self.generation_key(district_id, generation))
+            raise DistrictPurged(district_id)
+        self._current[district_id] = generation
+        old = replaced.decode() if isinstance(replaced, bytes) else str(replaced)
+        await self._drop_others(district_id, keep=generation, also=old)
+
+    async def _drop_others(self, district_id: str, *, keep: str, also: str) -> None:
+        """Drop the generation replaced, and forget generations whose key has expired (an
+        interrupted sync's); one still being written by another sync is left alone."""
+        gens = self.generations_key(district_id)
+        members = [m.decode() for m in await self._redis.smembers(gens) if isinstance(m, bytes)]
+        others = [m for m in members if m != keep]
+        if not others:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for generation in others:
+                pipe.exists(self.generation_key(district_id, generation))
+            alive = await pipe.execute()
+        gone = [g for g, exists in zip(others, alive, strict=True) if not exists or g == also]
+        if also:
+            await self._redis.unlink(self.generation_key(district_id, also))
+        if gone:
+            await self._redis.srem(gens, *gone)
+
+    async def _discard(self, district_id: str, generation: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.unlink(self.generation_key(district_id, generation))
+            pipe.srem(self.generations_key(district_id), generation)
+            await pipe.execute()
+
+    # -- removing ----------------------------------------------------------------------------
+
+    async def purge(self, district_id: str) -> int:
+        """Remove the district's copy, every generation of it; answers how many keys went."""
+        self._current.pop(district_id, None)
+        gens = self.generations_key(district_id)
+        members = [m.decode() for m in await self._redis.smembers(gens) if isinstance(m, bytes)]
+        keys = [self.pointer_key(district_id), gens]
+        keys += [self.generation_key(district_id, generation) for generation in members]
+        return int(await self._redis.delete(*keys))
+
+    async def delete_user(self, district_id: str, user_id: str) -> bool:
+        """Remove one person from every generation of the district's copy."""
+        gens = self.generations_key(district_id)
+        members = [m.decode() for m in await self._redis.smembers(gens) if isinstance(m, bytes)]
+        if not members:
+            return False
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for generation in members:
+                fields = [keys.name(b"u", user_id) for keys in self._keys]
+                pipe.hdel(self.generation_key(district_id, generation), *fields)
+            removed = await pipe.execute()
+        return any(removed)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def info(self, district_id: str) -> CopyInfo | None:
+        """What the district's current copy says of itself, or None when there is none."""
+        pointer = self.pointer_key(district_id)
+        current = await self._redis.get(pointer)
+        if not isinstance(current, bytes):
+            return None
+        raw = await self._redis.hget(self.generation_key(district_id, current.decode()), META)
+        return CopyInfo.from_json(raw) if isinstance(raw, bytes) else None
+
+    async def read_user(self, district_id: str, user_id: str) -> StoredRoster | None:
+        """The person's roster from the current copy, in one round trip (two right after a
+        switch); None when there is no copy, the person is not in it, or it does not unseal."""
+        pointer = self.pointer_key(district_id)
+        generation = self._current.get(district_id, "")
+        keys = self._keys[0]
+        for _ in range(3):
+            gen_key = self.generation_key(district_id, generation or "-")
+            reply = await self._read(keys=[pointer, gen_key], args=[generation, keys.name(b"u", user_id)])
+            code = int(reply[0])
+            if code == 0:
+                self._current.pop(district_id, None)
+                return None
+            if code == 1:
+                generation = reply[1].decode()
+                self._current[district_id] = generation
+                continue
+            info = CopyInfo.from_json(reply[1])
+            if info is None:
+                return None
+            sealed_with = next((k for k in self._keys if k.key_id == info.key_id), None)
+            if sealed_with is None:
+                return None  # sealed under a secret no longer held
+            if sealed_with is not keys:
+                keys = sealed_with  # its names are that secret's: ask again with them
+                continue
+            if code == 2:
+                return None
+            if code == 4:
+                logger.warning("a roster record is malformed; the copy is not used")
+                return None
+            try:
+                roster = _open(district_id, user_id, gen_key.encode(), keys, reply[2], reply[3:], info)
+            except (SealBroken, ValueError, ValidationError):
+                logger.warning("a roster record does not unseal or parse; the copy is not used")
+                return None
+            return StoredRoster(roster, info)
+        return None
+
+
+class NewGeneration:
+    """A generation being written: `put_*`, then `commit`, or `discard` (also on any error, by
+    the caller: see app.roster.sync)."""
+
+    def __init__(
+        self,
+        store: RosterStore,
+        district_id: str,
+        generation: str,
+        keys: _Keys,
+        student_fields: frozenset[str],
+    ) -> None:
+        self._store = store
+        self.district_id = district_id
+        self.generation = generation
+        self._keys = keys
+        self._student_fields = student_fields
+        self._key = store.generation_key(district_id, generation)
+        self.counts: dict[str, int] = {}
+
+    def _seal(self, name: bytes, record: Mapping[str, Any]) -> bytes:
+        return seal(self._keys.sealing, orjson.dumps(record), self._key.encode() + b"\x00" + name)
+
+    async def put(self, kind: str, records: Sequence[District | School | Course | Term | Section]) -> None:
+        """The district, schools, courses, terms or sections (`kind`), as `_compact` keeps them."""
+        letter = _KIND_LETTERS[kind]
+        fields: dict[bytes, bytes] = {}
+        for record in records:
+            name = self._keys.name(letter, record.id)
+            fields[name] = self._seal(name, _compact(record))
+        await self._store._write(self._key, fields)
+        self.counts[kind] = self.counts.get(kind, 0) + len(records)
+
+    async def put_resource_shares(
+        self, resources: Sequence[Resource], shared: Mapping[str, list[str]]
+    ) -> None:
+        """Resources, each with the ids of the sections it is shared with."""
+        fields: dict[bytes, bytes] = {}
+        for resource in resources:
+            name = self._keys.name(b"r", resource.id)
+            record = {**_compact(resource), "shared_sections": shared.get(resource.id, [])}
+            fields[name] = self._seal(name, record)
+        await self._store._write(self._key, fields)
+        self.counts["resources"] = self.counts.get("resources", 0) + len(resources)
+
+    async def put_users(
+        self, users: Sequence[User], links: Mapping[str, Sequence[tuple[bytes, str]]]
+    ) -> None:
+        """Users, each with its links: (tag, record id) pairs, tags as in the module docstring."""
+        fields: dict[bytes, bytes] = {}
+        for user in users:
+            name = self._keys.name(b"u", user.id)
+            index = b"".join(
+                tag + self._keys.name(_LINK_KINDS[tag], linked)[1:] for tag, linked in links.get(user.id, ())
+            )
+            sealed = self._seal(name, _user_record(user, self._student_fields))
+            fields[name] = len(index).to_bytes(_LENGTH_BYTES, "big") + index + sealed
+        await self._store._write(self._key, fields)
+        self.counts["users"] = self.counts.get("users", 0) + len(users)
+
+    async def commit(
+        self, *, synced_at: float, seconds: float, calls: int, events_after: str | None
+    ) -> CopyInfo:
+        """Switch readers to this generation (raises DistrictPurged if the district was purged)."""
+        info = CopyInfo(
+            generation=self.generation,
+            synced_at=synced_at,
+            seconds=seconds,
+            calls=calls,
+            counts=dict(self.counts),
+            events_after=events_after,
+            student_fields=self._student_fields,
+            key_id=self._keys.key_id,
+        )
+        await self._store._switch(self.district_id, self.generation, info)
+        return info
+
+    async def discard(self) -> None:
+        await self._store._discard(self.district_id, self.generation)
+
+
+_KIND_LETTERS = {
+    "districts": b"d",
+    "schools": b"h",
+    "courses": b"c",
+    "terms": b"t",
+    "sections": b"s",
+}
+
+# What is kept of each kind: what a Principal needs, and for the rest what names the record,
+# never a person's contact details (a school's principal, a district's contact).
+_KEEP: dict[type[BaseModel], frozenset[str]] = {
+    Section: frozenset({"id", "name", "subject", "grade", "period", "school", "course", "term_id"}),
+    Resource: frozenset({"id", "resource_id", "title", "roles"}),
+    School: frozenset({"id", "name", "school_number", "sis_id", "low_grade", "high_grade"}),
+    Course: frozenset({"id", "name", "number"}),
+    Term: frozenset({"id", "name", "start_date", "end_date"}),
+    District: frozenset({"id", "name", "state", "last_sync", "sis_type"}),
+}
+
+
+def _compact(record: BaseModel) -> dict[str, Any]:
+    return record.model_dump(mode="json", include=set(_KEEP[type(record)]), exclude_none=True)
+
+
+def _truthy(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value}
+
+
+def _user_record(user: User, student_fields: frozenset[str]) -> dict[str, Any]:
+    """What a Principal needs of a person (app.roster.principal), STUDENT_FIELDS applied; the
+    district is the copy's own."""
+    roles: dict[str, Any] = {}
+    held = user.roles
+    if held.district_admin is not None:
+        roles["district_admin"] = _truthy(held.district_admin.model_dump(include={"legacy_id", "title"}))
+    if held.staff is not None:
+        fields = {"legacy_id", "schools", "roles", "title", "department"}
+        roles["staff"] = _truthy(held.staff.model_dump(include=fields))
+    if held.teacher is not None:
+        roles["teacher"] = _truthy(held.teacher.model_dump(include={"legacy_id", "schools", "title"}))
+    if held.student is not None:
+        sent = held.student.model_dump(mode="json", exclude_unset=True)
+        student = apply_student_fields(sent, student_fields)
+        # The Principal names every role's legacy id (`user.legacy_ids`), whatever STUDENT_FIELDS.
+        if held.student.legacy_id:
+            student["legacy_id"] = held.student.legacy_id
+        roles["student"] = student
+    if held.contact is not None:
+        links = [link.model_dump(exclude_none=True) for link in held.contact.student_relationships]
+        roles["contact"] = _truthy({"legacy_id": held.contact.legacy_id, "student_relationships": links})
+    record: dict[str, Any] = {"id": user.id, "roles": roles}
+    if name := _truthy(user.name.model_dump()):
+        record["name"] = name
+    if user.email:
+        record["email"] = user.email
+    return record
+
+
+def _unseal(keys: _Keys, gen_key: bytes, name: bytes, sealed: bytes) -> Any:
+    return orjson.loads(unseal(keys.sealing, sealed, gen_key + b"\x00" + name))
+
+
+def _links(index: bytes) -> list[tuple[bytes, bytes]]:
+    """(tag, field name) of each link in a user's value."""
+    if len(index) % _LINK_BYTES:
+        raise ValueError("links are not whole")
+    return [
+        (index[i : i + 1], _LINK_KINDS[index[i : i + 1]] + index[i + 1 : i + _LINK_BYTES])
+        for i in range(0, len(index), _LINK_BYTES)
+    ]
+
+
+def _split_user(value: bytes) -> tuple[bytes, bytes]:
+    """A user's links and sealed record."""
+    length = int.from_bytes(value[:_LENGTH_BYTES], "big")
+    if len(value) < _LENGTH_BYTES + length:
+        raise ValueError("links cut short")
+    return value[_LENGTH_BYTES : _LENGTH_BYTES + length], value[_LENGTH_BYTES + length :]
+
+
+def _open(
+    district_id: str,
+    user_id: str,
+    gen_key: bytes,
+    keys: _Keys,
+    head: bytes,
+    linked: Iterable[bytes | None],
+    info: CopyInfo,
+) -> Roster:
+    index, sealed = _split_user(head)
+    record = _unseal(keys, gen_key, keys.name(b"u", user_id), sealed)
+    user = User.model_validate({**record, "district": district_id})
+    if user.id != user_id:
+        raise ValueError("record of another user")
+    sections: dict[str, Section] = {}
+    resources: dict[str, Resource] = {}
+    students: dict[str, User] = {}
+    for (tag, name), value in zip(_links(index), linked, strict=True):
+        if value is None:
+            continue  # removed since the sync
+        data = _unseal(keys, gen_key, name, _split_user(value)[1] if tag == STUDENT else value)
+        if tag in (TEACHES, ENROLLED):
+            # Of the section's members, only this person's part: all a Principal asks of it.
+            part = {"teachers": [user_id]} if tag == TEACHES else {"students": [user_id]}
+            sections[data["id"]] = Section.model_validate({**data, **part, "district": district_id})
+        elif tag == RESOURCE:
+            data.pop("shared_sections", None)
+            resources[data["id"]] = Resource.model_validate({**data, "district": district_id})
+        else:
+            student = User.model_validate({**data, "district": district_id})
+            if student.roles.student is not None:
+                students[student.id] = student
+    return Roster(
+        user=user,
+        sections=[sections[i] for i in sorted(sections)],
+        resources=[resources[i] for i in sorted(resources)],
+        students=[students[i] for i in sorted(students)] if user.roles.contact is not None else [],
+        fetched_at=info.synced_at,
+    )

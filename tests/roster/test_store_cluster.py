@@ -1,0 +1,78 @@
+"""The roster store on a real Redis Cluster (three masters): its scripts and multi-key commands
+stay within one district's slot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from app.crypto.keyring import Keyring
+from app.redis_client import RedisClient, close_redis, create_redis
+from app.roster.district_tokens import DistrictTokens
+from app.roster.fetch import fetch_roster
+from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS
+from app.roster.store import RosterStore
+from app.roster.sync import sync_district
+from tests.conftest import RunningSandbox
+from tests.reliability.conftest import LEFT_CONNECTIONS
+from tests.roster.test_store import SECRET, big_page_clever, principal_of
+from tests.support.redis_servers import RedisClusterGroup, redis_cluster
+
+pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
+
+PREFIX = "roster-cluster-test:"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisClusterGroup]:
+    with redis_cluster() as group:
+        yield group
+
+
+@pytest.fixture
+async def cluster_store(cluster: RedisClusterGroup) -> AsyncIterator[tuple[RedisClient, RosterStore]]:
+    client = create_redis(cluster.url)
+    try:
+        yield client, RosterStore(client, Keyring.from_secret(SECRET), prefix=PREFIX)
+    finally:
+        await close_redis(client)
+
+
+async def test_sync_read_delete_and_purge_work_on_a_cluster(
+    sandbox: RunningSandbox, cluster_store: tuple[RedisClient, RosterStore]
+) -> None:
+    client, store = cluster_store
+    keyring = Keyring.from_secret(SECRET)
+    people = sandbox.sandbox.store.demo_logins()
+    async with big_page_clever(sandbox.url, sandbox.config) as clever:
+        tokens = DistrictTokens(
+            client,
+            clever,
+            sealing_key=keyring.district_token_sealing,
+            prefix=PREFIX,
+        )
+        districts = sorted({login.district_id for login in people})
+        for district_id in districts:
+            await sync_district(clever, tokens, store, district_id, student_fields=DEFAULT_STUDENT_FIELDS)
+        for login in people:
+            live = await fetch_roster(
+                clever,
+                tokens,
+                user_id=login.user_id,
+                district_id=login.district_id,
+                login_user_type=login.user_type,
+            )
+            stored = await store.read_user(login.district_id, login.user_id)
+            assert stored is not None, login.label
+            expected = principal_of(live, login, DEFAULT_STUDENT_FIELDS)
+            assert principal_of(stored.roster, login, DEFAULT_STUDENT_FIELDS) == expected, login.label
+        # A second sync replaces the first on the cluster as well.
+        await sync_district(clever, tokens, store, districts[0], student_fields=DEFAULT_STUDENT_FIELDS)
+
+    student = next(p for p in people if p.user_type == "student")
+    assert await store.delete_user(student.district_id, student.user_id)
+    assert await store.read_user(student.district_id, student.user_id) is None
+    for district_id in districts:
+        assert await store.purge(district_id) >= 3
+        assert await store.info(district_id) is None
