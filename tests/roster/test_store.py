@@ -16,7 +16,7 @@ from app.crypto.keyring import Keyring
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import fetch_roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
-from app.roster.principal import build_principal
+from app.roster.principal import Principal, build_principal
 from app.roster.store import CopyInfo, DistrictPurged, RosterStore, is_fresh
 from app.roster.sync import MAX_PAGE_SIZE, SyncReport, sync_district
 from clever_sandbox import create_sandbox_app
@@ -66,7 +66,7 @@ class Rig:
             self.clever, self.tokens, self.store, district_id, student_fields=student_fields
         )
 
-    async def live_principal(self, login: DemoLogin, student_fields: frozenset[str]) -> dict[str, Any]:
+    async def live_principal(self, login: DemoLogin, student_fields: frozenset[str]) -> Principal:
         roster = await fetch_roster(
             self.clever,
             self.tokens,
@@ -78,7 +78,7 @@ class Rig:
 
     async def stored_principal(
         self, login: DemoLogin, student_fields: frozenset[str], store: RosterStore | None = None
-    ) -> dict[str, Any] | None:
+    ) -> Principal | None:
         stored = await (store or self.store).read_user(login.district_id, login.user_id)
         return None if stored is None else principal_of(stored.roster, login, student_fields)
 
@@ -86,7 +86,7 @@ class Rig:
         return [key async for key in self.redis.scan_iter(match=f"{self.prefix}ro:*")]
 
 
-def principal_of(roster: Any, login: DemoLogin, student_fields: frozenset[str]) -> dict[str, Any]:
+def principal_of(roster: Any, login: DemoLogin, student_fields: frozenset[str]) -> Principal:
     return build_principal(
         roster.user,
         roster.sections,
@@ -234,7 +234,7 @@ async def test_readers_during_a_sync_see_the_old_copy_or_the_new_one_never_a_mix
     # Slow lists, so that many reads fall while the new generation is being written.
     await add_fault(rig.sandbox.url, "/v3.1/*", latency_ms=40, count=None)
 
-    def version(principal: dict[str, Any] | None) -> tuple[str, tuple[str, ...]]:
+    def version(principal: Principal | None) -> tuple[str, tuple[str, ...]]:
         assert principal is not None
         return principal["user"]["name"]["first"], tuple(s["name"] for s in principal["sections"])
 
