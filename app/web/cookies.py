@@ -1,8 +1,10 @@
 """The two cookies the backend sets, and their attributes.
 
 Both are HttpOnly, `Path=/`, with no `Domain`, and `Secure` with the `__Host-` prefix unless
-COOKIE_SECURE is false (plain-http local use). The session cookie has no Max-Age: it ends with the
-browser, which suits shared classroom devices; the server enforces the idle and absolute limits.
+COOKIE_SECURE is false (plain-http local use). Neither has a Max-Age: both end with the browser,
+which suits shared classroom devices; the server enforces the session's idle and absolute limits
+and the pending logins' TTL. A pending-login cookie that outlived the browser would let the next
+person reopen the last login's callback from history and land on that person's session.
 SameSite=Lax, because the way back from Clever is a cross-site top-level navigation.
 """
 
@@ -41,13 +43,7 @@ class Cookies:
     def clear_session(self, response: Response) -> None:
         response.delete_cookie(self.session_name, path="/", secure=self.secure, httponly=True, samesite="lax")
 
-    def set_login(self, response: Response, value: str, max_age: int) -> None:
+    def set_login(self, response: Response, value: str) -> None:
         response.set_cookie(
-            self.login_name,
-            value,
-            max_age=max_age,
-            path="/",
-            secure=self.secure,
-            httponly=True,
-            samesite="lax",
+            self.login_name, value, path="/", secure=self.secure, httponly=True, samesite="lax"
         )

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.crypto.ticket import Ticket
 from app.login.identity import identify
-from app.login.pending import TRANSACTION_TTL_SECONDS, Done, Gone, Taken
+from app.login.pending import Done, Gone, Taken
 from app.login.returnto import safe_return_to
 from app.login.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
 from app.roster.fetch import fetch_roster
@@ -109,7 +109,7 @@ async def _start(
         ),
         status_code=302,
     )
-    svc.cookies.set_login(response, svc.pending.encode_browser(browser), TRANSACTION_TTL_SECONDS)
+    svc.cookies.set_login(response, svc.pending.encode_browser(browser))
     return response
 
 
