@@ -35,6 +35,15 @@ class Cookies:
             return value.strip()
         return connection.cookies.get(self.session_name)
 
+    def every_session_token(self, connection: HTTPConnection) -> list[str]:
+        """Both places a ticket may come from, each once: the bearer token and the session cookie.
+
+        Logout ends every session it was shown: it clears the cookie, so a session left behind
+        that cookie would be one the browser can no longer end.
+        """
+        tokens = [self.session_token(connection), connection.cookies.get(self.session_name)]
+        return list(dict.fromkeys(token for token in tokens if token))
+
     def set_session(self, response: Response, value: str) -> None:
         response.set_cookie(
             self.session_name, value, path="/", secure=self.secure, httponly=True, samesite="lax"

@@ -184,7 +184,7 @@ def _document() -> dict[str, Any]:
             },
             "/auth/logout": {
                 "post": {
-                    "summary": "End this session and clear its cookie.",
+                    "summary": "End the cookie's and the bearer token's sessions; clear the cookie.",
                     "security": _SESSION_AUTH,
                     "parameters": [{"name": "X-Requested-With", "in": "header", "schema": _STRING}],
                     "responses": {

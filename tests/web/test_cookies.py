@@ -47,3 +47,13 @@ def test_the_session_token_comes_from_bearer_or_cookie() -> None:
     assert cookies.session_token(_request([(b"cookie", b"clever_session=v1.y")])) is None
     assert cookies.session_token(_request([(b"authorization", b"Basic abc")])) is None
     assert cookies.session_token(_request([])) is None
+
+
+def test_every_session_token_names_the_bearer_and_the_cookie_once_each() -> None:
+    cookies = Cookies(secure=True)
+    both = [(b"authorization", b"Bearer v1.x"), (b"cookie", b"__Host-clever_session=v1.y")]
+    assert cookies.every_session_token(_request(both)) == ["v1.x", "v1.y"]
+    same = [(b"authorization", b"Bearer v1.y"), (b"cookie", b"__Host-clever_session=v1.y")]
+    assert cookies.every_session_token(_request(same)) == ["v1.y"]
+    assert cookies.every_session_token(_request([(b"cookie", b"__Host-clever_session=v1.y")])) == ["v1.y"]
+    assert cookies.every_session_token(_request([])) == []
