@@ -21,6 +21,12 @@ def _answer(description: str, schema: dict[str, Any] | None = None, **extra: Any
     return body
 
 
+_TOO_MANY_PENDING = (
+    "too_many_pending_logins (this browser, or this instance, started as many logins as it may "
+    "within 10 minutes; Retry-After says when to try again)"
+)
+
+
 def _error(description: str) -> dict[str, Any]:
     return _answer(description, _ERROR)
 
@@ -132,6 +138,7 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "302": {"description": "To Clever."},
                         "400": _error("invalid_return_to, invalid_district, invalid_request"),
+                        "429": _error(_TOO_MANY_PENDING),
                         "503": _error("store_unavailable"),
                     },
                 }
@@ -150,6 +157,7 @@ def _document() -> dict[str, Any]:
                             "clever_denied, district_not_allowed, district_not_connected, role_not_allowed"
                         ),
                         "409": _error("login_in_progress"),
+                        "429": _error(_TOO_MANY_PENDING),
                         "502": _error("clever_error, id_token_invalid"),
                         "503": _error("clever_unavailable, store_unavailable"),
                     },
