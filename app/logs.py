@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -54,6 +56,36 @@ class JsonFormatter(_BaseJsonFormatter):
         log_data["request_id"] = REQUEST_ID.get()
         log_data["event"] = fields.pop("event", None)
         log_data.update((key, value) for key, value in fields.items() if key not in _FIRST)
+
+
+class EventLimiter:
+    """Rate-limits the log lines of one kind of event, so that a flood of refused requests is not a
+    flood of log lines (README, "Operations"). Each kind (an event name and its code) may write
+    `burst` lines at once, then `per_second`; the lines left out are counted, and the next line
+    that is written says how many (`suppressed`). Callers count every event in a metric as well.
+    The kinds are the stable event names and codes: a bounded set.
+    """
+
+    def __init__(
+        self, *, burst: int = 20, per_second: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._burst = burst
+        self._rate = per_second
+        self._clock = clock
+        self._kinds: dict[tuple[str, str], list[float]] = {}  # [tokens, at, left out since]
+
+    def admit(self, event: str, code: str = "") -> int | None:
+        """None: leave this line out. Otherwise write it, saying how many were left out before it."""
+        now = self._clock()
+        kind = self._kinds.setdefault((event, code), [float(self._burst), now, 0])
+        kind[0] = min(float(self._burst), kind[0] + (now - kind[1]) * self._rate)
+        kind[1] = now
+        if kind[0] < 1:
+            kind[2] += 1
+            return None
+        kind[0] -= 1
+        left_out, kind[2] = int(kind[2]), 0
+        return left_out
 
 
 class StripQuery(logging.Filter):

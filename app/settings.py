@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
 
+from app.login.pending import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 from app.redis_client import parse_redis_url
 from app.roster.fieldpolicy import parse_student_fields
 
@@ -68,6 +69,9 @@ class Settings:
     redis_key_prefix: str = "cl:"
     # Seconds one call to Clever may take, retries and waits included.
     clever_timeout: int = 10
+    # Logins started and not yet expired: per browser, and per backend process.
+    pending_logins_per_browser: int = PER_BROWSER_DEFAULT
+    pending_logins_max: int = TOTAL_DEFAULT
 
     @property
     def frontend_origin(self) -> str:
@@ -114,6 +118,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     poll = read("EVENTS_POLL_INTERVAL", _poll_interval, 30.0)
     key_prefix = read("REDIS_KEY_PREFIX", _key_prefix, "cl:")
     clever_timeout = read("CLEVER_TIMEOUT", _seconds(1, 60), 10)
+    per_browser = read("PENDING_LOGINS_PER_BROWSER", _count(2, 1000), PER_BROWSER_DEFAULT)
+    pending_max = read("PENDING_LOGINS_MAX", _count(1, 10_000_000), TOTAL_DEFAULT)
 
     if session_secret and any(str(old) == str(session_secret) for old in previous_secrets):
         problems.append("SESSION_SECRET_PREVIOUS: must not repeat SESSION_SECRET")
@@ -145,6 +151,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         events_poll_interval=poll,
         redis_key_prefix=key_prefix,
         clever_timeout=clever_timeout,
+        pending_logins_per_browser=per_browser,
+        pending_logins_max=pending_max,
     )
 
 
@@ -202,6 +210,19 @@ def _previous_secrets(raw: str) -> tuple[Secret, ...]:
 def _redis_url(raw: str) -> Secret:
     parse_redis_url(raw)  # the forms and their options are in app.redis_client
     return Secret(raw)
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number, not {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
 
 
 def _seconds(low: int, high: int) -> Callable[[str], int]:

@@ -28,6 +28,8 @@ def test_a_complete_environment_loads_with_documented_defaults() -> None:
     assert settings.service_clients == ()
     assert settings.allowed_districts is None
     assert settings.redis_key_prefix == "cl:"
+    assert settings.pending_logins_per_browser == 30
+    assert settings.pending_logins_max == 100_000
 
 
 def test_secrets_are_masked_in_repr() -> None:
@@ -88,6 +90,9 @@ def test_redis_is_optional_when_the_command_brings_its_own() -> None:
         ("REDIS_URL", "redis+cluster://127.0.0.1:7001/3"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=forever"),
         ("REDIS_KEY_PREFIX", "a{b}"),
+        ("PENDING_LOGINS_PER_BROWSER", "1"),
+        ("PENDING_LOGINS_PER_BROWSER", "many"),
+        ("PENDING_LOGINS_MAX", "0"),
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:

@@ -10,6 +10,13 @@ ticket is). Each login the browser starts is one key, named from the browser id 
   browser (refresh, back button, a double click) lands on that session instead of an error.
 
 A failed login deletes the key. Every key expires with the transaction's TTL.
+
+What unauthenticated requests may leave in Redis is bounded (SECURITY.md, requirement 30): a
+browser may have at most `per_browser` logins started within one TTL, counted in a small sorted
+set named from its id (its first login, from a browser without the cookie, is not written there:
+a flood of cookieless requests writes one key each, not two), and this process starts at most
+`total` logins within one TTL, counted in memory. Past either cap `start` stores nothing and
+answers how long to wait.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +40,27 @@ from app.redis_client import RedisClient
 
 TICKET_PURPOSE = "login"
 TRANSACTION_TTL_SECONDS = 600  # RFC 9700 asks for short-lived state; Clever's codes live 60 s
+# Twenty tabs logging in at once fit, with room for a few retries (PENDING_LOGINS_PER_BROWSER).
+PER_BROWSER_DEFAULT = 30
+# Per process (PENDING_LOGINS_MAX): 166 logins a second for the whole TTL, above what one process
+# serves in a morning rush; at most about 170 MB in Redis with every return_to at its longest.
+TOTAL_DEFAULT = 100_000
+
+# Admit one more login of a browser, or answer the milliseconds until its oldest one expires.
+# KEYS[1]: the browser's logins, each scored by when it expires; ARGV: now, TTL (ms), cap, member.
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if oldest[2] then
+    return math.max(1, tonumber(oldest[2]) - tonumber(ARGV[1]))
+  end
+  return tonumber(ARGV[2])
+end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 0
+"""
 
 # Take a pending transaction: P becomes I, keeping the TTL; anything else is answered as it is.
 _CONSUME = """
@@ -72,6 +104,35 @@ class Gone:
 Outcome = Taken | Done | Gone
 
 
+class StartWindow:
+    """How many logins this process started in the last `seconds`, kept per second (at most
+    `seconds` buckets however many logins)."""
+
+    def __init__(self, limit: int, seconds: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._seconds = seconds
+        self._clock = clock
+        self._buckets: deque[list[int]] = deque()  # [second, logins started in it]
+        self._count = 0
+
+    def wait(self) -> int:
+        """0 when another login may start now, else the seconds until one may."""
+        now = int(self._clock())
+        while self._buckets and self._buckets[0][0] <= now - self._seconds:
+            self._count -= self._buckets.popleft()[1]
+        if self._count < self._limit:
+            return 0
+        return max(1, self._buckets[0][0] + self._seconds - now)
+
+    def add(self) -> None:
+        now = int(self._clock())
+        if self._buckets and self._buckets[-1][0] == now:
+            self._buckets[-1][1] += 1
+        else:
+            self._buckets.append([now, 1])
+        self._count += 1
+
+
 class PendingLogins:
     def __init__(
         self,
@@ -82,6 +143,10 @@ class PendingLogins:
         ttl_seconds: int = TRANSACTION_TTL_SECONDS,
         in_flight_wait: float = 10.0,
         poll_interval: float = 0.05,
+        per_browser: int = PER_BROWSER_DEFAULT,
+        total: int = TOTAL_DEFAULT,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._keys = keyring
@@ -89,8 +154,12 @@ class PendingLogins:
         self._ttl = ttl_seconds
         self._wait = in_flight_wait
         self._poll = poll_interval
+        self._per_browser = per_browser
+        self._started = StartWindow(total, ttl_seconds, clock)
+        self._wall_clock = wall_clock  # the browser's count is shared by replicas: wall time
         self._consume = redis.register_script(_CONSUME)
         self._complete = redis.register_script(_COMPLETE)
+        self._admit = redis.register_script(_ADMIT)
 
     # -- the browser -------------------------------------------------------------------------
 
@@ -117,11 +186,39 @@ class PendingLogins:
         ).hexdigest()
         return f"{self._prefix}tx:{{{digest}}}"
 
-    async def start(self, browser: Ticket, transaction: LoginTransaction) -> None:
+    def browser_key(self, browser: Ticket) -> str:
+        """Where the logins a browser started are counted."""
+        digest = hmac.new(
+            self._keys.generation(browser.generation).storage_hashing,
+            b"browser:" + browser.session_id,
+            hashlib.sha256,
+        ).hexdigest()
+        return f"{self._prefix}txb:{{{digest}}}"
+
+    async def start(self, browser: Ticket, transaction: LoginTransaction, *, first: bool = False) -> int:
+        """Store the transaction, or answer (storing nothing) the seconds to wait when this browser
+        or this process has started as many logins as it may. `first`: the browser is new, this
+        is its only login."""
+        wait = self._started.wait()
+        if wait:
+            return wait
         key = self.key(browser, transaction.state)
+        if not first:
+            ttl_ms = self._ttl * 1000
+            member = key.rsplit("{", 1)[1][:32]
+            now_ms = int(self._wall_clock() * 1000)
+            # The first login of the browser was not counted: it takes one of the places.
+            cap = self._per_browser - 1
+            waited_ms = await self._admit(
+                keys=[self.browser_key(browser)], args=[now_ms, ttl_ms, cap, member]
+            )
+            if int(waited_ms):
+                return math.ceil(int(waited_ms) / 1000)
         await self._redis.set(
             key, b"P" + seal(browser.key, transaction.to_json(), key.encode()), ex=self._ttl
         )
+        self._started.add()
+        return 0
 
     async def take(self, browser: Ticket, state: str) -> Outcome:
         """Consume the transaction (one Redis call), or learn what became of it."""

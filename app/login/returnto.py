@@ -15,7 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from app.settings import origin_of
 
-MAX_RETURN_TO_LENGTH = 2048
+# Each pending login stores its return_to: its length bounds what a login can leave in Redis.
+MAX_RETURN_TO_LENGTH = 1024
 # In a path: `//`, a `.` or `..` segment, or an encoded `.`, `/` or `\`.
 _AMBIGUOUS_PATH = re.compile(r"//|/\.\.?(?:/|$)|%2e|%2f|%5c", re.IGNORECASE)
 

@@ -1,8 +1,10 @@
 """The two cookies the backend sets, and their attributes.
 
 Both are HttpOnly, `Path=/`, with no `Domain`, and `Secure` with the `__Host-` prefix unless
-COOKIE_SECURE is false (plain-http local use). The session cookie has no Max-Age: it ends with the
-browser, which suits shared classroom devices; the server enforces the idle and absolute limits.
+COOKIE_SECURE is false (plain-http local use). Neither has a Max-Age: both end with the browser,
+which suits shared classroom devices; the server enforces the session's idle and absolute limits
+and the pending logins' TTL. A pending-login cookie that outlived the browser would let the next
+person reopen the last login's callback from history and land on that person's session.
 SameSite=Lax, because the way back from Clever is a cross-site top-level navigation.
 """
 
@@ -33,6 +35,15 @@ class Cookies:
             return value.strip()
         return connection.cookies.get(self.session_name)
 
+    def every_session_token(self, connection: HTTPConnection) -> list[str]:
+        """Both places a ticket may come from, each once: the bearer token and the session cookie.
+
+        Logout ends every session it was shown: it clears the cookie, so a session left behind
+        that cookie would be one the browser can no longer end.
+        """
+        tokens = [self.session_token(connection), connection.cookies.get(self.session_name)]
+        return list(dict.fromkeys(token for token in tokens if token))
+
     def set_session(self, response: Response, value: str) -> None:
         response.set_cookie(
             self.session_name, value, path="/", secure=self.secure, httponly=True, samesite="lax"
@@ -41,13 +52,7 @@ class Cookies:
     def clear_session(self, response: Response) -> None:
         response.delete_cookie(self.session_name, path="/", secure=self.secure, httponly=True, samesite="lax")
 
-    def set_login(self, response: Response, value: str, max_age: int) -> None:
+    def set_login(self, response: Response, value: str) -> None:
         response.set_cookie(
-            self.login_name,
-            value,
-            max_age=max_age,
-            path="/",
-            secure=self.secure,
-            httponly=True,
-            samesite="lax",
+            self.login_name, value, path="/", secure=self.secure, httponly=True, samesite="lax"
         )

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from app.login.identity import OidcKeys
 from app.login.pending import PendingLogins
+from app.logs import EventLimiter
 from app.settings import Settings, origin_of
 from app.web.cookies import Cookies
 from app.web.health import Readiness, health_routes
@@ -50,7 +51,14 @@ def create_app(settings: Settings) -> Starlette:
                 clever=core.clever,
                 oidc=OidcKeys(core.clever, issuer=settings.clever_oauth_url),
                 sessions=core.sessions,
-                pending=PendingLogins(core.redis, core.keyring, prefix=settings.redis_key_prefix),
+                pending=PendingLogins(
+                    core.redis,
+                    core.keyring,
+                    prefix=settings.redis_key_prefix,
+                    per_browser=settings.pending_logins_per_browser,
+                    total=settings.pending_logins_max,
+                ),
+                event_log=EventLimiter(),
                 district_tokens=core.district_tokens,
                 metrics=metrics,
             )

@@ -111,6 +111,13 @@ class Metrics:
             ("outcome",),
             registry=self.registry,
         )
+        self._security_events = Counter(
+            "security_events",
+            "Refused login requests and Clever-started logins, by event and stable code; each is "
+            "counted here even when the rate-limited log leaves its line out.",
+            ("event", "code"),
+            registry=self.registry,
+        )
         self._redis_errors = Counter(
             "redis_errors",
             "Requests that failed because Redis did, by error class.",
@@ -164,6 +171,10 @@ class Metrics:
             if len(self._validation_children) < _MAX_BOUND_CHILDREN:
                 self._validation_children[outcome] = child
         child.inc()
+
+    def security_event(self, event: str, code: str | None) -> None:
+        """Count one security event (`login_rejected`, `invalid_request`)."""
+        self._security_events.labels(event=label_code(event), code=label_code(code or NONE)).inc()
 
     def redis_error(self, exc: BaseException) -> None:
         """Count one request failed by Redis, labelled by the error's class (`timeout_error`)."""

@@ -24,6 +24,12 @@ def _answer(description: str, schema: dict[str, Any] | None = None, **extra: Any
     return body
 
 
+_TOO_MANY_PENDING = (
+    "too_many_pending_logins (this browser, or this instance, started as many logins as it may "
+    "within 10 minutes; Retry-After says when to try again)"
+)
+
+
 def _error(description: str) -> dict[str, Any]:
     return _answer(description, _ERROR)
 
@@ -55,6 +61,7 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "302": {"description": "To Clever."},
                         "400": _error("invalid_return_to, invalid_district, invalid_request"),
+                        "429": _error(_TOO_MANY_PENDING),
                         "503": _error("store_unavailable"),
                     },
                 }
@@ -73,6 +80,7 @@ def _document() -> dict[str, Any]:
                             "clever_denied, district_not_allowed, district_not_connected, role_not_allowed"
                         ),
                         "409": _error("login_in_progress"),
+                        "429": _error(_TOO_MANY_PENDING),
                         "502": _error("clever_error, id_token_invalid"),
                         "503": _error("clever_unavailable, store_unavailable"),
                     },
@@ -107,7 +115,7 @@ def _document() -> dict[str, Any]:
             },
             "/auth/logout": {
                 "post": {
-                    "summary": "End this session and clear its cookie.",
+                    "summary": "End the cookie's and the bearer token's sessions; clear the cookie.",
                     "security": _SESSION_AUTH,
                     "parameters": [{"name": "X-Requested-With", "in": "header", "schema": _STRING}],
                     "responses": {

@@ -60,6 +60,9 @@ PROBLEMS: dict[str, Problem] = {
     "store_unavailable": Problem(503, "Sign-in is unavailable right now. Please try again in a moment."),
     "no_session": Problem(401, "You are not logged in."),
     "refresh_too_soon": Problem(429, "This session was refreshed moments ago. Please try again shortly."),
+    "too_many_pending_logins": Problem(
+        429, "Too many logins were started and not finished. Please wait a few minutes and try again."
+    ),
     "unauthorized_client": Problem(401, "Client authentication failed."),
     "not_found": Problem(404, "Not found."),
     "method_not_allowed": Problem(405, "Method not allowed."),

@@ -20,6 +20,7 @@ from app.clever.observer import CleverObserver
 from app.crypto.keyring import Keyring
 from app.login.identity import OidcKeys
 from app.login.pending import PendingLogins
+from app.logs import EventLimiter
 from app.redis_client import RedisClient, close_redis, create_redis
 from app.roster.district_tokens import DistrictTokens
 from app.sessions.store import SessionStore
@@ -94,6 +95,7 @@ class Services:
     pending: PendingLogins
     district_tokens: DistrictTokens
     metrics: Metrics
+    event_log: EventLimiter
 
 
 def services(connection: HTTPConnection) -> Services:

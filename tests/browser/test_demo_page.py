@@ -180,8 +180,9 @@ async def assert_cookies_out_of_reach(context: BrowserContext, page: Page, *, ho
         assert cookie.get("sameSite") == "Lax"
         assert cookie.get("path") == "/"
         assert cookie.get("domain") == host  # host-only: no Domain attribute, so no leading dot
-    assert session.get("expires") == -1  # a session cookie: gone when the browser closes
-    assert pending.get("expires", -1) > 0  # the pending-login cookie lives as long as a login may take
+    # Both session cookies: gone when the browser closes, so nothing of a login outlives it.
+    assert session.get("expires") == -1
+    assert pending.get("expires") == -1
     if secure:
         assert "clever_session" not in cookies
         assert "clever_login" not in cookies
@@ -359,3 +360,42 @@ async def test_secure_cookies_with_the_host_prefix_on_localhost(
         await assert_page_shows(page, stack, teacher, principal, "Log in with Clever")
         await assert_cookies_out_of_reach(context, page, host="localhost", secure=True)
         await screenshot(page, "logged-in-teacher-host-prefix.png", record_property)
+
+
+async def test_a_callback_reopened_after_a_browser_restart_logs_nobody_in(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """A shared classroom device: one person logs in and closes the browser; the next opens the
+    callback URL from the history. A real Chromium profile on disk, closed and started again."""
+    profile = tmp_path / "profile"
+    callbacks: list[str] = []
+    callback_url = f"{stack.backend_url}/auth/callback?"
+    async with async_playwright() as playwright:
+
+        async def launch() -> BrowserContext:
+            context = await playwright.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            context.set_default_timeout(10_000)
+            return context
+
+        first = await launch()
+        page = await first.new_page()
+        page.on("request", lambda r: callbacks.append(r.url) if r.url.startswith(callback_url) else None)
+        await log_in(page, stack, "teacher")
+        assert (await first.request.get(f"{stack.backend_url}/auth/session")).status == 200
+        await first.close()  # the browser exits: its session cookies go, persistent ones are saved
+
+        again = await launch()
+        try:
+            assert callbacks, "the login went through the callback"
+            assert (await again.request.get(f"{stack.backend_url}/auth/session")).status == 401
+            page = await again.new_page()
+            answer = await page.goto(callbacks[0])
+            assert answer is not None
+            assert answer.status == 400
+            await expect(page.get_by_text("login_expired")).to_be_visible()
+            assert (await again.request.get(f"{stack.backend_url}/auth/session")).status == 401
+            assert {cookie.get("name") for cookie in await again.cookies()} & {"clever_session"} == set()
+        finally:
+            await again.close()

@@ -277,6 +277,35 @@ async def test_logout_then_reuse_is_401(sandbox: RunningSandbox, backend: str) -
     assert replay.status_code == 401
 
 
+@pytest.mark.parametrize("bearer", ["another-session", "an-api-token"])
+async def test_logout_with_another_bearer_token_ends_the_cookies_session_too(
+    bearer: str, sandbox: RunningSandbox, backend: str
+) -> None:
+    """A frontend that attaches its own `Authorization: Bearer` to every call logs out: the session
+    behind the cookie it clears ends, and so does a session the bearer token names."""
+    user = demo_user(sandbox.sandbox.store, "teacher")
+    async with Browser(backend) as browser, Browser(backend) as elsewhere:
+        await browser.login(user["id"])
+        await elsewhere.login(user["id"])
+        cookie_token = browser.http.cookies["clever_session"]
+        other_token = elsewhere.http.cookies["clever_session"]
+        token = other_token if bearer == "another-session" else "frontend-api-token"
+        logout = await browser.http.post(
+            f"{backend}/auth/logout", headers={"X-Requested-With": "test", "Authorization": f"Bearer {token}"}
+        )
+        assert logout.status_code == 204
+        assert "clever_session=" in logout.headers["set-cookie"]
+        async with httpx.AsyncClient() as client:
+            behind_cookie = await client.get(
+                f"{backend}/auth/session", headers={"Authorization": f"Bearer {cookie_token}"}
+            )
+            assert behind_cookie.status_code == 401
+            other = await client.get(
+                f"{backend}/auth/session", headers={"Authorization": f"Bearer {other_token}"}
+            )
+            assert other.status_code == (401 if bearer == "another-session" else 200)
+
+
 async def test_a_cross_origin_post_without_the_header_is_refused(
     sandbox: RunningSandbox, backend: str
 ) -> None:

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from app.crypto.keyring import Keyring
 from app.login.pending import Done, Gone, PendingLogins, Taken
 from app.login.transaction import LoginTransaction
+from tests.support.clock import Clock
 from tests.support.redis import RecordingRedis
 
 KEYRING = Keyring.from_secret("q8Zr1vLk0pXw3nT6yH9bS2dF5gJ7mC4a")
@@ -99,15 +100,63 @@ async def test_taking_is_one_redis_command(redis_url: str, key_prefix: str) -> N
 async def test_redis_holds_only_sealed_values_with_a_ttl(redis: Redis, key_prefix: str) -> None:
     pending = _pending(redis, key_prefix)
     browser, transaction = pending.new_browser(), _transaction()
-    await pending.start(browser, transaction)
-    keys = [key async for key in redis.scan_iter(match=f"{key_prefix}*")]
-    assert len(keys) == 1
-    assert 0 < await redis.ttl(keys[0]) <= 600
-    raw = await redis.get(keys[0])
+    await pending.start(browser, transaction)  # a browser's second login: counted as well
+    keys = sorted([key async for key in redis.scan_iter(match=f"{key_prefix}*")])
+    assert [key.decode() for key in keys] == sorted(
+        [pending.key(browser, transaction.state), pending.browser_key(browser)]
+    )
+    raw = await redis.get(pending.key(browser, transaction.state))
     assert isinstance(raw, bytes)
+    counted = await redis.zrange(pending.browser_key(browser), 0, -1)
+    for key in keys:
+        assert 0 < await redis.ttl(key) <= 600
     for clear in (transaction.state, transaction.nonce, transaction.code_verifier, "app.example.org"):
         assert clear.encode() not in raw
-        assert clear.encode() not in keys[0]
+        assert all(clear.encode() not in key for key in keys)
+        assert all(clear.encode() not in member for member in counted)
+    assert browser.session_id.hex().encode() not in pending.browser_key(browser).encode()
+
+
+async def test_a_new_browsers_first_login_is_one_key(redis: Redis, key_prefix: str) -> None:
+    pending = _pending(redis, key_prefix)
+    browser, transaction = pending.new_browser(), _transaction()
+    assert await pending.start(browser, transaction, first=True) == 0
+    keys = [key async for key in redis.scan_iter(match=f"{key_prefix}*")]
+    assert [key.decode() for key in keys] == [pending.key(browser, transaction.state)]
+
+
+async def test_a_browser_starts_at_most_its_share_of_logins(redis: Redis, key_prefix: str) -> None:
+    wall = Clock(1_000_000.0)
+    pending = PendingLogins(redis, KEYRING, prefix=key_prefix, per_browser=3, wall_clock=wall)
+    browser, other = pending.new_browser(), pending.new_browser()
+    assert await pending.start(browser, _transaction(), first=True) == 0
+    wall.now += 100
+    assert [await pending.start(browser, _transaction()) for _ in range(2)] == [0, 0]
+    before = sorted([key async for key in redis.scan_iter(match=f"{key_prefix}*")])
+    refused = _transaction()
+    assert await pending.start(browser, refused) == 600  # until its oldest counted one expires
+    after = sorted([key async for key in redis.scan_iter(match=f"{key_prefix}*")])
+    assert before == after  # nothing stored for the refused one
+    assert await pending.take(browser, refused.state) == Gone("unknown")
+    assert await pending.start(other, _transaction()) == 0  # other browsers are not held up
+    wall.now += 599
+    assert await pending.start(browser, _transaction()) == 1
+    wall.now += 1
+    assert await pending.start(browser, _transaction()) == 0  # the counted ones have expired
+
+
+async def test_a_process_starts_at_most_its_total_of_logins(redis: Redis, key_prefix: str) -> None:
+    clock = Clock()
+    pending = PendingLogins(redis, KEYRING, prefix=key_prefix, total=3, clock=clock)
+    for _ in range(3):
+        assert await pending.start(pending.new_browser(), _transaction(), first=True) == 0
+        clock.now += 10
+    before = sorted([key async for key in redis.scan_iter(match=f"{key_prefix}*")])
+    assert await pending.start(pending.new_browser(), _transaction(), first=True) == 570
+    assert sorted([key async for key in redis.scan_iter(match=f"{key_prefix}*")]) == before
+    clock.now += 570
+    assert await pending.start(pending.new_browser(), _transaction(), first=True) == 0
+    assert await pending.start(pending.new_browser(), _transaction(), first=True) == 10
 
 
 def test_the_browser_cookie_round_trips_and_is_not_a_session_ticket(redis: Redis) -> None:

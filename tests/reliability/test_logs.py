@@ -17,12 +17,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.cli import build_parser
-from app.logs import REQUEST_ID, JsonFormatter, LogFormat, with_format
+from app.logs import REQUEST_ID, EventLimiter, JsonFormatter, LogFormat, with_format
 from app.web.middleware.request_id import RequestId
 from app.web.serving import log_config
 from tests.conftest import RunningSandbox
 from tests.reliability.clever_faults import SECTIONS, arm, log_in
 from tests.support.browser import Browser
+from tests.support.clock import Clock
 from tests.support.demo import demo_user
 
 FIELDS = ["time", "level", "logger", "message", "request_id", "event"]
@@ -189,3 +190,15 @@ async def test_a_failed_login_logs_its_request_id_and_no_personal_data(
     for personal in (user["id"], user["name"]["first"], user["name"]["last"], user.get("email")):
         if personal:
             assert str(personal) not in text
+
+
+def test_a_flood_of_one_event_writes_a_burst_then_a_line_a_second_saying_how_many_were_left_out() -> None:
+    clock = Clock()
+    limiter = EventLimiter(burst=3, per_second=1.0, clock=clock)
+    assert [limiter.admit("login_rejected", "login_expired") for _ in range(5)] == [0, 0, 0, None, None]
+    assert limiter.admit("login_rejected", "invalid_request") == 0  # each kind has its own rate
+    clock.now += 1
+    assert limiter.admit("login_rejected", "login_expired") == 2  # the two left out
+    assert limiter.admit("login_rejected", "login_expired") is None
+    clock.now += 100
+    assert [limiter.admit("login_rejected", "login_expired") for _ in range(4)] == [1, 0, 0, None]

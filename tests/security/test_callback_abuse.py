@@ -128,6 +128,24 @@ async def test_a_sequential_replay_never_reaches_clever_again(
     assert await _exchanges(sandbox) == 1
 
 
+async def test_a_callback_reopened_from_history_after_a_browser_restart_logs_nobody_in(
+    sandbox: RunningSandbox, shared_backend: str
+) -> None:
+    """A shared classroom device: one person logs in and closes the browser; the next reopens the
+    callback URL from the history. Nothing of the first login may outlive the browser."""
+    user = demo_user(sandbox.sandbox.store, "teacher")
+    async with Browser(shared_backend) as browser:
+        redirect = await _clever_redirect(browser, user["id"])
+        assert (await browser.callback(redirect)).response.status_code == 302
+        assert (await browser.session()).status_code == 200
+        browser.restart()
+        assert (await browser.session()).status_code == 401
+        reopened = (await browser.callback(redirect)).response
+        assert (reopened.status_code, error_code(reopened)) == (400, "login_expired")
+        assert SESSION_COOKIE not in reopened.cookies
+        assert (await browser.session()).status_code == 401
+
+
 async def test_ten_parallel_callbacks_in_one_browser_exchange_the_code_once(
     sandbox: RunningSandbox, shared_backend: str
 ) -> None:

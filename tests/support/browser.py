@@ -60,5 +60,9 @@ class Browser:
         assert clever.response.status_code == 302, clever.response.text
         return await self.callback(clever.location)
 
+    def restart(self) -> None:
+        """Close and reopen the browser: its session cookies go, persistent ones stay."""
+        self.http.cookies.jar.clear_session_cookies()
+
     async def session(self) -> httpx.Response:
         return await self.http.get(f"{self.backend_url}/auth/session")

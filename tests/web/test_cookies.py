@@ -19,7 +19,7 @@ def test_cookie_names_and_attributes(secure: bool, session: str, login: str) -> 
     cookies = Cookies(secure=secure)
     response = Response()
     cookies.set_session(response, "v1.a.b.c")
-    cookies.set_login(response, "v1.d.e.f", 600)
+    cookies.set_login(response, "v1.d.e.f")
     cookies.clear_session(response)
     set_session, set_login, cleared = _set_cookies(response)
     assert set_session.startswith(f"{session}=v1.a.b.c;")
@@ -31,7 +31,8 @@ def test_cookie_names_and_attributes(secure: bool, session: str, login: str) -> 
         assert ("secure" in attributes) is secure
         assert "samesite=lax" in header.lower()
     assert "max-age" not in set_session.lower()
-    assert "max-age=600" in set_login.lower()
+    assert "max-age" not in set_login.lower()  # both end with the browser
+    assert "expires" not in set_login.lower()
     assert "max-age=0" in cleared.lower()
 
 
@@ -46,3 +47,13 @@ def test_the_session_token_comes_from_bearer_or_cookie() -> None:
     assert cookies.session_token(_request([(b"cookie", b"clever_session=v1.y")])) is None
     assert cookies.session_token(_request([(b"authorization", b"Basic abc")])) is None
     assert cookies.session_token(_request([])) is None
+
+
+def test_every_session_token_names_the_bearer_and_the_cookie_once_each() -> None:
+    cookies = Cookies(secure=True)
+    both = [(b"authorization", b"Bearer v1.x"), (b"cookie", b"__Host-clever_session=v1.y")]
+    assert cookies.every_session_token(_request(both)) == ["v1.x", "v1.y"]
+    same = [(b"authorization", b"Bearer v1.y"), (b"cookie", b"__Host-clever_session=v1.y")]
+    assert cookies.every_session_token(_request(same)) == ["v1.y"]
+    assert cookies.every_session_token(_request([(b"cookie", b"__Host-clever_session=v1.y")])) == ["v1.y"]
+    assert cookies.every_session_token(_request([])) == []

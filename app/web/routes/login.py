@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.crypto.ticket import Ticket
 from app.login.identity import identify
-from app.login.pending import TRANSACTION_TTL_SECONDS, Done, Gone, Taken
+from app.login.pending import Done, Gone, Taken
 from app.login.returnto import safe_return_to
 from app.login.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
 from app.roster.fetch import fetch_roster
@@ -37,17 +37,17 @@ def login_routes() -> list[BaseRoute]:
 
 async def login(request: Request) -> Response:
     svc = services(request)
-    params = _single_params(request)
+    params = _single_params(svc, request)
     return_to = safe_return_to(
         params.get("return_to"),
         frontend_url=svc.settings.frontend_url,
         allowed_origins=svc.settings.allowed_return_to,
     )
     if return_to is None:
-        raise _refused("invalid_return_to")
+        raise _refused(svc, "invalid_return_to")
     district_id = params.get("district_id") or None
     if district_id is not None and not DISTRICT_ID.match(district_id):
-        raise _refused("invalid_district")
+        raise _refused(svc, "invalid_district")
     browser = svc.pending.decode_browser(request.cookies.get(svc.cookies.login_name))
     return await _start(svc, browser, return_to=return_to, login_method="clever_sso", district_id=district_id)
 
@@ -64,30 +64,30 @@ async def callback(request: Request) -> Response:
 
 async def _callback(request: Request) -> Response:
     svc = services(request)
-    params = _single_params(request)
+    params = _single_params(svc, request)
     code, state, error = params.get("code"), params.get("state"), params.get("error")
     if state is not None and not is_state(state):
-        raise _refused("invalid_request")  # no state we minted looks like that: nothing to look up
+        raise _refused(svc, "invalid_request")  # no state we minted looks like that: nothing to look up
     browser = svc.pending.decode_browser(request.cookies.get(svc.cookies.login_name))
     if error is not None:
         if state and browser is not None:
             await svc.pending.fail(browser, state)
-        logger.info("login refused by Clever", extra={"event": "login_failed", "code": "clever_denied"})
+        _security_event(svc, "login refused by Clever", "login_failed", "clever_denied")
         raise AppError("clever_denied")
     if not code or not code.isascii() or not code.isprintable():  # no NUL, CR, LF, ...
-        raise _refused("invalid_request")
+        raise _refused(svc, "invalid_request")
     if not state:
         # A login Clever started: ask Clever again, this time bound to this browser.
-        logger.info("login started by Clever", extra={"event": "login_portal_restart"})
+        _security_event(svc, "login started by Clever", "login_portal_restart")
         return await _start(svc, browser, return_to=svc.settings.frontend_url, login_method="clever_portal")
     if browser is None:
-        raise _refused("login_expired")  # no pending-login cookie: a state from another browser
+        raise _refused(svc, "login_expired")  # no pending-login cookie: a state from another browser
 
     outcome = await svc.pending.take(browser, state)
     if isinstance(outcome, Done):
         return await _land_again(svc, outcome)
     if isinstance(outcome, Gone):
-        raise _refused("login_in_progress" if outcome.reason == "in_flight" else "login_expired")
+        raise _refused(svc, "login_in_progress" if outcome.reason == "in_flight" else "login_expired")
     try:
         return await _complete(request, svc, browser, state, outcome, code)
     except BaseException:
@@ -104,11 +104,13 @@ async def _start(
     district_id: str | None = None,
 ) -> Response:
     # One pending-login cookie per browser, however many tabs log in at once.
+    first = browser is None
     browser = browser or svc.pending.new_browser()
     transaction = LoginTransaction.new(
         return_to=return_to, login_method=login_method, district_id=district_id
     )
-    await svc.pending.start(browser, transaction)
+    if wait := await svc.pending.start(browser, transaction, first=first):
+        raise _refused(svc, "too_many_pending_logins", headers={"Retry-After": str(wait)})
     settings = svc.settings
     response = RedirectResponse(
         authorize_url(
@@ -119,7 +121,7 @@ async def _start(
         ),
         status_code=302,
     )
-    svc.cookies.set_login(response, svc.pending.encode_browser(browser), TRANSACTION_TTL_SECONDS)
+    svc.cookies.set_login(response, svc.pending.encode_browser(browser))
     return response
 
 
@@ -176,17 +178,32 @@ async def _land_again(svc: Services, done: Done) -> Response:
     return response
 
 
-def _refused(code: str) -> AppError:
+def _refused(svc: Services, code: str, headers: dict[str, str] | None = None) -> AppError:
     """A login request refused before any call to Clever; a security event, logged as such."""
-    logger.info("login request refused", extra={"event": "login_rejected", "code": code})
-    return AppError(code)
+    _security_event(svc, "login request refused", "login_rejected", code)
+    return AppError(code, headers=headers)
 
 
-def _single_params(request: Request) -> dict[str, str]:
+def _security_event(svc: Services, message: str, event: str, code: str | None = None) -> None:
+    """Counted always; logged within `svc.event_log`'s rate, so a flood of forged requests costs a
+    counter, not a log line each."""
+    svc.metrics.security_event(event, code)
+    left_out = svc.event_log.admit(event, code or "")
+    if left_out is None:
+        return
+    extra: dict[str, object] = {"event": event}
+    if code is not None:
+        extra["code"] = code
+    if left_out:
+        extra["suppressed"] = left_out
+    logger.info(message, extra=extra)
+
+
+def _single_params(svc: Services, request: Request) -> dict[str, str]:
     """Query parameters, each at most once and of sane length; anything else is a bad request."""
     params: dict[str, str] = {}
     for name, value in request.query_params.multi_items():
         if name in params or len(value) > _MAX_PARAM_LENGTH:
-            raise _refused("invalid_request")
+            raise _refused(svc, "invalid_request")
         params[name] = value
     return params

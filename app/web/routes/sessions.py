@@ -111,8 +111,9 @@ async def refresh_session(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     svc = services(request)
-    token = svc.cookies.session_token(request)
-    if token:
+    # The bearer token's session and the cookie's: a frontend may send its own API token with
+    # every call, and the cookie cleared below must not leave its session alive (SECURITY.md, 19).
+    for token in svc.cookies.every_session_token(request):
         await svc.sessions.delete_ticket(token)
     # "cache" only: "cookies" would also wipe the partner's other cookies on the whole site.
     response = Response(status_code=204, headers={"Clear-Site-Data": '"cache"'})
