@@ -227,7 +227,10 @@ def _document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _answer("Introspection.", {"$ref": "#/components/schemas/Introspection"}),
-                        "400": _error("invalid_request: a body over 4 KiB, or one that does not parse"),
+                        "400": _error(
+                            "invalid_request: a body over 4 KiB, JSON nested more than 8 deep, "
+                            "or one that does not parse"
+                        ),
                         "401": _error("unauthorized_client"),
                     },
                 }

@@ -22,6 +22,9 @@ from app.web.problems import AppError
 from app.web.services import Services, services
 
 MAX_INTROSPECT_BODY = 4096
+# `{"token": ...}` needs one level; json.loads recurses once per level and a body of 1,500 `[`
+# (well within 4 KiB) ends in a RecursionError, so deeper bodies are refused before parsing.
+MAX_JSON_NESTING = 8
 # A session may fetch its roster again at most this often (POST /auth/session/refresh).
 REFRESH_INTERVAL_SECONDS = 30
 
@@ -224,6 +227,8 @@ def _introspected_token(body: bytes, content_type: str) -> str | None:
     """`token` from a form-encoded body (RFC 7662) or a JSON one."""
     try:
         if content_type.startswith("application/json"):
+            if _nesting(body) > MAX_JSON_NESTING:
+                raise ValueError("nested too deeply")
             value = json.loads(body).get("token")
         else:
             values = parse_qs(body.decode(), strict_parsing=False).get("token", [])
@@ -231,6 +236,32 @@ def _introspected_token(body: bytes, content_type: str) -> str | None:
     except (ValueError, AttributeError, UnicodeDecodeError):
         raise AppError("invalid_request") from None
     return value if isinstance(value, str) and value else None
+
+
+def _nesting(body: bytes) -> int:
+    """How deeply the JSON text nests arrays and objects, brackets inside strings not counted.
+
+    One pass without recursion; on text that is not JSON the number is meaningless, and the
+    parser refuses that text anyway.
+    """
+    deepest = depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def _iso(epoch: float) -> str:
