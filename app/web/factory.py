@@ -42,6 +42,7 @@ from app.web.problems import AppError, json_problem, page_problem, wants_json
 from app.web.routes.login import login_routes
 from app.web.routes.sessions import session_routes
 from app.web.services import Services, open_core
+from app.web.throttle import ServiceAuthThrottle
 
 logger = logging.getLogger("app")
 
@@ -73,6 +74,11 @@ def create_app(settings: Settings) -> Starlette:
                 pending=PendingLogins(core.redis, core.keyring, prefix=settings.redis_key_prefix),
                 district_tokens=core.district_tokens,
                 metrics=metrics,
+                service_auth=ServiceAuthThrottle(
+                    core.redis,
+                    [client.name for client in settings.service_clients],
+                    prefix=settings.redis_key_prefix,
+                ),
             )
             app.state.services = services
             prefetch = asyncio.create_task(services.oidc.prefetch())  # spares the first login two round trips

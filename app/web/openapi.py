@@ -28,6 +28,10 @@ def _error(description: str) -> dict[str, Any]:
 _SESSION_AUTH: list[dict[str, list[str]]] = [{"sessionCookie": []}, {"sessionBearer": []}]
 _SERVICE_AUTH: list[dict[str, list[str]]] = [{"serviceClient": []}]
 _STRING = {"type": "string"}
+_THROTTLED = _error(
+    "client_throttled: too many failed authentications as this client (or as any), "
+    "with Retry-After; see SECURITY.md"
+)
 _STATUS = {"type": "object", "required": ["status"], "properties": {"status": _STRING}}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _STRINGS = {"type": "array", "items": _STRING}
@@ -232,6 +236,7 @@ def _document() -> dict[str, Any]:
                             "or one that does not parse"
                         ),
                         "401": _error("unauthorized_client"),
+                        "429": _THROTTLED,
                     },
                 }
             },
@@ -243,6 +248,7 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "200": _answer("How many ended.", {"$ref": "#/components/schemas/Ended"}),
                         "401": _error("unauthorized_client"),
+                        "429": _THROTTLED,
                     },
                 }
             },
@@ -256,6 +262,7 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "200": _answer("How many ended.", {"$ref": "#/components/schemas/Ended"}),
                         "401": _error("unauthorized_client"),
+                        "429": _THROTTLED,
                     },
                 }
             },

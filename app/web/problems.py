@@ -43,6 +43,7 @@ PROBLEMS: dict[str, Problem] = {
     "no_session": Problem(401, "You are not logged in."),
     "refresh_too_soon": Problem(429, "This session was refreshed moments ago. Please try again shortly."),
     "unauthorized_client": Problem(401, "Client authentication failed."),
+    "client_throttled": Problem(429, "Too many failed client authentications. Please try again later."),
     "not_found": Problem(404, "Not found."),
     "method_not_allowed": Problem(405, "Method not allowed."),
     "body_too_large": Problem(413, "The request body is too large."),

@@ -26,6 +26,7 @@ from app.sessions.store import SessionStore
 from app.settings import Settings
 from app.web.cookies import Cookies
 from app.web.metrics import Metrics
+from app.web.throttle import ServiceAuthThrottle
 
 # One attempt at Clever never takes longer than this, whatever CLEVER_TIMEOUT allows for the call.
 ATTEMPT_TIMEOUT = 5.0
@@ -94,6 +95,7 @@ class Services:
     pending: PendingLogins
     district_tokens: DistrictTokens
     metrics: Metrics
+    service_auth: ServiceAuthThrottle
 
 
 def services(connection: HTTPConnection) -> Services:

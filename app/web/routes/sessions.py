@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,8 @@ from app.roster.fetch import fetch_roster
 from app.sessions.store import Session
 from app.web.problems import AppError
 from app.web.services import Services, services
+
+logger = logging.getLogger("app.service_auth")
 
 MAX_INTROSPECT_BODY = 4096
 # `{"token": ...}` needs one level; json.loads recurses once per level and a body of 1,500 `[`
@@ -160,7 +163,7 @@ def session_token(headers: Iterable[tuple[bytes, bytes]], cookie_name: str) -> s
 async def introspect(request: Request) -> Response:
     """RFC 7662 style, for the partner's backend services (HTTP Basic with SERVICE_CLIENTS)."""
     svc = services(request)
-    _service_client(request, svc)
+    await _service_client(request, svc)
     token = _introspected_token(await _bounded_body(request), request.headers.get("content-type", ""))
     session = await svc.sessions.load(token) if token else None
     svc.metrics.session_validation(_validation(token, session))
@@ -183,18 +186,22 @@ async def introspect(request: Request) -> Response:
 
 async def end_user_sessions(request: Request) -> Response:
     svc = services(request)
-    _service_client(request, svc)
+    await _service_client(request, svc)
     return JSONResponse({"ended": await svc.sessions.delete_user(request.path_params["user_id"])})
 
 
 async def end_district_sessions(request: Request) -> Response:
     svc = services(request)
-    _service_client(request, svc)
+    await _service_client(request, svc)
     return JSONResponse({"ended": await svc.sessions.delete_district(request.path_params["district_id"])})
 
 
-def _service_client(request: Request, svc: Services) -> str:
-    """The calling service's name, after checking its HTTP Basic credentials in constant time."""
+async def _service_client(request: Request, svc: Services) -> str:
+    """The calling service's name, after checking its HTTP Basic credentials in constant time.
+
+    Credentials that name a client count against its failure window (app.web.throttle), and are
+    not checked at all while it is full; no credentials, or undecodable ones, guess nothing.
+    """
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     challenge = {"WWW-Authenticate": 'Basic realm="clever-login"'}
     if scheme.lower() != "basic":
@@ -203,6 +210,12 @@ def _service_client(request: Request, svc: Services) -> str:
         name, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise AppError("unauthorized_client", headers=challenge) from None
+    throttle = svc.service_auth
+    label = throttle.label(name)
+    wait = await throttle.wait(name)
+    if wait:
+        svc.metrics.service_auth_failure(label, "throttled")
+        raise AppError("client_throttled", headers={"Retry-After": str(wait)})
     matched = None
     for client in svc.settings.service_clients:
         name_ok = hmac.compare_digest(client.name.encode(), name.encode())
@@ -210,6 +223,24 @@ def _service_client(request: Request, svc: Services) -> str:
         if name_ok and secret_ok:
             matched = client.name
     if matched is None:
+        failure = await throttle.failed(name)
+        svc.metrics.service_auth_failure(label, "rejected")
+        # Security events (SECURITY.md, requirement 40): the client's configured name or
+        # `unknown`, never what was sent. At most one per failure until the window fills, then one.
+        logger.warning(
+            "service client authentication failed",
+            extra={"event": "service_auth_failed", "code": "unauthorized_client", "client": label},
+        )
+        if failure.engaged:
+            logger.warning(
+                "service client authentication throttled",
+                extra={
+                    "event": "service_auth_throttled",
+                    "code": "client_throttled",
+                    "client": label,
+                    "window_seconds": throttle.window_seconds,
+                },
+            )
         raise AppError("unauthorized_client", headers=challenge)
     return matched
 
