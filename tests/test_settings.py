@@ -88,6 +88,8 @@ def test_redis_is_optional_when_the_command_brings_its_own() -> None:
         ("REDIS_URL", "redis+cluster://127.0.0.1:7001/3"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=forever"),
         ("REDIS_KEY_PREFIX", "a{b}"),
+        ("COOKIE_NAME_SUFFIX", "a;b"),
+        ("COOKIE_NAME_SUFFIX", "x" * 33),
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:

@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> Starlette:
             services = Services(
                 settings=settings,
                 keyring=core.keyring,
-                cookies=Cookies(secure=settings.cookie_secure),
+                cookies=Cookies(secure=settings.cookie_secure, suffix=settings.cookie_name_suffix),
                 redis=core.redis,
                 clever=core.clever,
                 oidc=OidcKeys(core.clever, issuer=settings.clever_oauth_url),

@@ -171,7 +171,8 @@ async def assert_page_shows(
 async def assert_cookies_out_of_reach(context: BrowserContext, page: Page, *, host: str, secure: bool) -> str:
     """The backend's cookies as the browser holds them; answers the session token."""
     prefix = "__Host-" if secure else ""
-    cookies = {cookie.get("name"): cookie for cookie in await context.cookies()}
+    # The dev stack's cookie names end in a suffix new at every start (app/dev/stack.py).
+    cookies = {str(cookie.get("name")).rpartition("_")[0]: cookie for cookie in await context.cookies()}
     session = cookies[f"{prefix}clever_session"]
     pending = cookies[f"{prefix}clever_login"]
     for cookie in (session, pending):
