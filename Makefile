@@ -13,7 +13,8 @@ test: check audit system-packages
 	$(BIN)/pytest
 
 # Known vulnerabilities in the installed dependencies (pip-audit, PyPI's advisory data): fails on
-# one found; warns, without failing, when the service cannot be reached or a package looked up.
+# one found; warns, without failing, when the service cannot be reached or a package looked up,
+# and says NOTHING WAS AUDITED first when no package could be (as on this project's own machines).
 audit: $(STAMP)
 	$(BIN)/python scripts/audit_dependencies.py
 

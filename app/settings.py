@@ -25,6 +25,7 @@ MAX_PREVIOUS_SECRETS = 3
 _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "example", "default", "password")
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_COOKIE_SUFFIX = re.compile(r"^[A-Za-z0-9]{1,32}$")
 # What a Clever district id may look like, wherever one is read (settings, /auth/login).
 DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -59,6 +60,8 @@ class Settings:
     session_idle_timeout: int = DEFAULT_IDLE_TIMEOUT
     session_absolute_timeout: int = DEFAULT_ABSOLUTE_TIMEOUT
     cookie_secure: bool = True
+    # Appended to the cookie names: the dev stack picks one per start (SECURITY.md, "The development stack").
+    cookie_name_suffix: str = ""
     allowed_return_to: frozenset[str] = frozenset()
     cors_origins: frozenset[str] = frozenset()
     student_fields: frozenset[str] = field(default_factory=lambda: parse_student_fields(None))
@@ -108,6 +111,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     idle = read("SESSION_IDLE_TIMEOUT", _seconds(60, 24 * 60 * 60), DEFAULT_IDLE_TIMEOUT)
     absolute = read("SESSION_ABSOLUTE_TIMEOUT", _seconds(60, MAX_ABSOLUTE_TIMEOUT), DEFAULT_ABSOLUTE_TIMEOUT)
     cookie_secure = read("COOKIE_SECURE", _boolean, True)
+    cookie_suffix = read("COOKIE_NAME_SUFFIX", _cookie_suffix, "")
     return_to = read("ALLOWED_RETURN_TO", _origins, frozenset[str]())
     cors = read("CORS_ORIGINS", _origins, frozenset[str]())
     student_fields = read("STUDENT_FIELDS", parse_student_fields, parse_student_fields(None))
@@ -142,6 +146,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         session_idle_timeout=idle,
         session_absolute_timeout=absolute,
         cookie_secure=cookie_secure,
+        cookie_name_suffix=cookie_suffix,
         allowed_return_to=return_to or frozenset({frontend_origin}),
         cors_origins=cors or frozenset({frontend_origin}),
         student_fields=student_fields,
@@ -246,6 +251,12 @@ def _poll_interval(raw: str) -> float:
     if not 1 <= value <= 3600:
         raise ValueError("must be between 1 and 3600 seconds")
     return value
+
+
+def _cookie_suffix(raw: str) -> str:
+    if not _COOKIE_SUFFIX.match(raw):
+        raise ValueError("must be 1-32 letters or digits")
+    return raw
 
 
 def _boolean(raw: str) -> bool:

@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from clever_sandbox.config import SandboxConfig
-from clever_sandbox.control import control_routes
+from clever_sandbox.control import ControlGuard, control_routes
 from clever_sandbox.data_api import data_api_routes
 from clever_sandbox.errors import SandboxHTTPError, html_not_found
 from clever_sandbox.faults import FaultMiddleware, fault_routes
@@ -64,6 +64,7 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(ControlGuard),  # before the faults: a fault rule on /sandbox/* must not hide it
             Middleware(FaultMiddleware, faults=sandbox.faults, rate_limit=config.rate_limit_per_minute),
         ],
         exception_handlers={SandboxHTTPError: _sandbox_error, 404: _not_found},

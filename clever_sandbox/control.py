@@ -2,6 +2,11 @@
 
 JSON in and out, no authentication (it is a test fixture, not part of Clever). Each change
 emits the Events API event Clever would. Errors are `{"message": ...}` with 400 or 404.
+
+No authentication must not mean that any web page a developer opens can drive it:
+`ControlGuard` refuses a change under `/sandbox/` (the faults and OIDC switches included) that a
+browser sends from another origin, and a body that is not JSON, which a cross-origin form or
+`fetch` could send without a preflight (SECURITY.md, "The development stack").
 """
 
 from __future__ import annotations
@@ -13,12 +18,63 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clever_sandbox.errors import api_error
 from clever_sandbox.state import Sandbox
 from clever_sandbox.store import RecordError, RecordNotFound, SandboxStore
 
 Record = dict[str, Any]
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A page served by a name that resolves to 127.0.0.1 (DNS rebinding) is same-origin with what it
+# calls by that name: a browser's change must also name the sandbox by a loopback host.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+_SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})
+
+
+class ControlGuard:
+    """Pure ASGI: refuses cross-origin and simple-request changes to the control API (403, 415).
+
+    Programs (tests, helpers, curl) send no `Origin` and no `Sec-Fetch-Site` and pass; a browser
+    passes only from the sandbox's own loopback origin, and any body must be `application/json`,
+    which no cross-origin page can send without a preflight the sandbox never grants.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in _SAFE_METHODS
+            and scope["path"].startswith("/sandbox/")
+        ):
+            refusal = _refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _refusal(scope: Scope) -> Response | None:
+    headers = {name: value.decode("latin-1") for name, value in scope["headers"]}
+    fetch_site = headers.get(b"sec-fetch-site")
+    if fetch_site is not None and fetch_site.lower() not in _SAME_ORIGIN_FETCH:
+        return api_error(403, "the sandbox's control API refuses requests from other sites")
+    origin = headers.get(b"origin")
+    if origin is not None:
+        host = headers.get(b"host", "")
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if origin != f"{scope.get('scheme', 'http')}://{host}" or hostname not in _LOOPBACK_HOSTS:
+            return api_error(403, "the sandbox's control API refuses requests from other origins")
+    media_type = headers.get(b"content-type", "").partition(";")[0].strip().lower()
+    has_body = headers.get(b"content-length", "0") != "0" or b"transfer-encoding" in headers
+    if (media_type or has_body) and media_type != "application/json":
+        return api_error(
+            415, "the sandbox's control API takes JSON bodies only (Content-Type: application/json)"
+        )
+    return None
 
 
 class _BadBody(Exception):

@@ -93,6 +93,8 @@ def test_redis_is_optional_when_the_command_brings_its_own() -> None:
         ("PENDING_LOGINS_PER_BROWSER", "1"),
         ("PENDING_LOGINS_PER_BROWSER", "many"),
         ("PENDING_LOGINS_MAX", "0"),
+        ("COOKIE_NAME_SUFFIX", "a;b"),
+        ("COOKIE_NAME_SUFFIX", "x" * 33),
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:

@@ -77,6 +77,9 @@ def dev_environ(
         # Hex, so it can never spell one of the placeholder words the settings refuse.
         "SESSION_SECRET": secrets.token_hex(32),
         "COOKIE_SECURE": "false",
+        # New names at every start: plain-http cookies on 127.0.0.1 are shared with every other
+        # local app, which must not be able to plant one the backend reads (SECURITY.md).
+        "COOKIE_NAME_SUFFIX": secrets.token_hex(8),
         "FRONTEND_URL": addresses.demo_url,
     }
 

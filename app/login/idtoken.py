@@ -62,6 +62,7 @@ def verify_id_token(
     claims = decoded.claims
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise IdTokenInvalid("no subject")
+    _check_nonce_and_azp(claims, client_id=client_id, nonce=nonce)
     return IdClaims(
         sub=claims["sub"],
         district=_text(claims.get("district")),
@@ -70,6 +71,19 @@ def verify_id_token(
         given_name=_text(claims.get("given_name")),
         family_name=_text(claims.get("family_name")),
     )
+
+
+def _check_nonce_and_azp(claims: Mapping[str, Any], *, client_id: str, nonce: str) -> None:
+    """OIDC Core 3.1.3.7, which the claims registry is looser than: it accepts a list holding the
+    expected nonce, and says nothing of `azp`."""
+    if not isinstance(claims.get("nonce"), str) or claims["nonce"] != nonce:
+        raise IdTokenInvalid("claim check failed (nonce)")
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    azp = claims.get("azp")
+    if len(audiences) > 1 and azp is None:
+        raise IdTokenInvalid("claim check failed (several audiences and no azp)")
+    if azp is not None and azp != client_id:
+        raise IdTokenInvalid("claim check failed (azp)")
 
 
 def _text(value: object) -> str | None:

@@ -6,6 +6,10 @@ which suits shared classroom devices; the server enforces the session's idle and
 and the pending logins' TTL. A pending-login cookie that outlived the browser would let the next
 person reopen the last login's callback from history and land on that person's session.
 SameSite=Lax, because the way back from Clever is a cross-site top-level navigation.
+
+`suffix` (COOKIE_NAME_SUFFIX) is appended to both names: the dev stack picks a random one at
+each start, so that another app on 127.0.0.1 (cookies ignore ports) cannot blindly plant a
+pending-login cookie the backend would read (SECURITY.md, "The development stack").
 """
 
 from __future__ import annotations
@@ -19,14 +23,19 @@ from starlette.responses import Response
 @dataclass(frozen=True, slots=True)
 class Cookies:
     secure: bool
+    suffix: str = ""
 
     @property
     def session_name(self) -> str:
-        return "__Host-clever_session" if self.secure else "clever_session"
+        return self._named("clever_session")
 
     @property
     def login_name(self) -> str:
-        return "__Host-clever_login" if self.secure else "clever_login"
+        return self._named("clever_login")
+
+    def _named(self, base: str) -> str:
+        name = f"{base}_{self.suffix}" if self.suffix else base
+        return f"__Host-{name}" if self.secure else name
 
     def session_token(self, connection: HTTPConnection) -> str | None:
         """The session ticket: the cookie, or `Authorization: Bearer` for non-browser clients."""

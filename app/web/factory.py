@@ -31,6 +31,7 @@ from app.web.problems import HANDLED, answer_error
 from app.web.routes.login import login_routes
 from app.web.routes.sessions import session_routes
 from app.web.services import Services, open_core
+from app.web.throttle import ServiceAuthThrottle
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -46,7 +47,7 @@ def create_app(settings: Settings) -> Starlette:
             services = Services(
                 settings=settings,
                 keyring=core.keyring,
-                cookies=Cookies(secure=settings.cookie_secure),
+                cookies=Cookies(secure=settings.cookie_secure, suffix=settings.cookie_name_suffix),
                 redis=core.redis,
                 clever=core.clever,
                 oidc=OidcKeys(core.clever, issuer=settings.clever_oauth_url),
@@ -61,6 +62,11 @@ def create_app(settings: Settings) -> Starlette:
                 event_log=EventLimiter(),
                 district_tokens=core.district_tokens,
                 metrics=metrics,
+                service_auth=ServiceAuthThrottle(
+                    core.redis,
+                    [client.name for client in settings.service_clients],
+                    prefix=settings.redis_key_prefix,
+                ),
             )
             app.state.services = services
             prefetch = asyncio.create_task(services.oidc.prefetch())  # spares the first login two round trips

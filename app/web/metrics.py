@@ -118,6 +118,13 @@ class Metrics:
             ("event", "code"),
             registry=self.registry,
         )
+        self._service_auth_failures = Counter(
+            "service_auth_failures",
+            "Service-client authentications refused, by client (a configured name, or `unknown`) "
+            "and outcome: `rejected` (wrong credentials) or `throttled` (refused unchecked, 429).",
+            ("client", "outcome"),
+            registry=self.registry,
+        )
         self._redis_errors = Counter(
             "redis_errors",
             "Requests that failed because Redis did, by error class.",
@@ -175,6 +182,12 @@ class Metrics:
     def security_event(self, event: str, code: str | None) -> None:
         """Count one security event (`login_rejected`, `invalid_request`)."""
         self._security_events.labels(event=label_code(event), code=label_code(code or NONE)).inc()
+
+    def service_auth_failure(self, client: str, outcome: str) -> None:
+        """Count one refused service-client authentication; `client` is a configured name or
+        `unknown` (app.web.throttle), never what the caller sent."""
+        # A configured name or `unknown`: bounded by the settings, and no personal data.
+        self._service_auth_failures.labels(client=client, outcome=label_code(outcome)).inc()
 
     def redis_error(self, exc: BaseException) -> None:
         """Count one request failed by Redis, labelled by the error's class (`timeout_error`)."""

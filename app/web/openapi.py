@@ -37,6 +37,10 @@ def _error(description: str) -> dict[str, Any]:
 _SESSION_AUTH: list[dict[str, list[str]]] = [{"sessionCookie": []}, {"sessionBearer": []}]
 _SERVICE_AUTH: list[dict[str, list[str]]] = [{"serviceClient": []}]
 _STRING = {"type": "string"}
+_THROTTLED = _error(
+    "client_throttled: too many failed authentications as this client (or as any), "
+    "with Retry-After; see SECURITY.md"
+)
 _STATUS = {"type": "object", "required": ["status"], "properties": {"status": _STRING}}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _STRINGS = {"type": "array", "items": _STRING}
@@ -158,8 +162,12 @@ def _document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _answer("Introspection.", {"$ref": "#/components/schemas/Introspection"}),
-                        "400": _error("invalid_request: a body over 4 KiB, or one that does not parse"),
+                        "400": _error(
+                            "invalid_request: a body over 4 KiB, JSON nested more than 8 deep, "
+                            "or one that does not parse"
+                        ),
                         "401": _error("unauthorized_client"),
+                        "429": _THROTTLED,
                     },
                 }
             },
@@ -171,6 +179,7 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "200": _answer("How many ended.", {"$ref": "#/components/schemas/Ended"}),
                         "401": _error("unauthorized_client"),
+                        "429": _THROTTLED,
                     },
                 }
             },
@@ -184,6 +193,7 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "200": _answer("How many ended.", {"$ref": "#/components/schemas/Ended"}),
                         "401": _error("unauthorized_client"),
+                        "429": _THROTTLED,
                     },
                 }
             },

@@ -64,6 +64,7 @@ PROBLEMS: dict[str, Problem] = {
         429, "Too many logins were started and not finished. Please wait a few minutes and try again."
     ),
     "unauthorized_client": Problem(401, "Client authentication failed."),
+    "client_throttled": Problem(429, "Too many failed client authentications. Please try again later."),
     "not_found": Problem(404, "Not found."),
     "method_not_allowed": Problem(405, "Method not allowed."),
     "body_too_large": Problem(413, "The request body is too large."),

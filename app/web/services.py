@@ -27,6 +27,7 @@ from app.sessions.store import SessionStore
 from app.settings import Settings
 from app.web.cookies import Cookies
 from app.web.metrics import Metrics
+from app.web.throttle import ServiceAuthThrottle
 
 # One attempt at Clever never takes longer than this, whatever CLEVER_TIMEOUT allows for the call.
 ATTEMPT_TIMEOUT = 5.0
@@ -96,6 +97,7 @@ class Services:
     district_tokens: DistrictTokens
     metrics: Metrics
     event_log: EventLimiter
+    service_auth: ServiceAuthThrottle
 
 
 def services(connection: HTTPConnection) -> Services:

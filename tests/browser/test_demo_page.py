@@ -18,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from app.web.cookies import Cookies
 from clever_sandbox.oauth import SIGN_IN_COOKIE
 from tests.support.demo import User, demo_user, expected_roles, expected_section_ids
 from tests.support.devstack import RunningStack, running_dev_stack
@@ -171,7 +172,8 @@ async def assert_page_shows(
 async def assert_cookies_out_of_reach(context: BrowserContext, page: Page, *, host: str, secure: bool) -> str:
     """The backend's cookies as the browser holds them; answers the session token."""
     prefix = "__Host-" if secure else ""
-    cookies = {cookie.get("name"): cookie for cookie in await context.cookies()}
+    # The dev stack's cookie names end in a suffix new at every start (app/dev/stack.py).
+    cookies = {str(cookie.get("name")).rpartition("_")[0]: cookie for cookie in await context.cookies()}
     session = cookies[f"{prefix}clever_session"]
     pending = cookies[f"{prefix}clever_login"]
     for cookie in (session, pending):
@@ -299,12 +301,13 @@ async def test_two_tabs_logging_in_at_once_both_end_logged_in(
     # Two logins pending at once, each with its own state, behind one pending-login cookie.
     states = {parse_qs(urlsplit(tab.url).query)["state"][0] for tab in tabs}
     assert len(states) == 2
-    pending = [cookie for cookie in await context.cookies() if cookie.get("name") == "clever_login"]
+    names = Cookies(secure=False, suffix=stack.settings.cookie_name_suffix)
+    pending = [cookie for cookie in await context.cookies() if cookie.get("name") == names.login_name]
     assert len(pending) == 1
 
     principals = await asyncio.gather(*(pick_on_clever(tab, stack, teacher) for tab in tabs))
     assert [principal["user"]["id"] for principal in principals] == [teacher["id"]] * 2
-    sessions = [cookie for cookie in await context.cookies() if cookie.get("name") == "clever_session"]
+    sessions = [cookie for cookie in await context.cookies() if cookie.get("name") == names.session_name]
     assert len(sessions) == 1
     for tab in tabs:
         await tab.reload()

@@ -406,11 +406,41 @@ def test_the_schema_takes_the_sentinel_and_cluster_url_forms(url: str) -> None:
     assert secret["data"]["REDIS_URL"]
 
 
-def test_ingress_publishes_only_the_auth_api() -> None:
+PUBLIC_ROUTES = [
+    ("/auth/login", "Exact"),
+    ("/auth/callback", "Exact"),
+    ("/auth/session", "Prefix"),
+    ("/auth/logout", "Exact"),
+    ("/auth/verify", "Exact"),
+]
+SERVICE_ROUTES = [("/auth/introspect", "Exact"), ("/auth/users", "Prefix"), ("/auth/districts", "Prefix")]
+
+
+def _published(values: dict[str, Any]) -> list[tuple[str, str]]:
+    ingress = one(render(values), "Ingress")["spec"]
+    return [(p["path"], p["pathType"]) for rule in ingress["rules"] for p in rule["http"]["paths"]]
+
+
+def test_ingress_publishes_only_the_browser_facing_auth_api() -> None:
+    assert _published(ci_values("full")) == PUBLIC_ROUTES
     ingress = one(render(ci_values("full")), "Ingress")["spec"]
-    paths = [p["path"] for rule in ingress["rules"] for p in rule["http"]["paths"]]
-    assert paths == ["/auth"]
     assert ingress["tls"] == [{"hosts": ["login.example.org"], "secretName": "login-example-org-tls"}]
+
+
+def test_the_service_client_api_is_published_only_when_asked() -> None:
+    asked = merged(ci_values("full"), {"ingress": {"publishServiceEndpoints": True}})
+    assert _published(asked) == PUBLIC_ROUTES + SERVICE_ROUTES
+    own = {"ingress": {"hosts": [{"host": "login.example.org", "paths": [{"path": "/auth"}]}]}}
+    assert _published(merged(asked, own)) == [("/auth", "Prefix")]
+
+
+@pytest.mark.parametrize("path", ["/", "/auth", "/auth/", "/auth/introspect", "/auth/users"])
+def test_a_path_that_would_publish_the_service_client_api_is_refused(path: str) -> None:
+    values = merged(
+        ci_values("full"), {"ingress": {"hosts": [{"host": "login.example.org", "paths": [{"path": path}]}]}}
+    )
+    with pytest.raises(helm.HelmRenderError, match="publishServiceEndpoints"):
+        render(values)
 
 
 def test_events_worker_is_off_by_default_and_valid_when_enabled() -> None:

@@ -18,8 +18,12 @@ from app.dev.stack import (
     serve_together,
 )
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
+from app.web.cookies import Cookies
 from clever_sandbox.district import DemoLogin
 from clever_sandbox.state import Sandbox
+from tests.support.browser import Browser
+from tests.support.demo import demo_user
+from tests.support.devstack import running_dev_stack
 from tests.support.partner import come_in_from_the_portal, log_in_through_the_demo_page
 from tests.support.processes import free_port
 
@@ -53,6 +57,37 @@ def test_each_start_has_its_own_session_secret(redis_url: str) -> None:
     second = build_dev_stack(redis_url, environ={"REDIS_KEY_PREFIX": "mine:"}).settings
     assert str(first) != str(second.session_secret)
     assert second.redis_key_prefix == "mine:"
+
+
+def test_each_start_names_its_cookies_anew(redis_url: str) -> None:
+    names = set()
+    for _ in range(2):
+        settings = build_dev_stack(redis_url, environ={}).settings
+        cookies = Cookies(secure=settings.cookie_secure, suffix=settings.cookie_name_suffix)
+        names |= {cookies.session_name, cookies.login_name}
+    assert len(names) == 4
+    assert not names & {"clever_session", "clever_login"}
+
+
+async def test_a_pending_login_cookie_planted_by_another_local_app_logs_nobody_in(
+    redis_url: str, key_prefix: str
+) -> None:
+    # Another app on 127.0.0.1 (any port) may set cookies the backend receives. It starts a login
+    # of its own, signs in at the sandbox as its teacher, and plants its pending-login cookie in
+    # the victim's browser under the name it can know, then sends the victim to the callback.
+    with running_dev_stack(redis_url, key_prefix=key_prefix) as stack:
+        teacher = demo_user(stack.store, "teacher")
+        async with Browser(stack.backend_url) as attacker, Browser(stack.backend_url) as victim:
+            start = await attacker.start_login()
+            clever = await attacker.sign_in_at_clever(start.location, teacher["id"])
+            pending = next(
+                c.value or "" for c in attacker.http.cookies.jar if c.name.startswith("clever_login")
+            )
+            victim.http.cookies.set("clever_login", pending, domain="127.0.0.1")
+            landed = await victim.callback(clever.location)
+            session = await victim.session()
+    assert landed.response.status_code == 400
+    assert session.status_code == 401
 
 
 def test_student_fields_may_be_widened_for_a_look_at_every_field(redis_url: str) -> None:

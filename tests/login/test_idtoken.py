@@ -74,6 +74,12 @@ def test_missing_optional_claims_read_as_none() -> None:
         _claims(exp=NOW - 61),
         _claims(nonce="other"),
         _claims(nonce=None),
+        _claims(nonce=["n1"]),
+        _claims(nonce={"n1": "n1"}),
+        _claims(aud=[CLIENT, "another-client"]),
+        _claims(aud=[CLIENT, "another-client"], azp="another-client"),
+        _claims(aud=CLIENT, azp="another-client"),
+        _claims(aud=[CLIENT], azp="another-client"),
         _claims(sub=None),
         _claims(iss=None),
     ],
@@ -81,6 +87,19 @@ def test_missing_optional_claims_read_as_none() -> None:
 def test_claims_that_do_not_check_out_are_refused(claims: dict[str, Any]) -> None:
     with pytest.raises(IdTokenInvalid):
         _verify(_sign(claims))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        _claims(aud=[CLIENT]),
+        _claims(aud=[CLIENT], azp=CLIENT),
+        _claims(aud=[CLIENT, "another-client"], azp=CLIENT),
+        _claims(azp=CLIENT),
+    ],
+)
+def test_audiences_that_name_us_as_the_authorized_party_are_accepted(claims: dict[str, Any]) -> None:
+    assert _verify(_sign(claims))
 
 
 def test_expiry_allows_a_minute_of_clock_skew() -> None:

@@ -149,3 +149,59 @@ async def test_reset_goes_back_to_the_seeded_district(sandbox: RunningSandbox, s
     await_reset = {kind: list(store.all(kind)) for kind in ("users", "sections")}
     assert await_reset["sections"] == before["sections"]
     assert await_reset["users"][:-1] == before["users"]
+
+
+FAULT = b'{"path": "/v3.1/*", "status": 500}'
+ELSEWHERE = "http://127.0.0.1:1"  # another app on the same machine: same site, other origin
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        # A page elsewhere posting as a form or a no-cors fetch would: no preflight needed.
+        ({"Origin": ELSEWHERE, "Content-Type": "text/plain", "Sec-Fetch-Site": "same-site"}, 403),
+        (
+            {"Origin": "https://evil.example", "Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"},
+            403,
+        ),
+        ({"Origin": "null", "Content-Type": "application/x-www-form-urlencoded"}, 403),
+        ({"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}, 403),
+        # DNS rebinding: a page at evil.example:port that resolves to 127.0.0.1 is same-origin.
+        (
+            {"Origin": "http://evil.example:9", "Host": "evil.example:9", "Content-Type": "application/json"},
+            403,
+        ),
+        # Without Origin, but not JSON.
+        ({"Content-Type": "text/plain"}, 415),
+        ({"Content-Type": "multipart/form-data; boundary=x"}, 415),
+        ({}, 415),
+    ],
+)
+async def test_the_control_api_refuses_cross_origin_and_simple_requests(
+    sandbox: RunningSandbox, headers: dict[str, str], status: int
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url) as client:
+        armed = await client.post("/sandbox/faults", content=FAULT, headers=headers)
+        reset = await client.post("/sandbox/reset", headers=headers)
+        listed = (await client.get("/sandbox/faults")).json()["data"]
+    assert armed.status_code == status
+    assert reset.status_code == (status if headers else 204)  # no body, no Origin: a program
+    assert isinstance(armed.json()["message"], str)
+    assert listed == []
+
+
+async def test_the_control_api_serves_programs_and_its_own_origin(sandbox: RunningSandbox) -> None:
+    own = sandbox.url
+    async with httpx.AsyncClient(base_url=sandbox.url) as client:
+        program = await client.post("/sandbox/faults", json={"path": "/v3.1/x", "status": 500})
+        same_origin = await client.post(
+            "/sandbox/faults",
+            json={"path": "/v3.1/y", "status": 500},
+            headers={"Origin": own, "Sec-Fetch-Site": "same-origin"},
+        )
+        listed = (await client.get("/sandbox/faults")).json()["data"]
+        cleared = await client.delete("/sandbox/faults")
+        reset = await client.post("/sandbox/reset")
+    assert (program.status_code, same_origin.status_code) == (201, 201)
+    assert [rule["path"] for rule in listed] == ["/v3.1/x", "/v3.1/y"]
+    assert (cleared.status_code, reset.status_code) == (204, 204)

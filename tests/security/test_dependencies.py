@@ -107,6 +107,28 @@ def test_an_unreachable_service_is_a_clear_message_not_a_failure() -> None:
     judge = _audit_script().judge
     verdict = judge(None, error="ConnectionError: pypi.org")
     assert verdict.exit_code == 0
+    assert verdict.message.startswith("dependency audit: NOTHING WAS AUDITED")
     assert "could not be reached" in verdict.message
     assert "ConnectionError" in verdict.message
     assert judge(None, require_coverage=True).exit_code == 2
+
+
+def test_an_audit_that_looked_nothing_up_says_so_first() -> None:
+    judge = _audit_script().judge
+    report = {
+        "dependencies": [
+            {"name": "redis", "version": "8.1.0", "skip_reason": "Dependency not found on PyPI"},
+            {"name": "aiohttp", "version": "3.13.2", "skip_reason": "Dependency not found on PyPI"},
+            {"name": "clever-login", "skip_reason": "distribution marked as editable"},
+        ]
+    }
+    verdict = judge(report)
+    assert verdict.exit_code == 0
+    assert verdict.message.startswith("dependency audit: NOTHING WAS AUDITED")
+    assert "0 package(s) audited" in verdict.message
+    assert "2 package(s) could not be looked up" in verdict.message
+    assert judge(report, require_coverage=True).exit_code == 2
+    partly = judge(
+        {"dependencies": [{"name": "httpx", "version": "0.28.1", "vulns": []}, *report["dependencies"]]}
+    )
+    assert "NOTHING WAS AUDITED" not in partly.message

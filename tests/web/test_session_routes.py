@@ -65,6 +65,33 @@ async def test_introspection_for_backend_services(sandbox: RunningSandbox, backe
         assert refused.headers["www-authenticate"].startswith("Basic")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 1500,
+        b'{"token": ' + b"[" * 1500 + b"]" * 1500 + b"}",
+        b'{"token": ' + b'{"a": ' * 200 + b"1" + b"}" * 200 + b"}",
+    ],
+)
+async def test_a_deeply_nested_json_body_is_a_bad_request_and_the_connection_lives_on(
+    body: bytes, backend: str
+) -> None:
+    async with httpx.AsyncClient(base_url=backend, limits=httpx.Limits(max_connections=1)) as service:
+        nested = await service.post(
+            "/auth/introspect", content=body, headers={"Content-Type": "application/json"}, auth=SERVICE
+        )
+        after = await service.post("/auth/introspect", json={"token": "v1.nope"}, auth=SERVICE)
+    assert (nested.status_code, nested.json()["error"]) == (400, "invalid_request")
+    assert (after.status_code, after.json()) == (200, {"active": False})
+
+
+async def test_brackets_inside_strings_do_not_count_as_nesting(backend: str) -> None:
+    token = '[[[[[[[[[[\\"{{{{{{{{{{'
+    async with httpx.AsyncClient(base_url=backend) as service:
+        answer = await service.post("/auth/introspect", json={"token": token, "x": [[["ok"]]]}, auth=SERVICE)
+    assert (answer.status_code, answer.json()) == (200, {"active": False})
+
+
 async def test_every_session_of_a_user_can_be_ended_by_a_service(
     sandbox: RunningSandbox, backend: str
 ) -> None:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, TypedDict, get_args
@@ -23,7 +24,12 @@ from app.sessions.store import Session
 from app.web.problems import AppError
 from app.web.services import Services, services
 
+logger = logging.getLogger("app.service_auth")
+
 MAX_INTROSPECT_BODY = 4096
+# `{"token": ...}` needs one level; json.loads recurses once per level and a body of 1,500 `[`
+# (well within 4 KiB) ends in a RecursionError, so deeper bodies are refused before parsing.
+MAX_JSON_NESTING = 8
 # A session may fetch its roster again at most this often (POST /auth/session/refresh).
 REFRESH_INTERVAL_SECONDS = 30
 
@@ -171,7 +177,7 @@ def session_token(headers: Iterable[tuple[bytes, bytes]], cookie_name: str) -> s
 async def introspect(request: Request) -> Response:
     """RFC 7662 style, for the partner's backend services (HTTP Basic with SERVICE_CLIENTS)."""
     svc = services(request)
-    _service_client(request, svc)
+    await _service_client(request, svc)
     token = _introspected_token(await _bounded_body(request), request.headers.get("content-type", ""))
     session = await validate(svc, token)
     if session is None:
@@ -193,18 +199,22 @@ async def introspect(request: Request) -> Response:
 
 async def end_user_sessions(request: Request) -> Response:
     svc = services(request)
-    _service_client(request, svc)
+    await _service_client(request, svc)
     return JSONResponse({"ended": await svc.sessions.delete_user(request.path_params["user_id"])})
 
 
 async def end_district_sessions(request: Request) -> Response:
     svc = services(request)
-    _service_client(request, svc)
+    await _service_client(request, svc)
     return JSONResponse({"ended": await svc.sessions.delete_district(request.path_params["district_id"])})
 
 
-def _service_client(request: Request, svc: Services) -> str:
-    """The calling service's name, after checking its HTTP Basic credentials in constant time."""
+async def _service_client(request: Request, svc: Services) -> str:
+    """The calling service's name, after checking its HTTP Basic credentials in constant time.
+
+    Credentials that name a client count against its failure window (app.web.throttle), and are
+    not checked at all while it is full; no credentials, or undecodable ones, guess nothing.
+    """
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     challenge = {"WWW-Authenticate": 'Basic realm="clever-login"'}
     if scheme.lower() != "basic":
@@ -213,6 +223,12 @@ def _service_client(request: Request, svc: Services) -> str:
         name, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise AppError("unauthorized_client", headers=challenge) from None
+    throttle = svc.service_auth
+    label = throttle.label(name)
+    wait = await throttle.wait(name)
+    if wait:
+        svc.metrics.service_auth_failure(label, "throttled")
+        raise AppError("client_throttled", headers={"Retry-After": str(wait)})
     matched = None
     for client in svc.settings.service_clients:
         name_ok = hmac.compare_digest(client.name.encode(), name.encode())
@@ -220,6 +236,24 @@ def _service_client(request: Request, svc: Services) -> str:
         if name_ok and secret_ok:
             matched = client.name
     if matched is None:
+        failure = await throttle.failed(name)
+        svc.metrics.service_auth_failure(label, "rejected")
+        # Security events (SECURITY.md, requirement 40): the client's configured name or
+        # `unknown`, never what was sent. At most one per failure until the window fills, then one.
+        logger.warning(
+            "service client authentication failed",
+            extra={"event": "service_auth_failed", "code": "unauthorized_client", "client": label},
+        )
+        if failure.engaged:
+            logger.warning(
+                "service client authentication throttled",
+                extra={
+                    "event": "service_auth_throttled",
+                    "code": "client_throttled",
+                    "client": label,
+                    "window_seconds": throttle.window_seconds,
+                },
+            )
         raise AppError("unauthorized_client", headers=challenge)
     return matched
 
@@ -242,6 +276,8 @@ def _introspected_token(body: bytes, content_type: str) -> str | None:
     """`token` from a form-encoded body (RFC 7662) or a JSON one."""
     try:
         if content_type.startswith("application/json"):
+            if _nesting(body) > MAX_JSON_NESTING:
+                raise ValueError("nested too deeply")
             value = json.loads(body).get("token")
         else:
             values = parse_qs(body.decode(), strict_parsing=False).get("token", [])
@@ -249,6 +285,32 @@ def _introspected_token(body: bytes, content_type: str) -> str | None:
     except (ValueError, AttributeError, UnicodeDecodeError):
         raise AppError("invalid_request") from None
     return value if isinstance(value, str) and value else None
+
+
+def _nesting(body: bytes) -> int:
+    """How deeply the JSON text nests arrays and objects, brackets inside strings not counted.
+
+    One pass without recursion; on text that is not JSON the number is meaningless, and the
+    parser refuses that text anyway.
+    """
+    deepest = depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def _iso(epoch: float) -> str:
