@@ -17,9 +17,7 @@ import uvicorn
 
 from app.logs import LOG_FORMATS, with_format
 from app.logs import configure as configure_logs
-from app.settings import SettingsError, load_settings
-from app.web.asgi import APP_FACTORY
-from app.web.serving import (
+from app.serving.server import (
     DEFAULT_FORWARDED_ALLOW_IPS,
     GRACEFUL_SHUTDOWN_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
@@ -28,6 +26,8 @@ from app.web.serving import (
     raise_open_file_limit,
     uvicorn_options,
 )
+from app.settings import SettingsError, load_settings
+from app.web.asgi import APP_FACTORY
 
 if TYPE_CHECKING:
     from app.dev.stack import DevStack

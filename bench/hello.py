@@ -2,7 +2,7 @@
 
     python -m bench.hello {starlette,asgi} PORT
 
-Both run under uvicorn with the options `clever-login serve` uses (app.web.serving.uvicorn_options),
+Both run under uvicorn with the options `clever-login serve` uses (app.serving.server.uvicorn_options),
 so the only difference from the backend is the work done per request.
 """
 
@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from app.web.serving import ServeOptions, uvicorn_options
+from app.serving.server import ServeOptions, uvicorn_options
 
 _BODY = b'{"hello":"world"}'
 _HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_BODY)).encode())]

@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 
 from app import cli
+from app.serving.server import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_options
 from app.web.asgi import APP_FACTORY
-from app.web.serving import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_options
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 from tests.conftest import RunningSandbox

@@ -14,9 +14,9 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from app.dev.demo import DemoConfig, create_demo_app
+from app.serving.server import EmbeddedServer, listening_socket, log_config
 from app.settings import Settings, load_settings
 from app.web.factory import create_app
-from app.web.serving import EmbeddedServer, listening_socket, log_config
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 

@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.core import Core, open_core
 from app.events.cursor import Cursors
 from app.events.effects import ALL_ROLES, Effects
 from app.events.metrics import EventMetrics
 from app.events.worker import EventsWorker, WorkerOptions
+from app.serving.server import EmbeddedServer, listening_socket
 from app.settings import Settings
-from app.web.services import Core, open_core
-from app.web.serving import EmbeddedServer, listening_socket
 
 logger = logging.getLogger("app.events")
 

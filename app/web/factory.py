@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from app.core import open_core
 from app.login.identity import OidcKeys
 from app.login.pending import PendingLogins
 from app.logs import EventLimiter
@@ -30,7 +31,7 @@ from app.web.openapi import openapi_document
 from app.web.problems import HANDLED, answer_error
 from app.web.routes.login import login_routes
 from app.web.routes.sessions import session_routes
-from app.web.services import Services, open_core
+from app.web.services import Services
 from app.web.throttle import ServiceAuthThrottle
 
 

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.web.serving import ServeOptions, uvicorn_options
+from app.serving.server import ServeOptions, uvicorn_options
 
 COOKIE = "peer_session"
 IDLE_SECONDS = 30 * 60

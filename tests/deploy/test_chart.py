@@ -29,7 +29,7 @@ kubernetes_validate = pytest.importorskip(
 CHART = Path(__file__).resolve().parents[2] / "helm" / "clever-login"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 KUBE_VERSION = "1.30.0"
-GRACEFUL_SHUTDOWN_SECONDS = 20  # app.web.serving.GRACEFUL_SHUTDOWN_SECONDS
+GRACEFUL_SHUTDOWN_SECONDS = 20  # app.serving.server.GRACEFUL_SHUTDOWN_SECONDS
 CRD_KINDS = frozenset({"ServiceMonitor"})
 
 Manifest = dict[str, Any]

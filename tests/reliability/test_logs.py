@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from app.cli import build_parser
 from app.logs import REQUEST_ID, EventLimiter, JsonFormatter, LogFormat, with_format
+from app.serving.server import log_config
 from app.web.middleware.request_id import RequestId
-from app.web.serving import log_config
 from tests.conftest import RunningSandbox
 from tests.reliability.clever_faults import SECTIONS, arm, log_in
 from tests.support.browser import Browser

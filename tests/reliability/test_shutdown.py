@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app.web.serving import GRACEFUL_SHUTDOWN_SECONDS
+from app.serving.server import GRACEFUL_SHUTDOWN_SECONDS
 from tests.conftest import RunningSandbox
 from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.support.backend import backend_environ

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.web.serving import ServeOptions, uvicorn_options
+from app.serving.server import ServeOptions, uvicorn_options
 from tests.conftest import TEST_REDIRECT_URI, RunningSandbox
 from tests.security.conftest import error_code
 from tests.support.browser import Browser

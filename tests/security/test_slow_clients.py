@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from app.web.serving import GRACEFUL_SHUTDOWN_SECONDS
+from app.serving.server import GRACEFUL_SHUTDOWN_SECONDS
 from tests.conftest import RunningSandbox
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET, backend_environ
 from tests.support.processes import child_environ, free_port, start_cli, stop, wait_until_answers

@@ -19,7 +19,7 @@ from app.crypto.keyring import Keyring
 from app.crypto.ticket import Ticket
 from app.dev import stack as devstack
 from app.login.transaction import LoginTransaction
-from app.web.serving import ServeOptions, uvicorn_options
+from app.serving.server import ServeOptions, uvicorn_options
 from tests.conftest import SECRETS, TELEMETRY, RunningSandbox, remember_sandbox_secrets
 from tests.security.telemetry import OPAQUE_KIND, LogCapture, SecretBook, mask, report
 from tests.support import servers

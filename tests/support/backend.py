@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 
+from app.serving.http_protocol import protocol_factory
+from app.serving.server import REQUEST_TIMEOUT_SECONDS
 from app.settings import Settings, load_settings
 from app.web.factory import create_app
-from app.web.http_protocol import protocol_factory
-from app.web.serving import REQUEST_TIMEOUT_SECONDS
 from clever_sandbox.config import SandboxConfig
 from tests.support.openapi_check import OpenAPIConformance
 from tests.support.servers import serve_in_thread

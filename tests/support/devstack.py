@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import uvicorn
 
 from app.dev.stack import DevAddresses, DevApp, bind_all, build_dev_stack, dev_environ
+from app.serving.server import listening_socket
 from app.settings import Settings, load_settings
 from app.web.factory import create_app
-from app.web.serving import listening_socket
 from clever_sandbox.state import Sandbox
 from clever_sandbox.store import SandboxStore
 from tests.support.openapi_check import OpenAPIConformance

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.web.http_protocol import GuardedHttpToolsProtocol
-from app.web.serving import (
+from app.serving.http_protocol import GuardedHttpToolsProtocol
+from app.serving.server import (
     GRACEFUL_SHUTDOWN_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
     PortInUseError,

@@ -1,7 +1,7 @@
 """Size limits on what a request may carry, checked before anything parses it.
 
 uvicorn with httptools reads request heads of any size; our HTTP protocol
-(`app.web.http_protocol`) cuts a head off past MAX_HEAD_BYTES while it arrives, and this
+(`app.serving.http_protocol`) cuts a head off past MAX_HEAD_BYTES while it arrives, and this
 middleware measures what got through, so that a 10 MB cookie never reaches the cookie parser.
 Nothing this service is sent legitimately comes near these limits (a browser keeps a cookie under
 4 KiB; the ingress in front normally caps a header line at 8 KiB); beyond them the answer is 414,
@@ -20,7 +20,7 @@ MAX_HEADERS_BYTES = 32 * 1024  # all of them
 MAX_HEADER_COUNT = 100
 MAX_BODY_BYTES = 64 * 1024  # declared Content-Length; the one route that reads a body caps it lower
 # A whole head as it arrives (request line, header lines, their separators): past this the HTTP
-# protocol (app.web.http_protocol) refuses it before it is read to the end.
+# protocol (app.serving.http_protocol) refuses it before it is read to the end.
 MAX_HEAD_BYTES = MAX_TARGET_BYTES + MAX_HEADERS_BYTES + 8 * 1024
 
 

@@ -24,7 +24,7 @@ _DEFAULTS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
 )
 
-# What an answer sent from below the app (app.web.http_protocol) carries.
+# What an answer sent from below the app (app.serving.http_protocol) carries.
 BASELINE_HEADERS: tuple[tuple[bytes, bytes], ...] = (*_FIXED, *_DEFAULTS)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from app.web.http_protocol import protocol_factory
+from app.serving.http_protocol import protocol_factory
 
 # Kubernetes waits 30 s (terminationGracePeriodSeconds) before SIGKILL; finish well inside it.
 GRACEFUL_SHUTDOWN_SECONDS = 20
