@@ -1,6 +1,6 @@
 """What the backend (app.web) and the events worker (app.events) share: the keys, the Redis
-client, the Clever client with its pooled HTTP clients, the session store and the district
-tokens, built from the settings in one place by `open_core` and closed by it.
+client, the Clever client with its pooled HTTP clients, the session store, the district tokens
+and the districts' roster copies, built from the settings in one place by `open_core` and closed by it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from app.clever.observer import CleverObserver
 from app.crypto.keyring import Keyring
 from app.redis_client import RedisClient, close_redis, create_redis
 from app.roster.district_tokens import DistrictTokens
+from app.roster.store import RosterStore
 from app.sessions.store import SessionStore
 from app.settings import Settings
 
@@ -29,6 +30,7 @@ class Core:
     clever: CleverClient
     sessions: SessionStore
     district_tokens: DistrictTokens
+    roster: RosterStore
 
 
 @asynccontextmanager
@@ -66,6 +68,7 @@ async def open_core(settings: Settings, *, observer: CleverObserver | None = Non
             district_tokens=DistrictTokens(
                 redis, clever, sealing_key=keyring.district_token_sealing, prefix=prefix
             ),
+            roster=RosterStore(redis, keyring, prefix=prefix),
         )
     finally:
         await oauth_http.aclose()

@@ -16,6 +16,8 @@ and a later script may apply an event and move the cursor at once:
   name of that record. The links show who shares a section, under names no one can turn back
   into Clever ids without SESSION_SECRET; names, emails and all other fields are sealed.
 - `{prefix}ro:{D}:gens`: the generations written and not yet dropped, for a purge.
+- `{prefix}ro:{D}:sync`: a full sync was asked for (`request_sync`: the service API, the CLI);
+  the events worker takes the request (`take_sync_request`) and performs it.
 
 Every key has a TTL (`ttl_seconds`, 3 days, renewed by each sync; a generation being written
 has `building_ttl_seconds` until it is switched to; whatever later writes into the current
@@ -260,6 +262,20 @@ class RosterStore:
     def generations_key(self, district_id: str) -> str:
         return f"{self.pointer_key(district_id)}:gens"
 
+    def sync_request_key(self, district_id: str) -> str:
+        return f"{self.pointer_key(district_id)}:sync"
+
+    # -- asking for a sync -------------------------------------------------------------------
+
+    async def request_sync(self, district_id: str) -> bool:
+        """Ask the events worker for a full sync of the district; False when one is already
+        asked for and not yet taken."""
+        return bool(await self._redis.set(self.sync_request_key(district_id), b"1", nx=True, ex=DAY))
+
+    async def take_sync_request(self, district_id: str) -> bool:
+        """Whether a sync was asked for; the request is gone afterwards (one taker)."""
+        return bool(await self._redis.delete(self.sync_request_key(district_id)))
+
     # -- writing -----------------------------------------------------------------------------
 
     async def new_generation(self, district_id: str, *, student_fields: frozenset[str]) -> NewGeneration:
@@ -324,7 +340,7 @@ class RosterStore:
         self._current.pop(district_id, None)
         gens = self.generations_key(district_id)
         members = [m.decode() for m in await self._redis.smembers(gens) if isinstance(m, bytes)]
-        keys = [self.pointer_key(district_id), gens]
+        keys = [self.pointer_key(district_id), gens, self.sync_request_key(district_id)]
         keys += [self.generation_key(district_id, generation) for generation in members]
         return int(await self._redis.delete(*keys))
 

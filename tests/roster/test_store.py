@@ -300,6 +300,21 @@ async def test_a_purge_removes_every_key_of_the_district(rig: Rig) -> None:
     assert not [k for k in await rig.keys() if f"{{{first}}}".encode() in k]
 
 
+async def test_a_sync_request_is_taken_once_expires_and_goes_with_a_purge(rig: Rig) -> None:
+    district = logins(rig.sandbox)[0].district_id
+    assert not await rig.store.take_sync_request(district)
+
+    assert await rig.store.request_sync(district)
+    assert not await rig.store.request_sync(district)  # already asked for
+    assert 0 < await rig.redis.ttl(rig.store.sync_request_key(district)) <= 24 * 3600
+    assert await rig.store.take_sync_request(district)
+    assert not await rig.store.take_sync_request(district)
+
+    assert await rig.store.request_sync(district)
+    await rig.store.purge(district)
+    assert not await rig.store.take_sync_request(district)
+
+
 async def test_a_deleted_user_is_gone_at_once_and_no_one_else(rig: Rig) -> None:
     people = logins(rig.sandbox)
     student = next(p for p in people if p.user_type == "student")
