@@ -28,7 +28,7 @@ class Roster:
     students: list[User]
     # When the fetch began: the roster is at least as new as this (see app.events).
     fetched_at: float = 0.0
-    # Where it came from; for the store, when the copy was synced (app.roster.store).
+    # Where it came from; for the store, when the copy's full sync began (app.roster.store).
     source: RosterSource = "live"
     synced_at: float | None = None
 

@@ -81,12 +81,12 @@ class Principal(TypedDict):
         Annotated[
             RosterVersion,
             {
-                "description": "Which roster this Principal reflects: when it was fetched from "
-                "Clever, the Events API event that caused the fetch (null for a login or a "
-                "refresh), and where it came from: `source` is `store` for the district's synced "
-                "copy (then `synced_at` is when that copy was synced from Clever, and "
-                "`fetched_at` the same) or `live` for Clever's Data API at that moment. Absent "
-                "from sessions made before this field existed, and `source` from sessions made "
+                "description": "Which roster this Principal reflects: as of when it was Clever's "
+                "(`fetched_at`), the Events API event that caused the fetch (null for a login or "
+                "a refresh), and where it came from: `source` is `live` for Clever's Data API at "
+                "`fetched_at`, or `store` for the district's synced copy, whose full sync began "
+                "at `synced_at` and which holds every change up to `fetched_at`. Absent from "
+                "sessions made before this field existed, and `source` from sessions made "
                 "before it did."
             },
         ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal, get_args
 
 from app.clever import CleverClient
@@ -54,7 +55,12 @@ async def from_store(
         return "stale"
     if isinstance(found, StoreMiss):
         return found.reason
-    return found.roster
+    # As of when the copy is known to be Clever's roster: its sync, or the last read of the
+    # stream to its end if later (every event before it applied). Roster versions order a
+    # session's updates (app.roster.principal.apply_roster_update): one fetched live before
+    # that moment is older than this roster.
+    seen_until = found.events_seen_until or 0.0
+    return replace(found.roster, fetched_at=max(found.info.synced_at, min(seen_until, now)))
 
 
 async def person_roster(

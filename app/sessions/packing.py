@@ -6,8 +6,8 @@ for deflate to find much to reuse within one record. A preset dictionary (zlib's
 those keys and common values gives it that history: records come out about a third smaller
 than plain deflate (a district admin's 384 -> 237 B, a teacher's with 6 sections and 10
 resources 597 -> 373 B; bench/), and inflate no slower. Version 2 adds the roster's `source`
-and `synced_at`: a live login's record grows by 1 byte, a store login's by 7 (the teacher's;
-tests/sessions/test_packing.py).
+and `synced_at`: the teacher's record grows by 1 byte from a live login, by 17 from a store
+login whose copy was synced the day before (tests/sessions/test_packing.py).
 
 Each stream names its dictionary by checksum (zlib's DICTID), so a record is read with the
 dictionary it was written with. Never edit a dictionary in `_DICTIONARIES`: add a new one and

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from app.crypto.keyring import Keyring
 from app.roster.fetch import Roster, fetch_roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
-from app.roster.principal import Principal
+from app.roster.principal import Principal, apply_roster_update, roster_version
 from app.roster.source import LiveReason, from_store, person_roster
 from app.roster.store import DAY, RosterStore
 from app.roster.sync import sync_district
@@ -41,12 +41,13 @@ async def fresh(
     *,
     student_fields: frozenset[str] = DEFAULT_STUDENT_FIELDS,
     clock: Callable[[], float] = time.time,
-) -> None:
-    """Synced (at `clock`'s time), and the district's event stream read to its end just now."""
+) -> float:
+    """Synced (at `clock`'s time), and the district's event stream read to its end just now:
+    answers that moment."""
     await sync_district(
         rig.clever, rig.tokens, rig.store, district_id, student_fields=student_fields, clock=clock
     )
-    await mark_events_read(rig.redis, rig.prefix, district_id)
+    return await mark_events_read(rig.redis, rig.prefix, district_id)
 
 
 async def roster_of(
@@ -132,8 +133,7 @@ async def test_a_fresh_copy_costs_one_round_trip_and_no_data_api_call(
 async def test_every_demo_person_gets_the_live_principal_but_for_where_it_came_from(rig: Rig) -> None:
     people = logins(rig.sandbox)
     assert {p.user_type for p in people} >= {"student", "teacher", "staff", "district_admin", "contact"}
-    for district_id in {p.district_id for p in people}:
-        await fresh(rig, district_id)
+    read_at = {district_id: await fresh(rig, district_id) for district_id in {p.district_id for p in people}}
     for login in people:
         info = await rig.store.info(login.district_id)
         assert info is not None
@@ -142,13 +142,31 @@ async def test_every_demo_person_gets_the_live_principal_but_for_where_it_came_f
         stored, live = principal(roster, login), await live_principal(rig, login)
 
         assert without_version(stored) == without_version(live), login.label
-        version = stored["roster"]
-        assert version["source"] == "store"
-        assert version["synced_at"] == version["fetched_at"]
-        assert version["event_id"] is None
+        assert stored["roster"] == roster_version(
+            read_at[login.district_id], source="store", synced_at=info.synced_at
+        )
         assert live["roster"]["source"] == "live"
         assert "synced_at" not in live["roster"]
-        assert roster.synced_at == info.synced_at
+
+
+async def test_a_roster_from_the_copy_is_as_new_as_the_last_read_of_the_stream(rig: Rig) -> None:
+    """Its version is when the stream was last read to its end (every change before it is in
+    the copy), not the sync's start: an update fetched live before that moment is older."""
+    login = person(rig, "teacher")
+    synced_at = time.time() - 3600
+    await fresh(rig, login.district_id, clock=lambda: synced_at)
+    read_at = await mark_events_read(rig.redis, rig.prefix, login.district_id)
+    roster, _ = await roster_of(rig, login)
+    stored = principal(roster, login)
+    assert roster.synced_at == synced_at
+    assert roster.fetched_at == read_at
+
+    live = await live_principal(rig, login)
+    renamed = {**live, "user": {**live["user"], "name": {**live["user"]["name"], "first": "Older"}}}
+    older = {**renamed, "roster": roster_version(read_at - 1)}
+    newer = {**renamed, "roster": roster_version(read_at + 1)}
+    assert apply_roster_update(stored, {"kind": "principal", "principal": older}) is stored
+    assert apply_roster_update(stored, {"kind": "principal", "principal": newer}) == newer
 
 
 async def test_the_events_lag_bound_is_the_setting_not_a_guess(rig: Rig) -> None:

@@ -10,7 +10,9 @@ from redis.asyncio import Redis
 from app.roster.events_cursor import Cursor, cursor_key, dump_cursor
 
 
-async def mark_events_read(redis: Redis, prefix: str, district_id: str, *, at: float | None = None) -> None:
-    """The district's event stream was read to its end at `at` (now, when not given)."""
+async def mark_events_read(redis: Redis, prefix: str, district_id: str, *, at: float | None = None) -> float:
+    """The district's event stream was read to its end at `at` (now, when not given); answers
+    that moment."""
     seen_until = time.time() if at is None else at
     await redis.set(cursor_key(prefix, district_id), dump_cursor(Cursor(None, seen_until)), ex=3600)
+    return seen_until
