@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 
-from redis.asyncio import Redis
-
+from app.redis_client import RedisClient
 from app.roster.events_cursor import Cursor, cursor_key, dump_cursor
 
 
-async def mark_events_read(redis: Redis, prefix: str, district_id: str, *, at: float | None = None) -> float:
+async def mark_events_read(
+    redis: RedisClient, prefix: str, district_id: str, *, at: float | None = None
+) -> float:
     """The district's event stream was read to its end at `at` (now, when not given); answers
     that moment."""
     seen_until = time.time() if at is None else at
