@@ -91,7 +91,10 @@ def build_dev_stack(
     (e.g. `STUDENT_FIELDS='*'` to see every v3.1 student field on the demo page)."""
     addresses = addresses or DevAddresses()
     sandbox = SandboxConfig(
-        redirect_uris=(f"{addresses.backend_url}/auth/callback",), issuer=addresses.sandbox_url
+        redirect_uris=(f"{addresses.backend_url}/auth/callback",),
+        issuer=addresses.sandbox_url,
+        # The demo page's Log out also signs out of the sandbox, and comes back.
+        post_logout_redirect_uris=(addresses.demo_url,),
     )
     key_prefix = environ.get("REDIS_KEY_PREFIX") or DEFAULT_KEY_PREFIX
     backend_environ = dev_environ(addresses, sandbox, redis_url=redis_url, key_prefix=key_prefix)
