@@ -14,7 +14,8 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from app.dev.demo import DemoConfig, create_demo_app
-from app.serving.server import EmbeddedServer, listening_socket, log_config
+from app.logs import with_console_fields
+from app.serving.server import EmbeddedServer, PortInUseError, listening_socket, log_config
 from app.settings import Settings, load_settings
 from app.web.factory import create_app
 from clever_sandbox import create_sandbox_app
@@ -113,11 +114,18 @@ def build_dev_stack(
 
 
 def bind_all(host: str, apps: Sequence[DevApp]) -> list[socket.socket]:
-    """A listening socket per app, or PortInUseError naming the first port that is taken."""
+    """A listening socket per app, or PortInUseError naming every port that is taken (all are
+    tried, so one message says what to free)."""
     bound: list[socket.socket] = []
+    taken: list[int] = []
     try:
         for app in apps:
-            bound.append(listening_socket(host, app.port))
+            try:
+                bound.append(listening_socket(host, app.port))
+            except PortInUseError:
+                taken.append(app.port)
+        if taken:
+            raise PortInUseError(host, *taken)
     except OSError:
         for sock in bound:
             sock.close()
@@ -136,7 +144,8 @@ async def serve_together(apps: Sequence[DevApp], sockets: Sequence[socket.socket
                 port=app.port,
                 lifespan="on",
                 log_level="warning",
-                log_config=log_config("warning", app_level="info"),
+                # Console lines end in their event and error code (app.logs.ConsoleFormatter).
+                log_config=with_console_fields(log_config("warning", app_level="info")),
                 access_log=False,
                 server_header=False,
             )
