@@ -8,6 +8,7 @@ backend's cookies on 127.0.0.1 also reach the demo page's port: expected locally
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -554,3 +555,19 @@ async def test_every_student_field_has_a_readable_label(
         values = await section_of(page, "Student record").locator("dd").all_text_contents()
         assert not [value for value in values if value.startswith(("{", "["))], "objects shown as JSON"
         await screenshot(page, "logged-in-student-every-field.png", record_property)
+
+
+async def test_a_refused_refresh_says_what_failed_and_its_code(
+    stack: RunningStack, context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    await log_in(page, stack, "teacher")
+    refresh = page.get_by_role("button", name="Refresh roster")
+    # At most one refresh every 30 s per session: of two in a row, the second is refused.
+    for _ in range(2):
+        async with page.expect_response(lambda r: r.url.endswith("/auth/session/refresh")):
+            await refresh.click()
+        await expect(refresh).to_be_enabled()
+    await expect(page.get_by_role("status")).to_have_text(
+        re.compile(r"^The roster could not be refreshed: .+ \(refresh_too_soon\)$")
+    )
