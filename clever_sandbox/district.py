@@ -852,7 +852,10 @@ def _main_district(b: _Builder, student_count: int) -> None:
         DemoLogin(aide["id"], _label(aide, "staff, PortalOnly, no schools"), did, "staff"),
         DemoLogin(admin["id"], _label(admin, "district admin"), did, "district_admin"),
     ]
-    logins += [DemoLogin(c["id"], _label(c, "contact"), did, "contact") for c in contacts[:2]]
+    for contact in contacts[:2]:
+        links = contact["roles"]["contact"]["student_relationships"]
+        kin = links[0]["relationship"].lower() if links and links[0]["relationship"] else "contact"
+        logins.append(DemoLogin(contact["id"], _label(contact, f"contact, {kin}"), did, "contact"))
 
 
 def _second_district(b: _Builder) -> None:

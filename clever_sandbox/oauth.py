@@ -283,8 +283,8 @@ def _may_return_to(request: Request, uri: str) -> bool:
 
 
 async def logout(request: Request) -> Response:
-    """Forgets the signed-in demo user, then goes back to `post_logout_redirect_uri` if it is one
-    this sandbox may send a browser to (it is shown, never followed, otherwise)."""
+    """Forgets the signed-in demo user, then goes back to `post_logout_redirect_uri`. A target
+    this sandbox may not send a browser to gets a 400 page instead, and nothing is forgotten."""
     target = request.query_params.get("post_logout_redirect_uri")
     if target is None:
         response: Response = HTMLResponse(signed_out_page(home_href="../"))
