@@ -526,6 +526,15 @@ async def test_a_phone_never_scrolls_sideways(
         await no_sideways_scroll(page)
         if kind == "student":
             await screenshot(page, "phone-sandbox-picker.png", record_property)
+            # Cancel, and the backend's page that says so, then "Log in again" back to the picker.
+            await page.get_by_role("link", name="Cancel").click()
+            await expect(
+                page.get_by_role("heading", name="You cancelled signing in with Clever")
+            ).to_be_visible()
+            await no_sideways_scroll(page)
+            await screenshot(page, "phone-login-cancelled.png", record_property)
+            await page.get_by_role("link", name="Log in again").click()
+            await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
         user = demo_user(stack.store, kind)
         await pick_on_clever(page, stack, user)
         await expect(page.locator("#greeting")).to_have_text(f"Hello, {full_name(user)}")
