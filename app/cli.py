@@ -253,9 +253,11 @@ async def _dev(redis_url: str) -> int:
     try:
         sockets = bind_all(host, stack.apps)
     except PortInUseError as exc:
-        name = next(app.name for app in stack.apps if app.port == exc.port)
+        needs = {app.port: app.name for app in stack.apps}
+        taken = [f"port {port} (the {needs[port]})" for port in exc.ports]
+        listed = " and ".join(", ".join(taken).rsplit(", ", 1))
         print(
-            f"clever-login dev: port {exc.port} on {host} is already in use, and the {name} needs it. "
+            f"clever-login dev: {listed} on {host} {'is' if len(taken) == 1 else 'are'} already in use. "
             "Stop whatever listens there (perhaps another `clever-login dev`) and try again.",
             file=sys.stderr,
         )

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+from uvicorn.logging import DefaultFormatter
 
 LogFormat = Literal["json", "text"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("json", "text")
@@ -56,6 +57,34 @@ class JsonFormatter(_BaseJsonFormatter):
         log_data["request_id"] = REQUEST_ID.get()
         log_data["event"] = fields.pop("event", None)
         log_data.update((key, value) for key, value in fields.items() if key not in _FIRST)
+
+
+class ConsoleFormatter(DefaultFormatter):
+    """uvicorn's console line with the call's `extra` fields after it, `event` and `code` first:
+    `INFO:     login request refused  event=login_rejected code=invalid_return_to`. For the
+    console of `clever-login dev`, where a line without its code says little."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _HIDDEN and key not in ("levelprefix", "message")
+        }
+        line = super().format(record)
+        if not fields:
+            return line
+        first = [key for key in ("event", "code") if key in fields]
+        ordered = first + sorted(key for key in fields if key not in first)
+        return f"{line}  " + " ".join(f"{key}={fields[key]}" for key in ordered)
+
+
+def with_console_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a uvicorn logging config whose console lines end in their fields (ConsoleFormatter)."""
+    config = copy.deepcopy(config)
+    default = config.get("formatters", {}).get("default")
+    if default is not None:
+        default["()"] = f"{__name__}.ConsoleFormatter"
+    return config
 
 
 class EventLimiter:

@@ -15,7 +15,7 @@ from clever_sandbox.errors import SandboxHTTPError, html_not_found
 from clever_sandbox.faults import FaultMiddleware, fault_routes
 from clever_sandbox.identity import identity_routes, sandbox_of
 from clever_sandbox.oauth import oauth_routes, with_query
-from clever_sandbox.pages import home_page
+from clever_sandbox.pages import FAVICON_SVG, home_page
 from clever_sandbox.state import Sandbox
 
 
@@ -32,9 +32,16 @@ async def home(request: Request) -> Response:
         {"client_id": config.client_id, "district_id": districts[0] if districts else None},
     )
     page = home_page(
-        picker_href=picker, instant_login_href=portal, discovery_href=".well-known/openid-configuration"
+        picker_href=picker,
+        instant_login_href=portal,
+        logout_href=with_query("oauth/logout", {"post_logout_redirect_uri": request.url.path}),
+        discovery_href=".well-known/openid-configuration",
     )
     return HTMLResponse(page)
+
+
+async def favicon(request: Request) -> Response:
+    return Response(FAVICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
 async def _sandbox_error(request: Request, exc: Exception) -> Response:
@@ -55,6 +62,7 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
     sandbox = Sandbox.build(config)
     routes = [
         Route("/", home, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         *identity_routes(),
         *oauth_routes(),
         *fault_routes(),

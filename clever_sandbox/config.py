@@ -14,11 +14,15 @@ class SandboxConfig:
     `issuer` is the sandbox's public base URL (the `iss` of its id_tokens and the host in
     its discovery document); `None` takes it from each request's own scheme and host.
     `students` scales the seeded district; `seed` makes it reproducible.
+    `post_logout_redirect_uris`: where `/oauth/logout` may send a browser back to, besides the
+    sandbox's own pages and the registered redirect URIs (exact matches, as OpenID Connect's
+    RP-initiated logout registers them).
     """
 
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
     redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,)
+    post_logout_redirect_uris: tuple[str, ...] = ()
     issuer: str | None = None
     students: int = 24
     seed: int = 1

@@ -9,6 +9,7 @@ pages. The ids a running sandbox hands out later continue from `SeedData.next_se
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,11 +117,29 @@ RELATIONSHIPS = ("Parent", "Grandparent", "Self", "Aunt/Uncle", "Sibling", "Othe
 RELATIONSHIP_TYPES = ("Parent/Guardian", "Emergency", "Primary", "Secondary", "Family", "Other", "")
 PHONE_TYPES = ("Cell", "Home", "Work", "Other", "")
 
-_FIRST_NAMES = (
-    "Ava", "Liam", "Maya", "Noah", "Zoe", "Ethan", "Isla", "Mateo", "Aria", "Kai", "Nora", "Leo",
-    "Amara", "Elijah", "Sofia", "Yusuf", "Mei", "Diego", "Priya", "Owen", "Hana", "Jonah", "Lucia",
-    "Omar", "Ruby", "Tariq", "Elena", "Felix", "Imani", "Hugo", "Nadia", "Ravi", "Selma", "Theo",
+# First names by the gender a student's record gives (M, F; X and unknown draw from all), each
+# with the short form some go by (their `preferred_name`), or None.
+_GIRLS_NAMES = (
+    ("Ava", None), ("Maya", None), ("Zoe", None), ("Isabella", "Bella"), ("Aria", None),
+    ("Nora", None), ("Amara", "Mara"), ("Sofia", "Sofi"), ("Mei", None), ("Priya", None),
+    ("Hana", None), ("Lucia", None), ("Ruby", None), ("Elena", "Lena"), ("Imani", None),
+    ("Katherine", "Kate"), ("Natalia", "Talia"), ("Margaret", "Maggie"),
 )
+_BOYS_NAMES = (
+    ("Liam", None), ("Noah", None), ("Ethan", None), ("Mateo", "Teo"), ("Leo", None),
+    ("Elijah", "Eli"), ("Yusuf", None), ("Diego", None), ("Owen", None), ("Jonah", None),
+    ("Omar", None), ("Tariq", None), ("Felix", None), ("Benjamin", "Ben"), ("Ravi", None),
+    ("Theodore", "Theo"), ("Nicholas", "Nico"), ("William", "Will"),
+)
+_ANY_NAMES = (
+    ("Alexis", "Lexi"), ("Avery", None), ("Cameron", "Cam"), ("Emery", None), ("Kai", None),
+    ("Quinn", None), ("Riley", None), ("Rowan", None), ("Sasha", None), ("Jessie", "Jess"),
+)
+_MIDDLE_NAMES = {
+    "F": (None, "", "Marie", "Rose", "J"),
+    "M": (None, "", "James", "Lee", "J"),
+    "X": (None, "", "J", "Lee"),
+}
 _LAST_NAMES = (
     "Nguyen", "Garcia", "Smith", "Johnson", "Kim", "Patel", "Hernandez", "Okafor", "Müller",
     "Rossi", "Cohen", "Haddad", "Silva", "Kowalski", "Yamamoto", "Brown", "Dubois", "Mensah",
@@ -128,7 +147,27 @@ _LAST_NAMES = (
 )
 _STREETS = ("Maple Ave", "Oak St", "Cedar Ln", "Birch Rd", "Elm Ct", "Willow Way", "Pine Dr")
 
-# (name, number, subject, grade) of the main district's courses.
+# The grades of the main district's students, in turn: the common ones first (the picker shows
+# the first students), every value of the enum within any 22 students in a row.
+_GRADE_TURNS = (
+    "9", "3", "11", "10", "5", "12", "Kindergarten", "1", "2", "4", "6", "7", "8", "13",
+    "PostGraduate", "Ungraded", "Other", "", "TransitionalKindergarten", "PreKindergarten",
+    "Preschool", "InfantToddler",
+)
+# Age on the first day of the school year, by grade; grades that say nothing of age get a middle one.
+_AGES = {
+    "InfantToddler": 2, "Preschool": 3, "PreKindergarten": 4, "TransitionalKindergarten": 5,
+    "Kindergarten": 5, **{str(n): n + 5 for n in range(1, 14)}, "PostGraduate": 19,
+    "Other": 9, "Ungraded": 16,
+}
+_SCHOOL_YEAR_START = (2025, 9)  # the seeded year is 2025-26
+# Which of the main district's schools a grade attends.
+_EARLY_GRADES = ("InfantToddler", "Preschool", "PreKindergarten", "TransitionalKindergarten")
+_HIGH_GRADES = ("9", "10", "11", "12", "13", "PostGraduate", "Ungraded", "")
+# A section of one of these grades takes students of any grade of its school.
+_MIXED_GRADES = ("Other", "Ungraded")
+
+# The main district's courses: (name, number, subject, grade).
 _COURSES = (
     ("Algebra I", "MA101", "math", "9"),
     ("English 9", "EN109", "english/language arts", "9"),
@@ -140,8 +179,48 @@ _COURSES = (
     ("Studio Art", "AR100", "arts and music", "Other"),
     ("Physical Education", "PE100", "PE and health", "Ungraded"),
     ("Computer Science Principles", "CS150", "technology and engineering", "12"),
+    ("Library Skills", "LB100", "other", "Other"),
 )
+# The main district's sections, in order: (course name or None for the homeroom, school, period,
+# lead teacher, co-teacher). A teacher teaches one section a period; subject and grade are the
+# course's. Large districts repeat the list, led by their extra teachers of the same school.
+_SECTIONS = (
+    (None, "elementary", "HR", "rivera", None),
+    ("Algebra I", "high", "1", "okafor", None),
+    ("English 9", "high", "2", "chen", None),
+    ("Biology", "high", "3", "whitfield", "okafor"),
+    ("US History", "high", "4", "chen", None),
+    ("Grade 3 Reading", "elementary", "1", "rivera", None),
+    ("Grade 5 Math", "elementary", "1", "chen", None),
+    ("Spanish I", "high", "5", "chen", None),
+    ("Computer Science Principles", "high", "6", "okafor", None),
+    ("Studio Art", "high", "6", "whitfield", None),
+    ("Physical Education", "high", "7", "okafor", None),
+    ("Library Skills", "elementary", "2", "rivera", None),
+)
+# How each contact is related to the students they are linked to: (index of the student among the
+# main district's, relationship, type). "Self" (an adult student who is their own contact) is in
+# the enum but never a contact's link to someone else. Parents and grandparents share the
+# children's last name, as do siblings.
+_CONTACTS = (
+    ("Maria", "Garcia", (
+        (0, "Parent", "Parent/Guardian"), (4, "Parent", "Primary"), (8, "Parent", "Parent/Guardian"),
+    )),
+    ("Robert", "Kim", (
+        (1, "Grandparent", "Emergency"), (9, "Grandparent", "Secondary"), (12, "Grandparent", "Family"),
+    )),
+    ("Aisha", "Mensah", (
+        (2, "Aunt/Uncle", "Family"), (5, "Other", "Other"), (10, "Aunt/Uncle", "Emergency"),
+    )),
+    ("Tom", "Novak", ((3, "Sibling", "Emergency"), (6, "", ""))),
+)
+_SHARES_LAST_NAME = ("Parent", "Grandparent", "Sibling")
 # fmt: on
+
+
+def grade_label(grade: str) -> str:
+    """How a person would say the grade: "Grade 9", "Kindergarten", "Ungraded"."""
+    return f"Grade {grade}" if grade.isdigit() else grade or "no grade"
 
 
 class _Builder:
@@ -168,13 +247,17 @@ class _Builder:
     def stamp(self) -> str:
         return iso_timestamp(SEED_EPOCH + timedelta(seconds=self.serial))
 
-    def person_name(self) -> dict[str, str | None]:
-        middle = self.rng.choice((None, "", "J", "Marie", "Lee"))
-        return {
-            "first": self.rng.choice(_FIRST_NAMES),
-            "middle": middle,
-            "last": self.rng.choice(_LAST_NAMES),
-        }
+    def person_name(
+        self, gender: str = "", last: str | None = None, taken: Collection[str] = ()
+    ) -> tuple[dict[str, str | None], str | None]:
+        """A name that fits `gender` (a record's M, F, X or ""), with a first name not in `taken`
+        (a sibling's), and the short form of that first name, if it has one."""
+        names = {"F": _GIRLS_NAMES, "M": _BOYS_NAMES, "X": _ANY_NAMES}.get(
+            gender, _GIRLS_NAMES + _BOYS_NAMES + _ANY_NAMES
+        )
+        first, short = self.rng.choice([choice for choice in names if choice[0] not in taken])
+        middle = self.rng.choice(_MIDDLE_NAMES.get(gender, _MIDDLE_NAMES["X"]))
+        return {"first": first, "middle": middle, "last": last or self.rng.choice(_LAST_NAMES)}, short
 
     def user(self, district_id: str, name: dict[str, str | None], email: str | None, roles: Record) -> Record:
         stamp = self.stamp()
@@ -254,7 +337,7 @@ def _school(
         "low_grade": grades[0],
         "high_grade": grades[1],
         "phone": f"(555) 010-{b.rng.randrange(1000, 10000)}",
-        "principal": {"name": f"{b.rng.choice(_FIRST_NAMES)} {b.rng.choice(_LAST_NAMES)}", "email": None},
+        "principal": {"name": _full_name(b.person_name()[0]), "email": None},
         "location": {
             "address": f"{b.rng.randrange(10, 999)} {b.rng.choice(_STREETS)}",
             "city": city,
@@ -332,15 +415,27 @@ def _staff_role(
     }
 
 
+def _full_name(name: dict[str, str | None]) -> str:
+    return " ".join(part for part in (name["first"], name["middle"], name["last"]) if part)
+
+
 def _email(name: dict[str, str | None], domain: str) -> str:
     return f"{name['first']}.{name['last']}@{domain}".lower().replace("ü", "u")
 
 
 def _student_role(
-    b: _Builder, index: int, schools: list[str], school_dates: tuple[str, str], name: dict[str, str | None]
+    b: _Builder,
+    index: int,
+    *,
+    grade: str,
+    gender: str,
+    schools: list[str],
+    school_dates: tuple[str, str],
+    name: dict[str, str | None],
+    short_name: str | None,
 ) -> Record:
-    """Student `index` of the district; enum values rotate with the index so all of them occur."""
-    grade = GRADES[index % len(GRADES)]
+    """Student `index` of the district; enum values rotate with the index so all of them occur.
+    Birth date and graduation year follow the grade."""
     disability_slot = index % (len(DISABILITIES) + 2)
     disability: Record
     if disability_slot < len(DISABILITIES):
@@ -352,7 +447,15 @@ def _student_role(
     language, language_code = HOME_LANGUAGES[index % len(HOME_LANGUAGES)]
     number = f"{100000 + index}"
     stamp = b.stamp()
-    birth_year = 2019 - (index % len(GRADES)) // 2
+    age = _AGES.get(grade, 15)
+    year, start_month = _SCHOOL_YEAR_START
+    month, day = b.rng.randrange(1, 13), b.rng.randrange(1, 29)
+    # `age` on the first day of the school year: born in the year before the one that makes
+    # it when the birthday falls after that day.
+    birth_year = year - age - (1 if month >= start_month else 0)
+    # A 12th grader graduates at the end of this school year, a 9th grader three years later;
+    # a post-graduate student already has.
+    graduation_year = year if grade == "PostGraduate" else year + 1 + max(0, 17 - age)
     role: Record = {
         "legacy_id": b.legacy_id(),
         "school": schools[0],
@@ -365,10 +468,10 @@ def _student_role(
         "state_id": f"CA{number}",
         "student_number": number,
         "credentials": {"district_username": f"{name['first']}{number}".lower()},
-        "dob": f"{b.rng.randrange(1, 13)}/{b.rng.randrange(1, 29)}/{birth_year}",
-        "gender": GENDERS[index % len(GENDERS)],
+        "dob": f"{month}/{day}/{birth_year}",
+        "gender": gender,
         "grade": grade,
-        "graduation_year": str(birth_year + 18),
+        "graduation_year": str(graduation_year),
         "hispanic_ethnicity": YES_NO[index % len(YES_NO)],
         "race": RACES[(index + 3) % len(RACES)],
         "ell_status": YES_NO[(index + 1) % len(YES_NO)],
@@ -391,8 +494,8 @@ def _student_role(
         "last_modified": stamp,
         "ext": {},
     }
-    if index % 3 == 1:
-        role["preferred_name"] = {"first": f"{name['first']}y", "middle": None, "last": name["last"]}
+    if short_name is not None:
+        role["preferred_name"] = {"first": short_name, "middle": None, "last": name["last"]}
     return role
 
 
@@ -414,7 +517,11 @@ def _section(
     number = f"{len(b.data.sections) + 1:04d}"
     lead = teachers[0] if teachers else None
     if name is None:
-        parts = [course["name"] if course else "Section", lead["name"]["last"] if lead else "", period]
+        parts = [
+            course["name"] if course else "Section",
+            f"Period {period}",
+            lead["name"]["last"] if lead else "",
+        ]
         name = " - ".join(part for part in parts if part)
     section: Record = {
         "id": b.new_id(),
@@ -455,6 +562,13 @@ def _resource(b: _Builder, district_id: str, resource_id: str, title: str, roles
     return resource
 
 
+def _rotated(items: list[int], by: int) -> list[int]:
+    if not items:
+        return []
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
 def _label(user: Record, what: str) -> str:
     name = user["name"]
     return f"{name['first']} {name['last']} ({what})"
@@ -467,8 +581,17 @@ def _main_district(b: _Builder, student_count: int) -> None:
     elementary = _school(
         b, did, "#DEMO Maple Valley Elementary", "101", ("Kindergarten", "8"), "Maple Valley"
     )
-    high = _school(b, did, "#DEMO Maple Valley High", "201", ("9", "12"), "Maple Valley")
-    school_ids = [elementary["id"], high["id"]]
+    high = _school(b, did, "#DEMO Maple Valley High", "201", ("9", "PostGraduate"), "Maple Valley")
+    early = _school(
+        b,
+        did,
+        "#DEMO Maple Valley Early Learning Center",
+        "051",
+        ("InfantToddler", "TransitionalKindergarten"),
+        "Maple Valley",
+    )
+    school_ids = [elementary["id"], high["id"], early["id"]]
+    schools = {"elementary": elementary, "high": high, "early": early}
     fall = _term(b, did, "2025-26 Fall Semester", "2025-08-18", "2025-12-19")
     spring = _term(b, did, "2025-26 Spring Semester", "2026-01-06", "2026-06-05")
     courses = [_course(b, did, name, number) for name, number, _, _ in _COURSES]
@@ -513,7 +636,7 @@ def _main_district(b: _Builder, student_count: int) -> None:
         {
             "teacher": _teacher_role(b, did, whitfield_name, [high["id"]], "Science Teacher"),
             "staff": _staff_role(
-                b, whitfield_name, school_ids, ["PortalOnly"], "Science Department Chair", "Science"
+                b, whitfield_name, [high["id"]], ["PortalOnly"], "Science Department Chair", "Science"
             ),
         },
     )
@@ -558,55 +681,68 @@ def _main_district(b: _Builder, student_count: int) -> None:
         },
     )
 
-    extra_teachers = []
+    extra_teachers: dict[str, list[Record]] = {"elementary": [], "high": []}
     for index in range(max(0, student_count // 100 - 4)):
-        name = b.person_name()
-        school = school_ids[index % 2]
-        extra_teachers.append(
+        name, _ = b.person_name()
+        where = ("elementary", "high")[index % 2]
+        extra_teachers[where].append(
             b.user(
                 did,
                 name,
                 f"teacher{index}@{domain}",
                 {
-                    "teacher": _teacher_role(b, did, name, [school], "Teacher"),
+                    "teacher": _teacher_role(b, did, name, [schools[where]["id"]], "Teacher"),
                 },
             )
         )
 
+    # Families first: the students a parent, grandparent or sibling is linked to share their
+    # last name.
+    family_names = {
+        position % student_count: last
+        for _, last, links in _CONTACTS
+        for position, relationship, _ in links
+        if relationship in _SHARES_LAST_NAME and student_count
+    }
     dates = ("2025-08-18T00:00:00.000Z", "2026-06-05T00:00:00.000Z")
     student_users: list[Record] = []
+    family_firsts: dict[str, list[str]] = {}
     for index in range(student_count):
-        name = b.person_name()
-        grade = GRADES[index % len(GRADES)]
-        secondary = grade in ("9", "10", "11", "12", "13", "PostGraduate")
-        schools = [high["id"]] if secondary else [elementary["id"]]
-        if index % 11 == 5:
-            schools.append(high["id"] if not secondary else elementary["id"])
+        grade = _GRADE_TURNS[index % len(_GRADE_TURNS)]
+        gender = GENDERS[index % len(GENDERS)]
+        family = family_names.get(index)
+        siblings = family_firsts.setdefault(family, []) if family else []
+        name, short = b.person_name(gender, family, siblings)
+        siblings.append(str(name["first"]))
+        where = "early" if grade in _EARLY_GRADES else "high" if grade in _HIGH_GRADES else "elementary"
+        enrolled = [schools[where]["id"]]
+        if grade == "8" and index % 2 == 0:
+            enrolled.append(high["id"])  # an eighth grader who also takes a class at the high school
         email = None if index % 4 == 3 else f"{name['first']}.{name['last']}{index}@students.{domain}"
-        role = _student_role(b, index, schools, dates, name)
+        role = _student_role(
+            b,
+            index,
+            grade=grade,
+            gender=gender,
+            schools=enrolled,
+            school_dates=dates,
+            name=name,
+            short_name=short if index % 3 == 1 else None,
+        )
         student_users.append(b.user(did, name, email and email.lower().replace("ü", "u"), {"student": role}))
 
-    # Contacts, each linked to several students; together they use every relationship and type.
+    # Contacts, each linked to several students; together they use every relationship but
+    # "Self" and every type.
     contacts: list[Record] = []
     if student_users:
-        link_index = 0
-        for position, (first, last) in enumerate(
-            (("Maria", "Garcia"), ("Robert", "Kim"), ("Aisha", "Mensah"), ("Tom", "Novak"))
-        ):
+        for position, (first, last, link_specs) in enumerate(_CONTACTS):
             name = staff_person(first, last)
             links: list[Record] = []
-            for offset in range(3 if position < 3 else 2):
-                student = student_users[(position * 5 + offset * 2) % len(student_users)]
+            for student_index, relationship, kind in link_specs:
+                student = student_users[student_index % len(student_users)]
                 if any(link["student"] == student["id"] for link in links):
                     continue
-                links.append(
-                    {
-                        "student": student["id"],
-                        "relationship": RELATIONSHIPS[link_index % len(RELATIONSHIPS)],
-                        "type": RELATIONSHIP_TYPES[link_index % len(RELATIONSHIP_TYPES)],
-                    }
-                )
-                link_index += 1
+                links.append({"student": student["id"], "relationship": relationship, "type": kind})
             contacts.append(
                 b.user(
                     did,
@@ -624,54 +760,68 @@ def _main_district(b: _Builder, student_count: int) -> None:
                 )
             )
 
-    # Sections: each student joins two (a couple of students join none), periods rotate.
-    teaching = [okafor, chen, whitfield, rivera, *extra_teachers]
-    section_count = max(8, student_count // 12)
-    rosters: list[list[str]] = [[] for _ in range(section_count)]
-    for index, student in enumerate(student_users):
-        if index in (student_count - 1, 7):
-            continue  # students in no section
-        rosters[index % section_count].append(student["id"])
-        second = (index + 3) % section_count
-        if student["id"] not in rosters[second]:
-            rosters[second].append(student["id"])
-    sections: list[Record] = []
+    # Sections: the list above, repeated for large districts so sections stay a normal size.
+    named = {"rivera": rivera, "okafor": okafor, "chen": chen, "whitfield": whitfield}
+    courses_by_name = {course["name"]: course for course in courses}
+    plans = {name: (subject, grade) for name, _, subject, grade in _COURSES}
+    section_count = max(len(_SECTIONS), student_count // 12)
+    planned: list[tuple[Record | None, Record, str, str, str, list[Record]]] = []
     for index in range(section_count):
-        if index == 0:
-            # A homeroom: no course and no term, as Clever allows.
-            sections.append(
-                _section(
-                    b,
-                    district_id=did,
-                    school_id=elementary["id"],
-                    course=None,
-                    term_id=None,
-                    subject="homeroom/advisory",
-                    grade="3",
-                    period="HR",
-                    teachers=[rivera],
-                    students=rosters[0],
-                    name="Homeroom 3B - Rivera",
-                )
-            )
+        course_name, where, period, lead_key, co_key = _SECTIONS[index % len(_SECTIONS)]
+        lead = named[lead_key]
+        co_teachers = [named[co_key]] if co_key else []
+        turn = index // len(_SECTIONS)
+        if turn and extra_teachers.get(where):
+            pool = extra_teachers[where]
+            lead, co_teachers = pool[(turn - 1 + index) % len(pool)], []
+        course = courses_by_name[course_name] if course_name else None
+        subject, grade = plans[course_name] if course_name else ("homeroom/advisory", "3")
+        planned.append((course, schools[where], subject, grade, period, [lead, *co_teachers]))
+
+    # Each student joins up to two sections of their school and grade (or of mixed grades), at
+    # different periods; students whose grade has none (the early learners) join none.
+    open_to: dict[tuple[str, str], list[int]] = {}
+    for index, (_, school, _, grade, _, _) in enumerate(planned):
+        if grade not in _MIXED_GRADES:
+            open_to.setdefault((school["id"], grade), []).append(index)
+    mixed = {
+        school["id"]: [i for i, plan in enumerate(planned) if plan[1] is school and plan[3] in _MIXED_GRADES]
+        for school in schools.values()
+    }
+    rosters: list[list[str]] = [[] for _ in planned]
+    joined: dict[tuple[str, str], int] = {}
+    for student in student_users:
+        role = student["roles"]["student"]
+        key = (role["school"], role["grade"])
+        turn = joined.get(key, 0)
+        joined[key] = turn + 1
+        # Sections of their own grade first, then the mixed ones, each list rotated so that
+        # the students of a grade spread over all its sections.
+        order = _rotated(open_to.get(key, []), turn) + _rotated(mixed[role["school"]], turn)
+        if not order:
             continue
-        _, _, subject, grade = _COURSES[index % len(_COURSES)]
-        course = courses[index % len(courses)]
-        lead = teaching[index % len(teaching)]
-        co_teachers = [whitfield] if index == 1 else []
-        school = lead["roles"]["teacher"]["school"]
+        rosters[order[0]].append(student["id"])
+        period = planned[order[0]][4]
+        other = next((i for i in order[1:] if planned[i][4] != period), None)
+        if other is not None:
+            rosters[other].append(student["id"])
+
+    sections: list[Record] = []
+    for index, (course, school, subject, grade, period, teachers) in enumerate(planned):
         sections.append(
             _section(
                 b,
                 district_id=did,
-                school_id=school,
+                school_id=school["id"],
                 course=course,
-                term_id=(fall if index % 2 else spring)["id"],
+                # A homeroom has no course and no term, as Clever allows.
+                term_id=None if course is None else (fall if index % 2 else spring)["id"],
                 subject=subject,
                 grade=grade,
-                period=str(index % 7 + 1),
-                teachers=[lead, *co_teachers],
+                period=period,
+                teachers=teachers,
                 students=rosters[index],
+                name=f"Homeroom 3B - {teachers[0]['name']['last']}" if course is None else None,
             )
         )
 
@@ -690,7 +840,8 @@ def _main_district(b: _Builder, student_count: int) -> None:
 
     logins = b.data.demo_logins
     for student in student_users[:3]:
-        logins.append(DemoLogin(student["id"], _label(student, "student"), did, "student"))
+        grade = grade_label(student["roles"]["student"]["grade"])
+        logins.append(DemoLogin(student["id"], _label(student, f"student, {grade}"), did, "student"))
     logins += [
         DemoLogin(okafor["id"], _label(okafor, "teacher"), did, "teacher"),
         DemoLogin(rivera["id"], _label(rivera, "teacher"), did, "teacher"),
@@ -701,7 +852,10 @@ def _main_district(b: _Builder, student_count: int) -> None:
         DemoLogin(aide["id"], _label(aide, "staff, PortalOnly, no schools"), did, "staff"),
         DemoLogin(admin["id"], _label(admin, "district admin"), did, "district_admin"),
     ]
-    logins += [DemoLogin(c["id"], _label(c, "contact"), did, "contact") for c in contacts[:2]]
+    for contact in contacts[:2]:
+        links = contact["roles"]["contact"]["student_relationships"]
+        kin = links[0]["relationship"].lower() if links and links[0]["relationship"] else "contact"
+        logins.append(DemoLogin(contact["id"], _label(contact, f"contact, {kin}"), did, "contact"))
 
 
 def _second_district(b: _Builder) -> None:
@@ -722,8 +876,18 @@ def _second_district(b: _Builder) -> None:
     dates = ("2025-08-25T00:00:00.000Z", "2026-06-12T00:00:00.000Z")
     students = []
     for index in range(2):
-        student_name = b.person_name()
-        role = _student_role(b, 12 + index, [school["id"]], dates, student_name)
+        gender = GENDERS[index]
+        student_name, _ = b.person_name(gender)
+        role = _student_role(
+            b,
+            12 + index,
+            grade="7",
+            gender=gender,
+            schools=[school["id"]],
+            school_dates=dates,
+            name=student_name,
+            short_name=None,
+        )
         students.append(b.user(did, student_name, None, {"student": role}))
     _section(
         b,

@@ -1,9 +1,10 @@
-"""Clever's OAuth paths: authorize, instant-login and the token endpoint.
+"""Clever's OAuth paths: authorize, instant-login, logout and the token endpoint.
 
 Like Clever, the sandbox remembers who signed in (a sign-in cookie on `/oauth/`), so a later
-authorize without `login_hint` goes straight back with a code. Its picker links also carry
-`login_role`, a sandbox-only parameter that chooses the role of a multi-role person's login;
-without it a person signs in in the role of their first demo login.
+authorize without `login_hint` goes straight back with a code. `/oauth/logout` forgets them (the
+picker's "Not you?" link, and a partner page's log-out), so the next login asks again. Its picker
+links also carry `login_role`, a sandbox-only parameter that chooses the role of a multi-role
+person's login; without it a person signs in in the role of their first demo login.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from clever_sandbox.errors import oauth_error
 from clever_sandbox.identity import USER_TYPES, id_token_claims, issuer_of, login_user, sandbox_of
-from clever_sandbox.pages import PickerEntry, PickerGroup, error_page, picker_page
+from clever_sandbox.pages import PickerEntry, PickerGroup, SignedIn, error_page, picker_page, signed_out_page
 from clever_sandbox.state import Sandbox
 from clever_sandbox.tokens import CodeError
 
@@ -124,8 +125,29 @@ def _pick(request: Request, district_id: str | None) -> _Pick:
     return _Pick(_resolve(sandbox, remembered, district_id))
 
 
+def _remembered(request: Request, base: Mapping[str, str]) -> SignedIn | None:
+    """Who the sign-in cookie names (in any district), with a link that forgets them and comes
+    back to this page."""
+    sandbox = sandbox_of(request)
+    choice = _resolve(sandbox, Choice.from_cookie(request.cookies.get(SIGN_IN_COOKIE)), None)
+    if choice is None:
+        return None
+    record = sandbox.store.user(choice.user_id)
+    assert record is not None
+    label = next(
+        (
+            demo.label
+            for demo in sandbox.store.demo_logins()
+            if (demo.user_id, demo.user_type) == (choice.user_id, choice.user_type)
+        ),
+        " ".join(part for part in ((record.get("name") or {}).get(k) for k in ("first", "last")) if part),
+    )
+    back = with_query(request.url.path, base)
+    return SignedIn(label, with_query("logout", {"post_logout_redirect_uri": back}))
+
+
 def _picker(
-    request: Request, path: str, district_id: str | None, cancel_href: str | None, notice: str | None
+    request: Request, path: str, district_id: str | None, cancel_href: str, notice: str | None
 ) -> Response:
     sandbox = sandbox_of(request)
     base = {k: v for k, v in request.query_params.items() if k not in ("login_hint", "login_role")}
@@ -140,7 +162,10 @@ def _picker(
         detail = "signs in as " + demo.user_type.replace("_", " ")
         groups[kind_of(record.get("roles") or {})].append(PickerEntry(demo.label, detail, href))
     page = picker_page(
-        [PickerGroup(title, groups[kind]) for kind, title in _KINDS], cancel_href=cancel_href, notice=notice
+        [PickerGroup(title, groups[kind]) for kind, title in _KINDS],
+        cancel_href=cancel_href,
+        notice=notice,
+        signed_in=_remembered(request, base),
     )
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
@@ -228,7 +253,9 @@ async def instant_login(request: Request) -> Response:
     district_id = request.query_params.get("district_id") or None
     pick = _pick(request, district_id)
     if pick.choice is None:
-        return _picker(request, "instant-login", district_id, None, pick.notice)
+        # As at authorize: Cancel answers the application access_denied, here without a state.
+        cancel = with_query(primary, {"error": "access_denied"})
+        return _picker(request, "instant-login", district_id, cancel, pick.notice)
     record = sandbox.store.user(pick.choice.user_id)
     assert record is not None
     code = sandbox.tokens.issue_code(
@@ -240,6 +267,37 @@ async def instant_login(request: Request) -> Response:
         nonce=None,
     )
     return _signed_in(with_query(primary, {"code": code}), pick.choice)
+
+
+def _may_return_to(request: Request, uri: str) -> bool:
+    """A path of the sandbox, a URL on its own origin, or a registered URL: never anywhere else."""
+    if any(ord(char) < 0x21 or char == "\\" for char in uri):
+        return False
+    if uri.startswith("/"):
+        return not uri.startswith("//")
+    config = sandbox_of(request).config
+    if uri in config.redirect_uris or uri in config.post_logout_redirect_uris:
+        return True
+    parts, own = urlsplit(uri), urlsplit(str(request.base_url))
+    return "@" not in parts.netloc and (parts.scheme, parts.netloc) == (own.scheme, own.netloc)
+
+
+async def logout(request: Request) -> Response:
+    """Forgets the signed-in demo user, then goes back to `post_logout_redirect_uri`. A target
+    this sandbox may not send a browser to gets a 400 page instead, and nothing is forgotten."""
+    target = request.query_params.get("post_logout_redirect_uri")
+    if target is None:
+        response: Response = HTMLResponse(signed_out_page(home_href="../"))
+    elif _may_return_to(request, target):
+        response = RedirectResponse(target, status_code=302)
+    else:
+        return _bad_request_page(
+            "Invalid redirect URI",
+            "The post_logout_redirect_uri is neither a page of this sandbox nor a registered URI.",
+        )
+    response.headers["Cache-Control"] = "no-store"
+    response.delete_cookie(SIGN_IN_COOKIE, path="/oauth/", httponly=True, samesite="lax")
+    return response
 
 
 # --- token endpoint --------------------------------------------------------------------------
@@ -390,6 +448,7 @@ def oauth_routes() -> list[BaseRoute]:
     return [
         Route("/oauth/authorize", authorize, methods=["GET"]),
         Route("/oauth/instant-login", instant_login, methods=["GET"]),
+        Route("/oauth/logout", logout, methods=["GET"]),
         Route("/oauth/tokens", exchange_code, methods=["POST"]),
         Route("/oauth/tokens", list_district_tokens, methods=["GET"]),
     ]

@@ -214,8 +214,9 @@ def test_dev_names_a_port_in_use_instead_of_a_traceback(
     clean_environ.setenv("REDIS_URL", redis_url)
     assert cli.main(["dev"]) == 1
     err = capsys.readouterr().err
-    assert "port 8700 on 127.0.0.1 is already in use" in err
-    assert "Clever sandbox" in err
+    assert "port 8700 (the Clever sandbox)" in err
+    assert "on 127.0.0.1" in err
+    assert "already in use" in err
     assert "Traceback" not in err
 
 

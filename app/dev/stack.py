@@ -14,7 +14,8 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from app.dev.demo import DemoConfig, create_demo_app
-from app.serving.server import EmbeddedServer, listening_socket, log_config
+from app.logs import with_console_fields
+from app.serving.server import EmbeddedServer, PortInUseError, listening_socket, log_config
 from app.settings import Settings, load_settings
 from app.web.factory import create_app
 from clever_sandbox import create_sandbox_app
@@ -91,7 +92,10 @@ def build_dev_stack(
     (e.g. `STUDENT_FIELDS='*'` to see every v3.1 student field on the demo page)."""
     addresses = addresses or DevAddresses()
     sandbox = SandboxConfig(
-        redirect_uris=(f"{addresses.backend_url}/auth/callback",), issuer=addresses.sandbox_url
+        redirect_uris=(f"{addresses.backend_url}/auth/callback",),
+        issuer=addresses.sandbox_url,
+        # The demo page's Log out also signs out of the sandbox, and comes back.
+        post_logout_redirect_uris=(addresses.demo_url,),
     )
     key_prefix = environ.get("REDIS_KEY_PREFIX") or DEFAULT_KEY_PREFIX
     backend_environ = dev_environ(addresses, sandbox, redis_url=redis_url, key_prefix=key_prefix)
@@ -110,11 +114,18 @@ def build_dev_stack(
 
 
 def bind_all(host: str, apps: Sequence[DevApp]) -> list[socket.socket]:
-    """A listening socket per app, or PortInUseError naming the first port that is taken."""
+    """A listening socket per app, or PortInUseError naming every port that is taken (all are
+    tried, so one message says what to free)."""
     bound: list[socket.socket] = []
+    taken: list[int] = []
     try:
         for app in apps:
-            bound.append(listening_socket(host, app.port))
+            try:
+                bound.append(listening_socket(host, app.port))
+            except PortInUseError:
+                taken.append(app.port)
+        if taken:
+            raise PortInUseError(host, *taken)
     except OSError:
         for sock in bound:
             sock.close()
@@ -133,7 +144,8 @@ async def serve_together(apps: Sequence[DevApp], sockets: Sequence[socket.socket
                 port=app.port,
                 lifespan="on",
                 log_level="warning",
-                log_config=log_config("warning", app_level="info"),
+                # Console lines end in their event and error code (app.logs.ConsoleFormatter).
+                log_config=with_console_fields(log_config("warning", app_level="info")),
                 access_log=False,
                 server_header=False,
             )

@@ -25,12 +25,16 @@ REQUEST_TIMEOUT_SECONDS = 10
 
 
 class PortInUseError(OSError):
-    """Another process listens on the address we need."""
+    """Other processes listen on addresses we need: `ports` names every one that is taken
+    (`port` is the first)."""
 
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(errno.EADDRINUSE, f"{host}:{port} is already in use")
+    def __init__(self, host: str, port: int, *more: int) -> None:
+        ports = (port, *more)
+        taken = " and ".join(", ".join(f"{host}:{p}" for p in ports).rsplit(", ", 1))
+        super().__init__(errno.EADDRINUSE, f"{taken} {'is' if len(ports) == 1 else 'are'} already in use")
         self.host = host
         self.port = port
+        self.ports = ports
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,7 @@ def _document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "302": {"description": "To return_to, with the session cookie; or back to Clever."},
-                        "400": _error("login_expired, invalid_request"),
+                        "400": _error("login_expired, login_cancelled, invalid_request"),
                         "403": _error(
                             "clever_denied, district_not_allowed, district_not_connected, role_not_allowed"
                         ),

@@ -39,6 +39,8 @@ BROWSER_PATHS = frozenset({"/auth/login", "/auth/callback"})
 class Problem:
     status: int
     message: str
+    # The heading of the page a browser is shown.
+    title: str = "We could not sign you in"
 
 
 PROBLEMS: dict[str, Problem] = {
@@ -48,6 +50,14 @@ PROBLEMS: dict[str, Problem] = {
     "login_expired": Problem(400, "This login has expired or was already used. Please log in again."),
     "login_in_progress": Problem(
         409, "This login is still being completed. Please wait a moment and reload."
+    ),
+    # The person chose Cancel at Clever (the callback's `error=access_denied`). Nothing failed, but
+    # no login happened either: a 400 like the other unfinished logins, so monitoring and JSON
+    # clients see no success, while the page speaks of the person's choice, not of a refusal.
+    "login_cancelled": Problem(
+        400,
+        "Nobody was signed in. You can log in again whenever you like.",
+        title="You cancelled signing in with Clever",
     ),
     "clever_denied": Problem(403, "Clever did not allow the login."),
     "clever_error": Problem(502, "Clever answered in a way we did not expect. Please try again."),
@@ -174,6 +184,7 @@ def page_problem(
 ) -> Response:
     problem = PROBLEMS[code]
     body = _page().substitute(
+        title=html.escape(problem.title),
         message=html.escape(problem.message),
         code=html.escape(code),
         login_url=html.escape(login_url, quote=True),

@@ -8,6 +8,7 @@ backend's cookies on 127.0.0.1 also reach the demo page's port: expected locally
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -276,13 +277,18 @@ async def test_logging_out_ends_the_session(stack: RunningStack, context: Browse
     await log_in(page, stack, "teacher")
     token = await assert_cookies_out_of_reach(context, page, host="127.0.0.1", secure=False)
 
-    await page.get_by_role("button", name="Log out").click()
+    # Log out ends the backend's session, then the sandbox's sign-in (the page goes there and back).
+    async with page.expect_request(lambda r: r.url.startswith(f"{stack.sandbox_url}/oauth/logout?")):
+        await page.get_by_role("button", name="Log out").click()
+    await page.wait_for_url(stack.demo_url)
     await expect(page.get_by_role("status")).to_have_text("Logged out.")
     await expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
     await expect(page.get_by_role("link", name="Log in with Clever")).to_be_visible()
     await expect(page.locator("#signed-in")).to_be_hidden()
 
-    assert "clever_session" not in {cookie.get("name") for cookie in await context.cookies()}
+    names = {cookie.get("name") for cookie in await context.cookies()}
+    assert "clever_session" not in names
+    assert SIGN_IN_COOKIE not in names
     # This browser (the context's own requests share its cookies) has no session any more...
     answer = await context.request.get(f"{stack.backend_url}/auth/session")
     assert answer.status == 401
@@ -402,3 +408,175 @@ async def test_a_callback_reopened_after_a_browser_restart_logs_nobody_in(
             assert {cookie.get("name") for cookie in await again.cookies()} & {"clever_session"} == set()
         finally:
             await again.close()
+
+
+# --- switching users, cancelling, and a phone ------------------------------------------------
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    widths = await page.evaluate(
+        "() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })"
+    )
+    assert widths["scroll"] <= widths["inner"], f"{page.url} scrolls sideways: {widths}"
+
+
+async def test_log_out_then_log_in_asks_who_again(
+    stack: RunningStack, context: BrowserContext, record_property: Callable[[str, object], None]
+) -> None:
+    page = await context.new_page()
+    teacher, _ = await log_in(page, stack, "teacher")
+    await expect(page.locator("#greeting")).to_have_text(f"Hello, {full_name(teacher)}")
+    async with page.expect_request(lambda r: r.url.startswith(f"{stack.sandbox_url}/oauth/logout?")):
+        await page.get_by_role("button", name="Log out").click()
+    await page.wait_for_url(stack.demo_url)
+    await expect(page.get_by_role("status")).to_have_text("Logged out.")
+
+    # Clever no longer remembers the teacher: the picker shows, and someone else signs in.
+    student = demo_user(stack.store, "student")
+    await page.get_by_role("link", name="Log in with Clever").click()
+    await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
+    await expect(page.get_by_role("heading", name="Log in with Clever")).to_be_visible()
+    await screenshot(page, "sandbox-picker.png", record_property)
+    principal = await pick_on_clever(page, stack, student)
+    await assert_page_shows(page, stack, student, principal, "Log in with Clever")
+
+
+async def test_switch_user_goes_straight_to_the_picker(stack: RunningStack, context: BrowserContext) -> None:
+    page = await context.new_page()
+    await log_in(page, stack, "teacher")
+    await page.get_by_role("button", name="Switch user").click()
+    await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
+    await expect(page.get_by_role("heading", name="Log in with Clever")).to_be_visible()
+    student = demo_user(stack.store, "student")
+    principal = await pick_on_clever(page, stack, student)
+    await assert_page_shows(page, stack, student, principal, "Log in with Clever")
+    sessions = await context.request.get(f"{stack.backend_url}/auth/session")
+    assert (await sessions.json())["user"]["id"] == student["id"]
+
+
+async def test_not_you_at_the_sandbox_forgets_the_remembered_user(
+    stack: RunningStack, context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    teacher, _ = await log_in(page, stack, "teacher")
+    # A login for another district: the remembered teacher cannot sign in there, so the picker
+    # shows and says who the sandbox remembers.
+    login = await page.locator("#login-link").get_attribute("href")
+    assert login is not None
+    second = stack.store.district_ids()[1]
+    await page.goto(f"{login}&district_id={second}")
+    await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
+    remembered = page.locator(".who")
+    await expect(remembered).to_contain_text(picker_label(stack, teacher))
+    await remembered.get_by_role("link", name="Switch user").click()
+    await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
+    await expect(page.locator(".who")).to_have_count(0)
+    assert SIGN_IN_COOKIE not in {cookie.get("name") for cookie in await context.cookies()}
+
+
+async def test_cancelling_at_clever_says_so_and_offers_to_log_in_again(
+    stack: RunningStack, context: BrowserContext, record_property: Callable[[str, object], None]
+) -> None:
+    page = await context.new_page()
+    await start_login(page, stack)
+    async with page.expect_response(
+        lambda r: r.url.startswith(f"{stack.backend_url}/auth/callback?")
+    ) as done:
+        await page.get_by_role("link", name="Cancel").click()
+    assert (await done.value).status == 400
+    await expect(page.get_by_role("heading", name="You cancelled signing in with Clever")).to_be_visible()
+    await expect(page.get_by_text("login_cancelled")).to_be_visible()
+    await screenshot(page, "login-cancelled.png", record_property)
+    await page.get_by_role("link", name="Log in again").click()
+    await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
+
+
+async def test_a_contact_sees_their_students(
+    stack: RunningStack, context: BrowserContext, record_property: Callable[[str, object], None]
+) -> None:
+    page = await context.new_page()
+    contact, _ = await log_in(page, stack, "contact")
+    links = contact["roles"]["contact"]["student_relationships"]
+    rows = section_of(page, "Linked students").locator("tbody tr")
+    await expect(rows).to_have_count(len(links))
+    for link in links:
+        assert link["relationship"] != "Self"
+    await screenshot(page, "logged-in-contact.png", record_property)
+
+
+@pytest.mark.parametrize("kind", ["student", "teacher", "contact"])
+async def test_a_phone_never_scrolls_sideways(
+    kind: str, stack: RunningStack, chromium: Browser, record_property: Callable[[str, object], None]
+) -> None:
+    phone = await chromium.new_context(viewport={"width": 390, "height": 844})
+    phone.set_default_timeout(10_000)
+    try:
+        page = await phone.new_page()
+        await page.goto(stack.demo_url)
+        await expect(page.get_by_role("status")).to_have_text("Not signed in.")
+        await no_sideways_scroll(page)
+        if kind == "student":
+            await screenshot(page, "phone-signed-out.png", record_property)
+            await page.goto(f"{stack.sandbox_url}/")
+            await no_sideways_scroll(page)
+            await screenshot(page, "phone-sandbox-home.png", record_property)
+            await page.goto(stack.demo_url)
+        await page.get_by_role("link", name="Log in with Clever").click()
+        await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
+        await no_sideways_scroll(page)
+        if kind == "student":
+            await screenshot(page, "phone-sandbox-picker.png", record_property)
+            # Cancel, and the backend's page that says so, then "Log in again" back to the picker.
+            await page.get_by_role("link", name="Cancel").click()
+            await expect(
+                page.get_by_role("heading", name="You cancelled signing in with Clever")
+            ).to_be_visible()
+            await no_sideways_scroll(page)
+            await screenshot(page, "phone-login-cancelled.png", record_property)
+            await page.get_by_role("link", name="Log in again").click()
+            await page.wait_for_url(f"{stack.sandbox_url}/oauth/authorize?*")
+        user = demo_user(stack.store, kind)
+        await pick_on_clever(page, stack, user)
+        await expect(page.locator("#greeting")).to_have_text(f"Hello, {full_name(user)}")
+        await no_sideways_scroll(page)
+        await screenshot(page, f"phone-logged-in-{kind}.png", record_property)
+        await page.locator("details summary").click()  # the raw JSON too
+        await no_sideways_scroll(page)
+    finally:
+        await phone.close()
+
+
+async def test_every_student_field_has_a_readable_label(
+    redis_url: str, key_prefix: str, context: BrowserContext, record_property: Callable[[str, object], None]
+) -> None:
+    with running_dev_stack(
+        redis_url, key_prefix=key_prefix, backend_environ={"STUDENT_FIELDS": "*"}
+    ) as stack:
+        page = await context.new_page()
+        _, principal = await log_in(page, stack, "student")
+        record = principal["roles"]["student"]
+        assert len(record) > 10, "every v3.1 field the sandbox holds"
+        labels = await section_of(page, "Student record").locator("dt").all_text_contents()
+        assert len(labels) == len(record)
+        for label in labels:
+            assert "_" not in label, f"a raw field name: {label}"
+            assert label[0].isupper()
+        values = await section_of(page, "Student record").locator("dd").all_text_contents()
+        assert not [value for value in values if value.startswith(("{", "["))], "objects shown as JSON"
+        await screenshot(page, "logged-in-student-every-field.png", record_property)
+
+
+async def test_a_refused_refresh_says_what_failed_and_its_code(
+    stack: RunningStack, context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    await log_in(page, stack, "teacher")
+    refresh = page.get_by_role("button", name="Refresh roster")
+    # At most one refresh every 30 s per session: of two in a row, the second is refused.
+    for _ in range(2):
+        async with page.expect_response(lambda r: r.url.endswith("/auth/session/refresh")):
+            await refresh.click()
+        await expect(refresh).to_be_enabled()
+    await expect(page.get_by_role("status")).to_have_text(
+        re.compile(r"^The roster could not be refreshed: .+ \(refresh_too_soon\)$")
+    )

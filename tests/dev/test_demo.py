@@ -58,7 +58,17 @@ async def test_the_page_may_call_only_itself_and_the_backend(demo: httpx.AsyncCl
         assert "frame-ancestors 'none'" in csp
 
 
-@pytest.mark.parametrize("name", ["index.html", "demo.js", "demo.css"])
+async def test_a_favicon_is_served_and_linked(demo: httpx.AsyncClient) -> None:
+    page = await demo.get("/")
+    assert '<link rel="icon" href="favicon.svg" type="image/svg+xml">' in page.text
+    for path in ("/favicon.svg", "/favicon.ico"):
+        icon = await demo.get(path)
+        assert icon.status_code == 200
+        assert icon.headers["content-type"] == "image/svg+xml"
+        assert icon.text.startswith("<svg")
+
+
+@pytest.mark.parametrize("name", ["index.html", "demo.js", "demo.css", "favicon.svg"])
 def test_no_external_resources(name: str) -> None:
     text = static_text(name)
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -17,7 +18,9 @@ from app.dev.stack import (
     build_dev_stack,
     serve_together,
 )
+from app.logs import ConsoleFormatter, with_console_fields
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
+from app.serving.server import PortInUseError, log_config
 from app.web.cookies import Cookies
 from clever_sandbox.district import DemoLogin
 from clever_sandbox.state import Sandbox
@@ -137,3 +140,44 @@ def test_a_taken_port_closes_the_sockets_already_bound(taken: int, redis_url: st
             sock.close()
     finally:
         blocker.close()
+
+
+def test_every_taken_port_is_named_at_once(redis_url: str) -> None:
+    addresses = free_addresses()
+    stack = build_dev_stack(redis_url, environ={}, addresses=addresses)
+    blockers = bind_all(addresses.host, [stack.apps[0], stack.apps[2]])
+    try:
+        with pytest.raises(PortInUseError) as caught:
+            bind_all(addresses.host, stack.apps)
+        assert caught.value.ports == (addresses.sandbox_port, addresses.demo_port)
+        assert str(caught.value).endswith(
+            f"{addresses.host}:{addresses.sandbox_port} and {addresses.host}:{addresses.demo_port} "
+            "are already in use"
+        )
+        # The one port that was free was let go again.
+        bind_all(addresses.host, [stack.apps[1]])[0].close()
+    finally:
+        for sock in blockers:
+            sock.close()
+
+
+def test_the_console_lines_carry_their_event_and_error_code() -> None:
+    config = with_console_fields(log_config("warning", app_level="info"))
+    entry = dict(config["formatters"]["default"])
+    assert entry.pop("()") == "app.logs.ConsoleFormatter"
+    formatter = ConsoleFormatter(**{**entry, "use_colors": False})
+    record = logging.getLogger("app.web.routes.login").makeRecord(
+        "app.web.routes.login",
+        logging.INFO,
+        __file__,
+        1,
+        "login request refused",
+        (),
+        None,
+        extra={"event": "login_rejected", "code": "invalid_return_to"},
+    )
+    line = formatter.format(record)
+    assert line.startswith("INFO:")
+    assert line.endswith("login request refused  event=login_rejected code=invalid_return_to")
+    plain = logging.LogRecord("app", logging.WARNING, __file__, 1, "Redis is back", (), None)
+    assert formatter.format(plain).endswith("Redis is back")

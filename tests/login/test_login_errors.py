@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 import pytest
 from redis.asyncio import Redis
@@ -94,6 +98,28 @@ async def test_a_code_already_used_at_clever_sends_the_person_to_log_in_again(
         assert "clever_session" not in browser.http.cookies
 
 
+async def test_cancelling_at_clever_shows_a_friendly_page_and_consumes_the_state(
+    sandbox: RunningSandbox, backend: str
+) -> None:
+    user = demo_user(sandbox.sandbox.store, "teacher")
+    async with Browser(backend) as browser:
+        start = await browser.start_login()
+        # The sandbox's picker: its Cancel link is Clever's access_denied answer for this login.
+        picker = await browser.http.get(start.location)
+        cancel = re.search(r'<a class="cancel" href="([^"]+)"', picker.text)
+        assert cancel is not None
+        cancel_url = html.unescape(cancel.group(1))
+        assert parse_qs(urlsplit(cancel_url).query)["error"] == ["access_denied"]
+        cancelled = await browser.callback(cancel_url)
+        assert (cancelled.response.status_code, _error_code(cancelled.response)) == (400, "login_cancelled")
+        assert "You cancelled signing in with Clever" in cancelled.response.text
+        assert "did not allow" not in cancelled.response.text
+        assert 'href="/auth/login"' in cancelled.response.text
+        clever = await browser.sign_in_at_clever(start.location, user["id"])
+        late = await browser.callback(clever.location)
+        assert (late.response.status_code, _error_code(late.response)) == (400, "login_expired")
+
+
 async def test_clever_refusing_the_login_shows_a_friendly_page_and_consumes_the_state(
     sandbox: RunningSandbox, backend: str
 ) -> None:
@@ -104,7 +130,7 @@ async def test_clever_refusing_the_login_shows_a_friendly_page_and_consumes_the_
         denied = await browser.get(
             f"{backend}/auth/callback",
             params={
-                "error": "access_denied",
+                "error": "unauthorized_client",
                 "error_description": "<script>alert(1)</script>",
                 "state": state,
             },

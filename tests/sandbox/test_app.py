@@ -18,6 +18,7 @@ async def test_home_page_says_what_this_is_and_links_to_the_picker() -> None:
         assert home.status_code == 200
         assert home.headers["content-type"].startswith("text/html")
         assert "Clever sandbox" in home.text
+        assert "<h1>Clever <span" in home.text, "the badge says sandbox; the heading does not say it again"
         hrefs = [unescape(h) for h in home.text.split('href="')[1:]]
         picker_href = next(h.split('"')[0] for h in hrefs if h.startswith("oauth/authorize?"))
 
@@ -50,3 +51,14 @@ async def test_each_app_is_a_sandbox_of_its_own() -> None:
 def test_a_sandbox_needs_a_redirect_uri() -> None:
     with pytest.raises(ValueError, match="redirect URI"):
         create_sandbox_app(SandboxConfig(redirect_uris=()))
+
+
+async def test_a_favicon_for_every_page() -> None:
+    async with local_sandbox() as local:
+        icon = await local.http.get("/favicon.ico")
+        home = await local.http.get("/")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg")
+    # Inline in the pages themselves, so even the pages under /oauth/ need no request for it.
+    assert '<link rel="icon" href="data:image/svg+xml,' in home.text

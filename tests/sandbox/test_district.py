@@ -161,10 +161,11 @@ def test_contacts_link_several_students_with_every_relationship(seed: SeedData) 
     links = [link for c in contacts for link in c["roles"]["contact"]["student_relationships"]]
     assert all(len(c["roles"]["contact"]["student_relationships"]) >= 2 for c in contacts)
     assert all(link["student"] in students for link in links)
+    # Every relationship but "Self": that is an adult student's own contact record, never a link
+    # from a contact to someone else.
     assert {link["relationship"] for link in links} == {
         "Parent",
         "Grandparent",
-        "Self",
         "Aunt/Uncle",
         "Sibling",
         "Other",
@@ -172,6 +173,60 @@ def test_contacts_link_several_students_with_every_relationship(seed: SeedData) 
     }
     expected_types = {"Parent/Guardian", "Emergency", "Primary", "Secondary", "Family", "Other", ""}
     assert {link["type"] for link in links} == expected_types
+
+
+def test_parents_grandparents_and_siblings_share_the_students_last_name(seed: SeedData) -> None:
+    users = {u["id"]: u for u in seed.users}
+    for contact in _users(seed, "contact"):
+        links = contact["roles"]["contact"]["student_relationships"]
+        family = [
+            users[link["student"]] for link in links if link["relationship"] in ("Parent", "Grandparent")
+        ]
+        assert all(child["name"]["last"] == contact["name"]["last"] for child in family)
+        firsts = [child["name"]["first"] for child in family]
+        assert len(firsts) == len(set(firsts)), "siblings have names of their own"
+
+
+@pytest.mark.parametrize("students", [24, 300])
+def test_students_are_in_sections_of_their_grade_and_school(students: int) -> None:
+    built = build_districts(seed=1, students=students)
+    users = {u["id"]: u for u in built.users}
+    schools = {school["id"]: school for school in built.schools}
+    for section in built.sections:
+        for student_id in section["students"]:
+            role = users[student_id]["roles"]["student"]
+            assert section["school"] in role["schools"]
+            # Mixed-grade sections ("Other", "Ungraded": art, PE, library) take any grade.
+            assert section["grade"] in (role["grade"], "Other", "Ungraded"), (section["name"], role["grade"])
+    for user in users.values():
+        role = user["roles"].get("student")
+        if role is None:
+            continue
+        assert schools[role["school"]]["district"] == user["district"]
+        # A student's sections meet at different periods.
+        periods = [s["period"] for s in built.sections if user["id"] in s["students"]]
+        assert len(periods) == len(set(periods))
+
+
+def test_birth_dates_and_graduation_years_follow_the_grade(seed: SeedData) -> None:
+    students = {
+        u["roles"]["student"]["grade"]: u["roles"]["student"] for u in _users(seed, "student", _main(seed))
+    }
+    born = {grade: int(role["dob"].rsplit("/", 1)[1]) for grade, role in students.items()}
+    assert born["InfantToddler"] > born["Kindergarten"] > born["3"] > born["9"] > born["12"]
+    assert students["12"]["graduation_year"] == "2026"
+    assert students["9"]["graduation_year"] == "2029"
+    assert students["Kindergarten"]["graduation_year"] == "2038"
+
+
+def test_the_picker_shows_students_of_common_grades_first(seed: SeedData) -> None:
+    users = {u["id"]: u for u in seed.users}
+    grades = [
+        users[login.user_id]["roles"]["student"]["grade"]
+        for login in seed.demo_logins
+        if login.user_type == "student"
+    ]
+    assert all(grade.isdigit() for grade in grades)
 
 
 def test_sections_and_resources_refer_to_records_of_their_district(seed: SeedData) -> None:

@@ -188,8 +188,13 @@ async def test_district_id_restricts_the_picker_and_the_remembered_user(local: L
 
     assert response.status_code == 200, "the remembered user is in another district"
     page = unescape(response.text)
+    # "Signed in as ...": the remembered user is named once, above the picker, to switch away from.
+    remembered = re.search(r'<p class="who">.*?</p>', page)
+    assert remembered is not None
+    assert in_main.label in remembered.group(0)
+    picker = page.replace(remembered.group(0), "")
     for login in store.demo_logins():
-        assert (login.label in page) == (login.district_id == second)
+        assert (login.label in picker) == (login.district_id == second)
 
 
 async def test_login_hint_outside_the_requested_district_is_refused(local: LocalSandbox) -> None:
@@ -602,3 +607,98 @@ async def test_full_code_flow_over_loopback(sandbox: RunningSandbox) -> None:
     assert token.status_code == 200
     assert reused.status_code == 400
     assert reused.json() == INVALID_CODE
+
+
+# --- switching users: "Not you?", logout and cancel -----------------------------------------
+
+
+async def test_not_you_on_the_picker_forgets_the_user_and_comes_back_to_it(local: LocalSandbox) -> None:
+    store = local.sandbox.store
+    main, second = store.district_ids()[:2]
+    teacher = next(d for d in store.demo_logins() if d.district_id == main and d.user_type == "teacher")
+    await local.http.get("/oauth/authorize", params=authorize_params(local, login_hint=teacher.user_id))
+    picker = await local.http.get(
+        "/oauth/authorize", params=authorize_params(local, district_id=second, state="s-9")
+    )
+    switch = re.search(r'Not you\? <a href="([^"]+)">Switch user</a>', picker.text)
+    assert switch is not None
+
+    back = await local.http.get(f"/oauth/{unescape(switch.group(1))}")
+
+    assert back.status_code == 302
+    assert SIGN_IN_COOKIE not in local.http.cookies
+    again = await local.http.get(back.headers["location"])
+    assert again.status_code == 200
+    assert "Not you?" not in again.text
+    cancel = re.search(r'<a class="cancel" href="([^"]*)"', again.text)
+    assert cancel is not None
+    assert parse_qs(urlsplit(unescape(cancel.group(1))).query)["state"] == ["s-9"]
+
+
+async def test_after_logout_authorize_asks_who_again(local: LocalSandbox) -> None:
+    login = local.sandbox.store.demo_logins()[0]
+    await local.http.get("/oauth/authorize", params=authorize_params(local, login_hint=login.user_id))
+    assert query_of(await local.http.get("/oauth/authorize", params=authorize_params(local)))["code"]
+
+    out = await local.http.get("/oauth/logout")
+
+    assert out.status_code == 200
+    assert "Signed out" in out.text
+    assert out.headers["cache-control"] == "no-store"
+    assert SIGN_IN_COOKIE not in local.http.cookies
+    page = await local.http.get("/oauth/authorize", params=authorize_params(local))
+    assert page.status_code == 200
+    assert "Pick a demo user" in page.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/oauth/authorize?client_id=x",
+        "http://sandbox.test/",
+        CALLBACK,
+        "https://demo.example.org/",  # registered for logout below
+    ],
+)
+async def test_logout_goes_back_to_its_own_pages_and_registered_uris(target: str) -> None:
+    config = SandboxConfig(
+        redirect_uris=(CALLBACK,), post_logout_redirect_uris=("https://demo.example.org/",)
+    )
+    async with local_sandbox(config) as local:
+        out = await local.http.get("/oauth/logout", params={"post_logout_redirect_uri": target})
+    assert out.status_code == 302
+    assert out.headers["location"] == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "http://sandbox.test@evil.example/",
+        "https://demo.example.org/other",  # not exactly what was registered
+        f"{CALLBACK}?extra=1",
+        "javascript:alert(1)",
+        "/oauth/\nSet-Cookie: x=1",
+    ],
+)
+async def test_logout_never_redirects_anywhere_else(target: str) -> None:
+    config = SandboxConfig(
+        redirect_uris=(CALLBACK,), post_logout_redirect_uris=("https://demo.example.org/",)
+    )
+    async with local_sandbox(config) as local:
+        out = await local.http.get("/oauth/logout", params={"post_logout_redirect_uri": target})
+    assert out.status_code == 400
+    assert "location" not in out.headers
+    assert "evil.example" not in out.text
+
+
+async def test_the_portal_picker_cancels_to_the_primary_redirect_uri(local: LocalSandbox) -> None:
+    params = {"client_id": local.config.client_id}
+    page = await local.http.get("/oauth/instant-login", params=params)
+    cancel = re.search(r'<a class="cancel" href="([^"]*)"', page.text)
+    assert cancel is not None
+    target = unescape(cancel.group(1))
+    assert target.startswith(local.config.redirect_uris[0] + "?")
+    assert parse_qs(urlsplit(target).query) == {"error": ["access_denied"]}

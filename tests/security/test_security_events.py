@@ -30,7 +30,8 @@ def _events(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
         (f"/auth/callback?code=a&state={STATE}", ("login_rejected", "login_expired")),
         ("/auth/login?return_to=//evil.example", ("login_rejected", "invalid_return_to")),
         ("/auth/login?district_id=../x", ("login_rejected", "invalid_district")),
-        ("/auth/callback?error=access_denied", ("login_failed", "clever_denied")),
+        ("/auth/callback?error=access_denied", ("login_failed", "login_cancelled")),
+        ("/auth/callback?error=server_error", ("login_failed", "clever_denied")),
     ],
 )
 async def test_a_refused_login_request_is_one_security_event(

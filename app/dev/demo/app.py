@@ -20,6 +20,9 @@ _FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/demo.js": ("demo.js", "text/javascript; charset=utf-8"),
     "/demo.css": ("demo.css", "text/css; charset=utf-8"),
+    # The page links the SVG; /favicon.ico is where browsers look for a page that does not say.
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 
 

@@ -72,8 +72,10 @@ async def _callback(request: Request) -> Response:
     if error is not None:
         if state and browser is not None:
             await svc.pending.fail(browser, state)
-        _security_event(svc, "login refused by Clever", "login_failed", "clever_denied")
-        raise AppError("clever_denied")
+        # Clever answers access_denied when the person chose Cancel on its sign-in page.
+        code = "login_cancelled" if error == "access_denied" else "clever_denied"
+        _security_event(svc, "login refused by Clever", "login_failed", code)
+        raise AppError(code)
     if not code or not code.isascii() or not code.isprintable():  # no NUL, CR, LF, ...
         raise _refused(svc, "invalid_request")
     if not state:

@@ -9,6 +9,42 @@ const ROLE_LABELS = {
   contact: "Contact (parent or guardian)",
 };
 
+// The v3.1 student fields (STUDENT_FIELDS decides which reach the session), as a person reads them.
+const STUDENT_LABELS = {
+  school: "School id",
+  schools: "School ids",
+  grade: "Grade",
+  graduation_year: "Graduation year",
+  preferred_name: "Preferred name",
+  dob: "Date of birth",
+  gender: "Gender",
+  race: "Race",
+  hispanic_ethnicity: "Hispanic or Latino",
+  ell_status: "English language learner",
+  gifted_status: "Gifted",
+  section_504_status: "Section 504 plan",
+  frl_status: "Free or reduced-price lunch",
+  iep_status: "IEP",
+  disability: "Disability",
+  home_language: "Home language",
+  home_language_code: "Home language code",
+  student_number: "Student number",
+  sis_id: "SIS id",
+  state_id: "State id",
+  legacy_id: "Legacy id",
+  credentials: "District username",
+  enrollments: "Enrollments",
+  location: "Home address",
+  created: "Record created",
+  last_modified: "Record last changed",
+  ext: "Extension fields",
+};
+// The fields Clever fills with Y, N or "".
+const YES_NO_FIELDS = new Set(["hispanic_ethnicity", "ell_status", "gifted_status", "section_504_status", "iep_status"]);
+const GENDERS = { M: "Male", F: "Female", X: "Non-binary" };
+// Where the page keeps, across the sandbox's log-out round trip, what to say or do next.
+const NEXT_KEY = "demo-next";
+
 const byId = (id) => document.getElementById(id);
 
 // Builds an element; string and number children become text nodes.
@@ -35,6 +71,47 @@ function roleLabel(role) {
   return ROLE_LABELS[role] || role;
 }
 
+// "graduation_year" -> "Graduation year", for fields this page has no label of its own for.
+function fieldLabel(name) {
+  if (STUDENT_LABELS[name]) return STUDENT_LABELS[name];
+  const words = name.replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function gradeLabel(grade) {
+  if (grade === null || grade === undefined || grade === "") return "—";
+  return /^\d+$/.test(grade) ? `Grade ${grade}` : String(grade);
+}
+
+function studentValue(name, value) {
+  if (value === null || value === undefined || value === "") return "—";
+  if (YES_NO_FIELDS.has(name)) return { Y: "Yes", N: "No" }[value] || value;
+  switch (name) {
+    case "grade":
+      return gradeLabel(value);
+    case "gender":
+      return GENDERS[value] || value;
+    case "preferred_name":
+      return fullName(value);
+    case "credentials":
+      return value.district_username || "—";
+    case "disability":
+      if (value.disability_status !== "Y") return { N: "No" }[value.disability_status] || "—";
+      return `Yes: ${value.disability_type || "type not given"}${value.disability_code ? ` (${value.disability_code})` : ""}`;
+    case "location":
+      return [value.address, value.city, [value.state, value.zip].filter(Boolean).join(" ")].filter(Boolean).join(", ") || "—";
+    case "enrollments":
+      return value.map((e) => `${e.school} (${[e.start_date, e.end_date].map((d) => (d || "").slice(0, 10)).join(" to ")})`);
+    case "created":
+    case "last_modified":
+      return when(value);
+    case "ext":
+      return Object.keys(value).length ? JSON.stringify(value) : "—";
+    default:
+      return value;
+  }
+}
+
 function setStatus(message, isError) {
   const status = byId("status");
   status.textContent = message;
@@ -47,18 +124,27 @@ function section(title, ...content) {
 
 function table(caption, headings, rows) {
   if (!rows.length) return el("p", { class: "empty" }, `No ${caption.toLowerCase()}.`);
+  // data-label: on a narrow screen each row becomes a card, its cells labelled (demo.css).
   return el(
     "table",
-    {},
+    { class: "cards" },
     el("caption", {}, caption),
     el("thead", {}, el("tr", {}, headings.map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, rows.map((row) => el("tr", {}, row.map((cell) => el("td", {}, text(cell)))))),
+    el("tbody", {}, rows.map((row) => el("tr", {}, row.map((cell, i) => el("td", { "data-label": headings[i] }, cell instanceof Node ? cell : text(cell)))))),
   );
+}
+
+function idCode(value) {
+  return el("code", { class: "id" }, text(value));
 }
 
 function fields(entries) {
   if (!entries.length) return el("p", { class: "empty" }, "Nothing.");
-  return el("dl", { class: "fields" }, entries.map(([name, value]) => [el("dt", {}, name), el("dd", {}, text(value))]));
+  return el(
+    "dl",
+    { class: "fields" },
+    entries.map(([name, value]) => [el("dt", {}, name), el("dd", {}, value instanceof Node ? value : text(value))]),
+  );
 }
 
 function fullName(name) {
@@ -79,7 +165,7 @@ function renderRoles(principal) {
     const info = details[role] || {};
     const extra = [];
     if (info.title) extra.push(`title: ${info.title}`);
-    if (info.schools && info.schools.length) extra.push(`schools: ${info.schools.join(", ")}`);
+    if (info.schools && info.schools.length) extra.push(`school ids: ${info.schools.join(", ")}`);
     if (info.roles && info.roles.length) extra.push(`staff roles: ${info.roles.join(", ")}`);
     return el("li", {}, roleLabel(role), primary, extra.length ? ` (${extra.join("; ")})` : null);
   });
@@ -87,26 +173,28 @@ function renderRoles(principal) {
 }
 
 function renderLegacyIds(user) {
-  const rows = Object.entries(user.legacy_ids || {}).map(([role, id]) => [roleLabel(role), id]);
+  const rows = Object.entries(user.legacy_ids || {}).map(([role, id]) => [roleLabel(role), idCode(id)]);
   return section("Legacy ids", table("Legacy ids", ["Role", "Legacy id"], rows));
 }
 
 function renderSections(sections) {
-  const rows = sections.map((s) => [s.name, s.subject, s.grade, s.period, s.role ? roleLabel(s.role) : ""]);
+  const rows = sections.map((s) => [s.name, s.subject, gradeLabel(s.grade), s.period, s.role ? roleLabel(s.role) : ""]);
   return section("Sections", table("Sections", ["Name", "Subject", "Grade", "Period", "Your role"], rows));
 }
 
 function renderResources(resources) {
-  const rows = resources.map((r) => [r.title, r.resource_id, (r.roles || []).map(roleLabel)]);
+  const rows = resources.map((r) => [r.title, idCode(r.resource_id), (r.roles || []).map(roleLabel)]);
   return section("Resources", table("Resources", ["Title", "Resource id", "For"], rows));
 }
 
 function renderStudent(student) {
-  // The v3.1 student fields, as the backend passes them through (STUDENT_FIELDS decides which).
-  const entries = Object.entries(student).filter(([name]) => name !== "schools");
+  // The v3.1 student fields, as the backend passes them through (STUDENT_FIELDS decides which),
+  // the ones this page knows first, in its order.
+  const known = Object.keys(STUDENT_LABELS).filter((name) => name in student);
+  const others = Object.keys(student).filter((name) => !(name in STUDENT_LABELS)).sort();
   return section(
     "Student record",
-    fields([["schools", student.schools], ...entries]),
+    fields([...known, ...others].map((name) => [fieldLabel(name), studentValue(name, student[name])])),
   );
 }
 
@@ -114,7 +202,7 @@ function renderContact(contact) {
   const students = new Map((contact.students || []).map((s) => [s.id, s]));
   const rows = (contact.student_relationships || []).map((link) => {
     const student = students.get(link.student);
-    return [student ? fullName(student.name) : link.student, student?.grade, link.relationship, link.type];
+    return [student ? fullName(student.name) : link.student, student ? gradeLabel(student.grade) : "", link.relationship, link.type];
   });
   return section("Linked students", table("Linked students", ["Student", "Grade", "Relationship", "Type"], rows));
 }
@@ -141,7 +229,12 @@ function renderPrincipal(principal) {
   const user = principal.user || {};
   const roles = principal.roles || {};
   const parts = [
-    section("Who", fields([["Name", fullName(user.name)], ["Email", user.email], ["Clever id", user.id], ["District", user.district]])),
+    // The session holds the district's id, not its name (the Principal carries no names of
+    // districts or schools; a partner's backend would look them up in Clever's Data API).
+    section(
+      "Who",
+      fields([["Name", fullName(user.name)], ["Email", user.email], ["Clever id", idCode(user.id)], ["District id", idCode(user.district)]]),
+    ),
     renderRoles(principal),
     renderLegacyIds(user),
     renderSections(principal.sections || []),
@@ -160,9 +253,11 @@ function show(signedIn) {
   byId("signed-out").hidden = signedIn;
 }
 
+// The backend's error answer as a sentence with its stable code, e.g. "... (refresh_too_soon)".
 async function problem(response) {
   try {
     const body = await response.json();
+    if (body.message && body.error) return `${body.message} (${body.error})`;
     return body.message || body.error || `HTTP ${response.status}`;
   } catch {
     return `HTTP ${response.status}`;
@@ -185,8 +280,33 @@ class Demo {
       byId("portal-link").href = `${this.sandbox}/oauth/instant-login?${query}`;
       byId("portal").hidden = false;
     }
-    byId("logout").addEventListener("click", () => this.act("/auth/logout", "Logged out."));
-    byId("refresh").addEventListener("click", () => this.act("/auth/session/refresh", "Roster refreshed."));
+    byId("logout").addEventListener("click", () => this.logOut(null));
+    byId("switch-user").addEventListener("click", () => this.logOut("login"));
+    byId("refresh").addEventListener("click", () =>
+      this.act("/auth/session/refresh", "Roster refreshed.", "The roster could not be refreshed"),
+    );
+  }
+
+  // Ends the backend's session, then has the sandbox forget who signed in there (else the next
+  // "Log in with Clever" would sign the same person straight back in). The sandbox sends the
+  // browser back here; `next` ("login") goes on to the sandbox's picker.
+  async logOut(next) {
+    const ended = await this.act("/auth/logout", "Logged out.", "Logging out failed");
+    if (!ended || !this.sandbox) {
+      if (ended && next === "login") window.location.assign(byId("login-link").href);
+      return;
+    }
+    sessionStorage.setItem(NEXT_KEY, next || "logged-out");
+    const here = window.location.origin + window.location.pathname;
+    const query = new URLSearchParams({ post_logout_redirect_uri: here });
+    window.location.assign(`${this.sandbox}/oauth/logout?${query}`);
+  }
+
+  // What the page was asked to do when it came back from the sandbox's log-out.
+  takeNext() {
+    const next = sessionStorage.getItem(NEXT_KEY);
+    sessionStorage.removeItem(NEXT_KEY);
+    return next;
   }
 
   async call(path, method) {
@@ -226,19 +346,23 @@ class Demo {
     if (focus) byId("greeting").focus();
   }
 
-  async act(path, done) {
-    const buttons = [byId("logout"), byId("refresh")];
+  // A POST to the backend; answers whether the session is over (a 204 or a 401).
+  async act(path, done, failed) {
+    const buttons = [byId("logout"), byId("switch-user"), byId("refresh")];
     buttons.forEach((b) => { b.disabled = true; });
     setStatus("Working…");
     try {
       const response = await this.call(path, "POST");
       if (response.status === 401) {
         await this.load(true);
-      } else if (!response.ok) {
-        setStatus(`${done.replace(/\.$/, "")} failed: ${await problem(response)}`, true);
+        return true;
+      }
+      if (!response.ok) {
+        setStatus(`${failed}: ${await problem(response)}`, true);
       } else if (response.status === 204) {
         await this.load(true);
         setStatus(done);
+        return true;
       } else {
         this.render(await response.json(), done, false);
       }
@@ -247,6 +371,7 @@ class Demo {
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
     }
+    return false;
   }
 }
 
@@ -261,7 +386,13 @@ async function start() {
   }
   const demo = new Demo(config);
   demo.setUpLinks();
-  await demo.load(false);
+  const next = demo.takeNext();
+  if (next === "login") {
+    window.location.assign(byId("login-link").href);
+    return;
+  }
+  await demo.load(next === "logged-out");
+  if (next === "logged-out") setStatus("Logged out.");
 }
 
 start();
