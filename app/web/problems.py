@@ -65,6 +65,7 @@ PROBLEMS: dict[str, Problem] = {
     ),
     "unauthorized_client": Problem(401, "Client authentication failed."),
     "client_throttled": Problem(429, "Too many failed client authentications. Please try again later."),
+    "district_not_found": Problem(404, "No district that connected this application has this id."),
     "not_found": Problem(404, "Not found."),
     "method_not_allowed": Problem(405, "Method not allowed."),
     "body_too_large": Problem(413, "The request body is too large."),
