@@ -50,7 +50,9 @@ async def test_a_sync_reads_pages_over_the_clients_limit_and_the_client_keeps_it
         )
         tokens = DistrictTokens(redis, clever, sealing_key=keyring.district_token_sealing, prefix=key_prefix)
         store = RosterStore(redis, keyring, prefix=key_prefix)
-        report = await sync_district(clever, tokens, store, district_id, student_fields=DEFAULT_STUDENT_FIELDS)
+        report = await sync_district(
+            clever, tokens, store, district_id, student_fields=DEFAULT_STUDENT_FIELDS
+        )
         assert report.info.counts["users"] > STUDENTS
         with pytest.raises(CleverMalformed, match="over"):
             await clever.users(await tokens.get(district_id), limit=MAX_PAGE_SIZE)
