@@ -276,14 +276,14 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 async def _sync(settings: Settings, district_id: str, *, request_only: bool) -> int:
-    from redis.exceptions import RedisError
-
     from app.clever import CleverError
     from app.core import open_core
     from app.events.ondemand import Busy, summary, sync_now
+    from app.redis_client import REDIS_ERRORS
     from app.roster.district_tokens import DistrictNotConnected
     from app.roster.store import DistrictPurged
 
+    failures: tuple[type[Exception], ...] = (CleverError, *REDIS_ERRORS)
     try:
         async with open_core(settings) as core:
             if request_only:
@@ -302,7 +302,7 @@ async def _sync(settings: Settings, district_id: str, *, request_only: bool) -> 
     except DistrictPurged:
         print(f"clever-login sync: district {district_id} was purged while it synced", file=sys.stderr)
         return 1
-    except (CleverError, RedisError) as exc:
+    except failures as exc:
         # The sync wrote nothing readers see: the previous copy stays in use.
         print(
             f"clever-login sync: the sync failed ({type(exc).__name__}); the previous copy stays",

@@ -22,6 +22,7 @@ from app.serving.server import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_options
 from app.web.asgi import APP_FACTORY
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
+from tests.clever.sandbox_control import add_fault
 from tests.conftest import RunningSandbox
 from tests.support.backend import SESSION_SECRET, backend_environ
 from tests.support.partner import come_in_from_the_portal, log_in_through_the_demo_page
@@ -229,6 +230,22 @@ async def test_sync_refuses_while_the_worker_holds_the_district_and_can_ask_it_i
     assert (asked.returncode, asked.stdout) == (0, f"district {district}: sync requested\n")
     assert (again.returncode, again.stdout) == (0, f"district {district}: sync already requested\n")
     assert await redis.exists(f"{key_prefix}ro:{{{district}}}:sync")
+
+
+async def test_a_failed_sync_exits_1_and_leaves_the_previous_copy_in_use(
+    sandbox: RunningSandbox, redis_url: str, redis: Redis, key_prefix: str
+) -> None:
+    district = sandbox.sandbox.store.district_ids()[0]
+    env = child_environ(good_settings(sandbox.url, sandbox.config, redis_url, key_prefix))
+    assert _run_sync(env, "--district", district).returncode == 0
+    pointer = f"{key_prefix}ro:{{{district}}}"
+    before = await redis.get(pointer)
+    await add_fault(sandbox.url, "/v3.1/users", status=500, count=None)
+    failed = _run_sync(env, "--district", district)
+    assert failed.returncode == 1
+    assert "the previous copy stays" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert await redis.get(pointer) == before
 
 
 async def test_sync_refuses_a_bad_a_not_allowed_and_an_unconnected_district(
