@@ -109,7 +109,10 @@ def metrics_app(
             await health.refresh()
         except REDIS_ERRORS as exc:
             # The rest of the registry is still worth a scrape; the roster gauges keep their values.
-            logger.warning("reading the roster copies for metrics failed: %s", type(exc).__name__)
+            logger.warning(
+                "reading the roster copies for metrics failed",
+                extra={"event": "roster_health_failed", "error": type(exc).__name__, "probe": "metrics"},
+            )
         return Response(metrics.render(), media_type=metrics.content_type)
 
     async def live(request: Request) -> Response:
@@ -122,7 +125,10 @@ def metrics_app(
         try:
             readiness = await health.refresh()
         except REDIS_ERRORS as exc:
-            logger.warning("reading the event cursors for readiness failed: %s", type(exc).__name__)
+            logger.warning(
+                "reading the event cursors for readiness failed",
+                extra={"event": "roster_health_failed", "error": type(exc).__name__, "probe": "readyz"},
+            )
             return JSONResponse({"status": "redis_unavailable"}, status_code=503)
         if readiness.ready:
             return JSONResponse({"status": "ok"})

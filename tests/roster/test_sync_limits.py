@@ -48,6 +48,8 @@ async def test_a_sync_reads_pages_over_the_clients_limit_and_the_client_keeps_it
             credentials=CleverCredentials(config.client_id, config.client_secret),
             retry=FAST_RETRY,
         )
+        # The sync's view of the client spends the same rate budget as logins do.
+        assert clever.with_body_limit(SYNC_BODY_LIMIT).budget is clever.budget
         tokens = DistrictTokens(redis, clever, sealing_key=keyring.district_token_sealing, prefix=key_prefix)
         store = RosterStore(redis, keyring, prefix=key_prefix)
         report = await sync_district(
