@@ -26,7 +26,7 @@ from app.serving.server import (
     raise_open_file_limit,
     uvicorn_options,
 )
-from app.settings import SettingsError, load_settings
+from app.settings import DISTRICT_ID, Settings, SettingsError, load_settings
 from app.web.asgi import APP_FACTORY
 
 if TYPE_CHECKING:
@@ -42,6 +42,15 @@ if TYPE_CHECKING:
 SANDBOX_PORT = 8700
 BACKEND_PORT = 8000
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# `clever-login sync`: 0 synced (or asked for), 1 the sync failed (the previous copy stays in
+# use), 2 bad usage or settings (a district not in ALLOWED_DISTRICTS too), these two:
+SYNC_BUSY = 3  # another process holds the district's events lock; nothing was done
+SYNC_NOT_CONNECTED = 4  # Clever lists no token of the app for the district
+SYNC_EXIT_CODES = (
+    "0 synced (or, with --request, asked for), 1 the sync failed (the previous copy stays in use), "
+    f"2 bad usage or settings, {SYNC_BUSY} the events worker holds the district's lock (nothing done), "
+    f"{SYNC_NOT_CONNECTED} the district has not connected the app"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     events.add_argument("--log-format", choices=LOG_FORMATS, default="json")
 
+    sync = commands.add_parser(
+        "sync",
+        help="sync one district's roster copy now (settings from environment variables, as for serve)",
+        description="Run a full sync of the district's roster copy now, under the district's events "
+        "lock, and print one line: records per kind, Clever calls, seconds. Exit codes: "
+        f"{SYNC_EXIT_CODES}.",
+    )
+    sync.add_argument(
+        "--district", required=True, type=_district_id, metavar="ID", help="the district's Clever id"
+    )
+    sync.add_argument(
+        "--request",
+        action="store_true",
+        help="only ask the events worker for the sync (it takes it on its next poll of the district)",
+    )
+    sync.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
+    sync.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+
     commands.add_parser("dev", help="everything for a first look, on this machine")
     return parser
 
@@ -232,6 +259,67 @@ def run_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_sync(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print("clever-login sync: invalid settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    district_id = args.district
+    if settings.allowed_districts is not None and district_id not in settings.allowed_districts:
+        print(f"clever-login sync: district {district_id} is not in ALLOWED_DISTRICTS", file=sys.stderr)
+        return 2
+    configure_logs(args.log_format, args.log_level)
+    return asyncio.run(_sync(settings, district_id, request_only=args.request))
+
+
+async def _sync(settings: Settings, district_id: str, *, request_only: bool) -> int:
+    from app.clever import CleverError
+    from app.core import open_core
+    from app.events.ondemand import Busy, summary, sync_now
+    from app.redis_client import REDIS_ERRORS
+    from app.roster.district_tokens import DistrictNotConnected
+    from app.roster.store import DistrictPurged
+
+    failures: tuple[type[Exception], ...] = (CleverError, *REDIS_ERRORS)
+    try:
+        async with open_core(settings) as core:
+            if request_only:
+                fresh = await core.roster.request_sync(district_id)
+                print(f"district {district_id}: sync {'requested' if fresh else 'already requested'}")
+                return 0
+            done = await sync_now(
+                core, district_id, prefix=settings.redis_key_prefix, student_fields=settings.student_fields
+            )
+    except DistrictNotConnected:
+        print(
+            f"clever-login sync: Clever lists no token of this app for district {district_id}",
+            file=sys.stderr,
+        )
+        return SYNC_NOT_CONNECTED
+    except DistrictPurged:
+        print(f"clever-login sync: district {district_id} was purged while it synced", file=sys.stderr)
+        return 1
+    except failures as exc:
+        # The sync wrote nothing readers see: the previous copy stays in use.
+        print(
+            f"clever-login sync: the sync failed ({type(exc).__name__}); the previous copy stays",
+            file=sys.stderr,
+        )
+        return 1
+    if isinstance(done, Busy):
+        print(
+            f"clever-login sync: another process (the events worker) holds district {district_id}'s "
+            "events lock; try again, or use --request to leave the sync to the worker",
+            file=sys.stderr,
+        )
+        return SYNC_BUSY
+    print(summary(done))
+    return 0
+
+
 def run_dev() -> int:
     if not _dev_tools_installed():
         return _no_dev_tools("dev")
@@ -296,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_serve(args)
     if args.command == "events":
         return run_events(args)
+    if args.command == "sync":
+        return run_sync(args)
     return run_dev()
 
 
@@ -338,6 +428,12 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _district_id(text: str) -> str:
+    if not DISTRICT_ID.match(text):
+        raise argparse.ArgumentTypeError("not a district id")
+    return text
 
 
 def _port(text: str) -> int:

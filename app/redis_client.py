@@ -40,12 +40,15 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # What the app's code takes wherever it talks to Redis: either client has every command it uses
 # (see the module docstring of app.sessions.store for the Cluster-safe key layout).
 RedisClient: TypeAlias = Redis | RedisCluster
+# What a failing Redis raises: a cluster with no reachable node raises RedisClusterException,
+# which is not a RedisError.
+REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 1.0

@@ -3,6 +3,7 @@ child processes where signals and exit statuses are the point."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -13,18 +14,22 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from redis.asyncio import Redis
 
 from app import cli
+from app.events.cursor import Cursors
 from app.serving.server import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_options
 from app.web.asgi import APP_FACTORY
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
+from tests.clever.sandbox_control import add_fault
 from tests.conftest import RunningSandbox
 from tests.support.backend import SESSION_SECRET, backend_environ
 from tests.support.partner import come_in_from_the_portal, log_in_through_the_demo_page
 from tests.support.processes import (
     SETTINGS_NAMES,
     child_environ,
+    cli_command,
     free_port,
     port_taken,
     start_cli,
@@ -175,6 +180,88 @@ def test_serve_serves_and_stops_cleanly_on_sigterm(
     assert "Application shutdown complete" in output
     assert "Traceback" not in output
     assert SESSION_SECRET not in output
+
+
+# --- sync ------------------------------------------------------------------------------------
+
+
+def _run_sync(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
+        cli_command("sync", *args), env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+async def test_sync_syncs_the_district_now_and_prints_one_line(
+    sandbox: RunningSandbox, redis_url: str, redis: Redis, key_prefix: str
+) -> None:
+    district = sandbox.sandbox.store.district_ids()[0]
+    env = child_environ(good_settings(sandbox.url, sandbox.config, redis_url, key_prefix))
+    done = _run_sync(env, "--district", district)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(rf"district {district} synced: (\d+ \w+, )+\d+ users; \d+ calls, \d+\.\d s", lines[0])
+    users = sum(1 for user in sandbox.sandbox.store.all("users") if user["district"] == district)
+    assert f" {users} users;" in lines[0]
+    assert await redis.exists(f"{key_prefix}ro:{{{district}}}")  # the copy's pointer
+    assert not await redis.exists(f"{key_prefix}ev:{{{district}}}:lock")  # released
+    for login in sandbox.sandbox.store.demo_logins():
+        assert login.user_id not in done.stdout + done.stderr
+    assert SESSION_SECRET not in done.stdout + done.stderr
+
+
+async def test_sync_refuses_while_the_worker_holds_the_district_and_can_ask_it_instead(
+    sandbox: RunningSandbox, redis_url: str, redis: Redis, key_prefix: str
+) -> None:
+    district = sandbox.sandbox.store.district_ids()[0]
+    env = child_environ(good_settings(sandbox.url, sandbox.config, redis_url, key_prefix))
+    worker_lock = Cursors(redis, prefix=key_prefix).lock(district, ttl=60)
+    assert await worker_lock.acquire()
+    try:
+        busy = _run_sync(env, "--district", district)
+        asked = _run_sync(env, "--district", district, "--request")
+        again = _run_sync(env, "--district", district, "--request")
+    finally:
+        await worker_lock.release()
+    assert busy.returncode == cli.SYNC_BUSY
+    assert "holds district" in busy.stderr
+    assert "--request" in busy.stderr
+    assert not await redis.exists(f"{key_prefix}ro:{{{district}}}")  # nothing synced
+    assert (asked.returncode, asked.stdout) == (0, f"district {district}: sync requested\n")
+    assert (again.returncode, again.stdout) == (0, f"district {district}: sync already requested\n")
+    assert await redis.exists(f"{key_prefix}ro:{{{district}}}:sync")
+
+
+async def test_a_failed_sync_exits_1_and_leaves_the_previous_copy_in_use(
+    sandbox: RunningSandbox, redis_url: str, redis: Redis, key_prefix: str
+) -> None:
+    district = sandbox.sandbox.store.district_ids()[0]
+    env = child_environ(good_settings(sandbox.url, sandbox.config, redis_url, key_prefix))
+    assert _run_sync(env, "--district", district).returncode == 0
+    pointer = f"{key_prefix}ro:{{{district}}}"
+    before = await redis.get(pointer)
+    await add_fault(sandbox.url, "/v3.1/users", status=500, count=None)
+    failed = _run_sync(env, "--district", district)
+    assert failed.returncode == 1
+    assert "the previous copy stays" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert await redis.get(pointer) == before
+
+
+async def test_sync_refuses_a_bad_a_not_allowed_and_an_unconnected_district(
+    sandbox: RunningSandbox, redis_url: str, redis: Redis, key_prefix: str
+) -> None:
+    first, second = sandbox.sandbox.store.district_ids()[:2]
+    settings = good_settings(sandbox.url, sandbox.config, redis_url, key_prefix)
+    bad = _run_sync(child_environ(settings), "--district", "not an id")
+    not_allowed = _run_sync(child_environ({**settings, "ALLOWED_DISTRICTS": first}), "--district", second)
+    unknown = _run_sync(child_environ(settings), "--district", "0" * 24)
+    assert (bad.returncode, "not a district id" in bad.stderr) == (2, True)
+    assert (not_allowed.returncode, "ALLOWED_DISTRICTS" in not_allowed.stderr) == (2, True)
+    assert (unknown.returncode, "no token" in unknown.stderr) == (cli.SYNC_NOT_CONNECTED, True)
+    for refused in (bad, not_allowed, unknown):
+        assert "Traceback" not in refused.stderr
+    assert [key async for key in redis.scan_iter(match=f"{key_prefix}ro:*")] == []
 
 
 # --- dev -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ and GETs retried per the `RetryPolicy`. The endpoints themselves are `app.clever
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -73,6 +74,12 @@ class Caller:
         self._breakers = {id(oauth): CircuitBreaker(breaker), id(api): CircuitBreaker(breaker)}
         self._budget = budget
         self._observer = observer
+
+    def with_body_limit(self, body_limit: int) -> Caller:
+        """This caller (hosts, breakers, budget, policies) reading bodies up to `body_limit`."""
+        other = copy.copy(self)
+        other._body_limit = body_limit
+        return other
 
     async def once(
         self,

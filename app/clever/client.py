@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -106,6 +107,14 @@ class CleverClient:
             budget=self.budget,
             observer=observer,
         )
+
+    def with_body_limit(self, body_limit: int) -> CleverClient:
+        """This client reading answers of up to `body_limit` bytes: the same hosts, rate budget,
+        circuit breakers and observer, so its calls count where this client's count (a bulk
+        sync's pages of 10,000 users, beside logins that keep the smaller limit)."""
+        other = copy.copy(self)
+        other._calls = self._calls.with_body_limit(body_limit)
+        return other
 
     # OAuth host
 

@@ -2,8 +2,11 @@
 
 SIGTERM (or SIGINT) lets the worker finish the event in hand, record its cursor and exit 0.
 With a metrics port, a small Starlette app under uvicorn answers `GET /metrics` (Prometheus
-text, the worker's own registry) and `GET /healthz` (200 while the polling loop keeps turning,
-503 when it has not completed a cycle for a while), for the Kubernetes probes and a scrape.
+text, the worker's own registry, with the districts' roster copies: app.events.health),
+`GET /healthz` (200 while the polling loop keeps turning, 503 when it has not completed a cycle
+for a while) and `GET /readyz` (200 while the worker keeps up: every district's event stream read
+to its end within ROSTER_MAX_EVENTS_LAG; else 503 naming the districts behind), for the
+Kubernetes probes and a scrape.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from starlette.routing import Route
 from app.core import Core, open_core
 from app.events.cursor import Cursors
 from app.events.effects import ALL_ROLES, Effects
+from app.events.health import RosterHealth
 from app.events.metrics import EventMetrics
 from app.events.worker import EventsWorker, WorkerOptions
+from app.redis_client import REDIS_ERRORS
 from app.serving.server import EmbeddedServer, listening_socket
 from app.settings import Settings
 
@@ -68,13 +73,21 @@ async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_por
             poll_interval=settings.events_poll_interval, allowed_districts=settings.allowed_districts
         ),
     )
+    health = RosterHealth(
+        store=core.roster,
+        cursors=Cursors(core.redis, prefix=settings.redis_key_prefix),
+        registry=metrics.registry,
+        districts=lambda: worker.districts,
+        started=lambda: worker.last_cycle_at is not None,
+        max_events_lag=settings.roster_max_events_lag,
+    )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
     try:
         async with contextlib.AsyncExitStack() as stack:
             if metrics_port is not None:
-                app = metrics_app(worker, metrics, settings.events_poll_interval)
+                app = metrics_app(worker, metrics, settings.events_poll_interval, health)
                 await stack.enter_async_context(serve_metrics(app, metrics_host, metrics_port))
             logger.info("events worker started; polling every %.1f s", settings.events_poll_interval)
             await worker.run()
@@ -84,19 +97,45 @@ async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_por
         logger.info("events worker stopped")
 
 
-def metrics_app(worker: EventsWorker, metrics: EventMetrics, poll_interval: float) -> Starlette:
-    """`/metrics` and `/healthz`, read with GET or HEAD; any other method is refused, whatever
-    the path."""
+def metrics_app(
+    worker: EventsWorker, metrics: EventMetrics, poll_interval: float, health: RosterHealth
+) -> Starlette:
+    """`/metrics`, `/healthz` and `/readyz`, read with GET or HEAD; any other method is refused,
+    whatever the path."""
     started = time.time()
 
     async def scrape(request: Request) -> Response:
+        try:
+            await health.refresh()
+        except REDIS_ERRORS as exc:
+            # The rest of the registry is still worth a scrape; the roster gauges keep their values.
+            logger.warning(
+                "reading the roster copies for metrics failed",
+                extra={"event": "roster_health_failed", "error": type(exc).__name__, "probe": "metrics"},
+            )
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    async def health(request: Request) -> Response:
+    async def live(request: Request) -> Response:
         last = worker.last_cycle_at if worker.last_cycle_at is not None else started
         if time.time() - last <= stalled_after(poll_interval):
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "stalled"}, status_code=503)
+
+    async def ready(request: Request) -> Response:
+        try:
+            readiness = await health.refresh()
+        except REDIS_ERRORS as exc:
+            logger.warning(
+                "reading the event cursors for readiness failed",
+                extra={"event": "roster_health_failed", "error": type(exc).__name__, "probe": "readyz"},
+            )
+            return JSONResponse({"status": "redis_unavailable"}, status_code=503)
+        if readiness.ready:
+            return JSONResponse({"status": "ok"})
+        body: dict[str, object] = {"status": readiness.status}
+        if readiness.behind:
+            body["behind"] = readiness.behind
+        return JSONResponse(body, status_code=503)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -107,7 +146,11 @@ def metrics_app(worker: EventsWorker, metrics: EventMetrics, poll_interval: floa
         return _plain(405, b"method not allowed\n")
 
     return Starlette(
-        routes=[Route("/metrics", scrape, methods=["GET"]), Route("/healthz", health, methods=["GET"])],
+        routes=[
+            Route("/metrics", scrape, methods=["GET"]),
+            Route("/healthz", live, methods=["GET"]),
+            Route("/readyz", ready, methods=["GET"]),
+        ],
         exception_handlers={404: not_found, 405: not_allowed},
     )
 

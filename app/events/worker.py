@@ -90,6 +90,11 @@ class EventsWorker:
         self._stopping = asyncio.Event()
         self.last_cycle_at: float | None = None
 
+    @property
+    def districts(self) -> list[str]:
+        """The districts followed: listed by Clever and allowed (polled here or by a replica)."""
+        return list(self._districts)
+
     def stop(self) -> None:
         """Finish the district in hand (its current event) and return from `run`."""
         self._stopping.set()

@@ -4,7 +4,8 @@ a larger `limit` is refused with 413), each resource's sections and users, then 
 
 Nothing the sync learns is visible until the end: a sync that fails (Clever, Redis, a
 cancellation) discards its generation and leaves the previous copy in use. Clever's pages of
-10,000 users run to several MB: the client given here must accept such bodies (`body_limit`).
+10,000 users run to several MB: the sync reads with `SYNC_BODY_LIMIT` (the client given keeps its
+own limit for every other call, such as a login's).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from app.roster.store import ENROLLED, RESOURCE, STUDENT, TEACHES, CopyInfo, Ros
 logger = logging.getLogger("app.roster.sync")
 
 MAX_PAGE_SIZE = 10_000
+# Bytes a sync accepts in one answer. A sandbox page of 10,000 users is 12.8 MB (1.3 KB a user);
+# Clever's records may carry more fields: room for five times that. Logins keep the client's
+# default (app.clever.http.DEFAULT_BODY_LIMIT).
+SYNC_BODY_LIMIT = 64 * 1024 * 1024
 # Resources whose shares are asked for at once: a district has tens, each costs two calls.
 _RESOURCE_CONCURRENCY = 4
 
@@ -64,11 +69,15 @@ async def sync_district(
     *,
     student_fields: frozenset[str],
     page_size: int = MAX_PAGE_SIZE,
+    body_limit: int = SYNC_BODY_LIMIT,
     clock: Callable[[], float] = time.time,
 ) -> SyncReport:
-    """Sync the district and switch readers to the new copy. A 401 drops the cached token and
-    the sync starts once more with a fresh one; every other failure propagates (the client's
-    `CleverError`, `DistrictNotConnected`, `DistrictPurged`, a Redis error)."""
+    """Sync the district and switch readers to the new copy, reading answers of up to
+    `body_limit` bytes with `clever` (its rate budget and breakers, shared with logins). A 401
+    drops the cached token and the sync starts once more with a fresh one; every other failure
+    propagates (the client's `CleverError`, `DistrictNotConnected`, `DistrictPurged`, a Redis
+    error)."""
+    clever = clever.with_body_limit(body_limit)
     token = await tokens.get(district_id)
     try:
         return await _sync(clever, token, store, district_id, student_fields, page_size, clock)

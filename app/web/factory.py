@@ -29,6 +29,7 @@ from app.web.middleware.request_metrics import RequestMetrics
 from app.web.middleware.security_headers import SecurityHeaders
 from app.web.openapi import openapi_document
 from app.web.problems import HANDLED, answer_error
+from app.web.routes.districts import district_routes
 from app.web.routes.login import login_routes
 from app.web.routes.sessions import session_routes
 from app.web.services import Services
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         *login_routes(),
         *session_routes(),
+        *district_routes(),
         *health_routes(readiness, metrics),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

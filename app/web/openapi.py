@@ -12,6 +12,7 @@ from functools import cache
 from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin, get_type_hints
 
 from app.web.problems import PROBLEMS
+from app.web.routes.districts import SyncRequested
 from app.web.routes.sessions import SessionAnswer
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -198,6 +199,28 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
+            "/auth/districts/{district_id}/sync": {
+                "post": {
+                    "summary": "Ask the events worker for a full sync of the district's roster copy now.",
+                    "security": _SERVICE_AUTH,
+                    "parameters": [
+                        {"name": "district_id", "in": "path", "required": True, "schema": _STRING}
+                    ],
+                    "responses": {
+                        "202": _answer(
+                            "Asked for; `already_requested` when an earlier request is not yet taken.",
+                            {"$ref": "#/components/schemas/SyncRequested"},
+                        ),
+                        "400": _error("invalid_district"),
+                        "401": _error("unauthorized_client"),
+                        "403": _error("district_not_allowed (not in ALLOWED_DISTRICTS)"),
+                        "404": _error("district_not_found (Clever lists no token of this app for it)"),
+                        "429": _THROTTLED,
+                        "502": _error("clever_error"),
+                        "503": _error("clever_unavailable, store_unavailable"),
+                    },
+                }
+            },
             "/healthz": {"get": {"summary": "Liveness.", "responses": {"200": _answer("Alive.", _STATUS)}}},
             "/readyz": {
                 "get": {
@@ -243,6 +266,7 @@ def _document() -> dict[str, Any]:
                     },
                 },
                 "Ended": {"type": "object", "properties": {"ended": {"type": "integer"}}},
+                "SyncRequested": json_schema(SyncRequested),
             },
         },
     }

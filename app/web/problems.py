@@ -21,13 +21,13 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
-from redis.exceptions import RedisClusterException, RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from app.clever.errors import CleverError
 from app.errors import ServiceError
+from app.redis_client import REDIS_ERRORS
 
 logger = logging.getLogger("app")
 
@@ -75,6 +75,7 @@ PROBLEMS: dict[str, Problem] = {
     ),
     "unauthorized_client": Problem(401, "Client authentication failed."),
     "client_throttled": Problem(429, "Too many failed client authentications. Please try again later."),
+    "district_not_found": Problem(404, "No district that connected this application has this id."),
     "not_found": Problem(404, "Not found."),
     "method_not_allowed": Problem(405, "Method not allowed."),
     "body_too_large": Problem(413, "The request body is too large."),
@@ -90,8 +91,6 @@ PROBLEMS: dict[str, Problem] = {
     "shutting_down": Problem(503, "This instance is shutting down."),
 }
 
-# A cluster with no reachable node raises RedisClusterException, which is not a RedisError.
-_REDIS_ERRORS = (RedisError, RedisClusterException)
 # Seconds a client is asked to wait when Redis fails (the sessions cannot be read meanwhile).
 STORE_RETRY_AFTER = 2
 
@@ -121,7 +120,7 @@ def as_service_error(exc: BaseException) -> ServiceError:
     """The error `exc` is answered as: itself when it is ours, else what it means here."""
     if isinstance(exc, ServiceError):
         return exc
-    if isinstance(exc, _REDIS_ERRORS):
+    if isinstance(exc, REDIS_ERRORS):
         return StoreUnavailable()
     if isinstance(exc, HTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
@@ -131,7 +130,7 @@ def as_service_error(exc: BaseException) -> ServiceError:
 
 # What `answer_error` is registered for. Starlette answers the listed classes from inside the
 # app, and `Exception` from its outermost layer (where the error is then raised on to the server).
-HANDLED: tuple[type[Exception], ...] = (ServiceError, *_REDIS_ERRORS, HTTPException, Exception)
+HANDLED: tuple[type[Exception], ...] = (ServiceError, *REDIS_ERRORS, HTTPException, Exception)
 
 
 async def answer_error(request: Request, exc: Exception) -> Response:
@@ -149,7 +148,7 @@ async def answer_error(request: Request, exc: Exception) -> Response:
                 "attempts": exc.attempts,
             },
         )
-    elif isinstance(exc, _REDIS_ERRORS):
+    elif isinstance(exc, REDIS_ERRORS):
         request.app.state.services.metrics.redis_error(exc)
         logger.warning("Redis failed", extra={"event": "store_error", "error": type(exc).__name__})
     elif not isinstance(exc, ServiceError | HTTPException):

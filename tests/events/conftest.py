@@ -17,10 +17,12 @@ from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
 from app.crypto.keyring import Keyring
 from app.events.cursor import Cursors
 from app.events.effects import ALL_ROLES, Effects
+from app.events.health import RosterHealth
 from app.events.metrics import EventMetrics
 from app.events.worker import EventsWorker, WorkerOptions
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fieldpolicy import parse_student_fields
+from app.roster.store import RosterStore
 from app.sessions.store import SessionStore
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SESSION_SECRET
@@ -122,6 +124,28 @@ class Rig:
             metrics=metrics,
             options=WorkerOptions(poll_interval=POLL, allowed_districts=allowed_districts),
             **extra,
+        )
+
+    def roster(self) -> RosterStore:
+        return RosterStore(self.redis, self.keyring, prefix=self.key_prefix)
+
+    def health(
+        self,
+        worker: EventsWorker,
+        metrics: EventMetrics,
+        *,
+        max_events_lag: float = 120.0,
+    ) -> RosterHealth:
+        """The worker's roster metrics and readiness (as app.events.process builds them), read
+        from Redis afresh at every call."""
+        return RosterHealth(
+            store=self.roster(),
+            cursors=self.cursors(),
+            registry=metrics.registry,
+            districts=lambda: worker.districts,
+            started=lambda: worker.last_cycle_at is not None,
+            max_events_lag=max_events_lag,
+            refresh_seconds=0.0,
         )
 
     async def log_in(self, user_id: str) -> Person:

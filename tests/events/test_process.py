@@ -72,8 +72,9 @@ def test_bad_settings_are_listed_before_anything_starts() -> None:
 async def test_the_metrics_endpoint_answers_reads_only_and_closes_with_its_block(rig: Rig) -> None:
     metrics = EventMetrics()
     port = free_port()
+    worker = rig.worker(metrics)
     async with (
-        serve_metrics(metrics_app(rig.worker(metrics), metrics, POLL), "127.0.0.1", port),
+        serve_metrics(metrics_app(worker, metrics, POLL, rig.health(worker, metrics)), "127.0.0.1", port),
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
     ):
         health = await http.get("/healthz?probe=1")
@@ -119,7 +120,7 @@ async def test_healthz_answers_503_when_the_loop_has_not_turned_for_a_while(rig:
         await until(cycled, what="a first cycle")
         port = free_port()
         async with (
-            serve_metrics(metrics_app(worker, metrics, POLL), "127.0.0.1", port),
+            serve_metrics(metrics_app(worker, metrics, POLL, rig.health(worker, metrics)), "127.0.0.1", port),
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
         ):
             stalled = await http.get("/healthz")

@@ -18,7 +18,7 @@ from app.roster.fetch import fetch_roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.roster.principal import Principal, build_principal
 from app.roster.store import CopyInfo, DistrictPurged, RosterStore, is_fresh
-from app.roster.sync import MAX_PAGE_SIZE, SyncReport, sync_district
+from app.roster.sync import MAX_PAGE_SIZE, SYNC_BODY_LIMIT, SyncReport, sync_district
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 from clever_sandbox.district import DemoLogin
@@ -30,7 +30,7 @@ from tests.support.servers import serve_in_thread
 
 SECRET = "a roster store test secret, long enough to be one"
 # Clever's pages of 10,000 users run to several MB.
-BODY_LIMIT = 64 * 1024 * 1024
+BODY_LIMIT = SYNC_BODY_LIMIT
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ from app.clever.models import ROLE_ORDER, Resource, Section, User
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS
 from app.roster.principal import Principal, PrincipalUser, build_principal, roster_version
 from app.web.openapi import json_schema, openapi_document
+from app.web.routes.districts import district_routes
 from app.web.routes.login import login_routes
 from app.web.routes.sessions import SessionAnswer, session_routes
 from tests.roster.test_principal import CONTACT, SECTIONS, STUDENT, TEACHER_STAFF
@@ -28,7 +29,7 @@ def test_the_document_is_valid_openapi() -> None:
 
 def test_every_route_of_the_backend_is_described() -> None:
     documented = set(json.loads(openapi_document())["paths"])
-    for route in [*login_routes(), *session_routes()]:
+    for route in [*login_routes(), *session_routes(), *district_routes()]:
         assert getattr(route, "path", None) in documented
 
 

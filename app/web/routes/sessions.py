@@ -184,7 +184,7 @@ def session_token(headers: Iterable[tuple[bytes, bytes]], cookie_name: str) -> s
 async def introspect(request: Request) -> Response:
     """RFC 7662 style, for the partner's backend services (HTTP Basic with SERVICE_CLIENTS)."""
     svc = services(request)
-    await _service_client(request, svc)
+    await service_client(request, svc)
     token = _introspected_token(await _bounded_body(request), request.headers.get("content-type", ""))
     session = await validate(svc, token)
     if session is None:
@@ -206,17 +206,17 @@ async def introspect(request: Request) -> Response:
 
 async def end_user_sessions(request: Request) -> Response:
     svc = services(request)
-    await _service_client(request, svc)
+    await service_client(request, svc)
     return JSONResponse({"ended": await svc.sessions.delete_user(request.path_params["user_id"])})
 
 
 async def end_district_sessions(request: Request) -> Response:
     svc = services(request)
-    await _service_client(request, svc)
+    await service_client(request, svc)
     return JSONResponse({"ended": await svc.sessions.delete_district(request.path_params["district_id"])})
 
 
-async def _service_client(request: Request, svc: Services) -> str:
+async def service_client(request: Request, svc: Services) -> str:
     """The calling service's name, after checking its HTTP Basic credentials in constant time.
 
     Credentials that name a client count against its failure window (app.web.throttle), and are
