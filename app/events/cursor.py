@@ -30,6 +30,15 @@ return 1
 """
 
 
+def newer(event_id: str, than: str | None) -> bool:
+    """Whether `event_id` comes after `than` in the stream (None: before every event). Clever
+    pages events by id, and its ids (like the sandbox's) are hex of one width, so the stream's
+    order is the ids' order; app.roster.store's apply script compares them the same way."""
+    if than is None:
+        return True
+    return len(event_id) > len(than) or (len(event_id) == len(than) and event_id > than)
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
     after: str | None

@@ -54,9 +54,9 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -75,6 +75,7 @@ TTL_SECONDS = 3 * DAY
 BUILDING_TTL_SECONDS = 3600
 MAX_SYNC_AGE = DAY
 META = b"meta"
+EVENT = b"event"
 _NAME_BYTES = 12
 _LINK_BYTES = 1 + _NAME_BYTES
 _LENGTH_BYTES = 4
@@ -93,6 +94,8 @@ if not current then return {0} end
 if current ~= ARGV[1] then return {1, current} end
 local meta = redis.call('HGET', KEYS[2], 'meta')
 if not meta then return {0} end
+local event = redis.call('HGET', KEYS[2], 'event')
+if event then meta = string.sub(meta, 1, -2) .. ',"last_event":' .. cjson.encode(event) .. '}' end
 local head = redis.call('HGET', KEYS[2], ARGV[2])
 if not head then return {2, meta} end
 if string.len(head) < 4 then return {4, meta} end
@@ -129,6 +132,135 @@ return old or ''
 """
 
 
+# KEYS: pointer, the generation the writer sealed for, the generations set, the district's
+# events lock. ARGV: that generation, the event id, TTL, the lock's owner token, then the
+# operations, each a letter and its arguments:
+#   P field value            set a record (a section, resource, school, course, term, district)
+#   D field                  remove a record
+#   U field sealed tags new  set a user's sealed record; of its links, those with a tag in `tags`
+#                            are replaced by `new` (whole 13-byte entries; a K entry only when
+#                            that student is in the copy), the others kept
+#   L field drop add         a user's links: entries in `drop` go, entries in `add` are added
+#                            (nothing when the user is not in the copy)
+#   R entry holders          every user's link `entry` (an R entry) is present exactly when the
+#                            user is among `holders` (user field names, concatenated)
+# {-1}: the lock is not ours; {0}: no copy; {1, gen}: the current generation is another;
+# {2}: the copy already reflects this event or a newer one; {3}: applied.
+_APPLY = """
+if redis.call('GET', KEYS[4]) ~= ARGV[4] then return {-1} end
+local current = redis.call('GET', KEYS[1])
+if not current then return {0} end
+if current ~= ARGV[1] then return {1, current} end
+local meta = redis.call('HGET', KEYS[2], 'meta')
+if not meta then return {0} end
+local id = ARGV[2]
+local last = redis.call('HGET', KEYS[2], 'event')
+if not last then
+    local ok, decoded = pcall(cjson.decode, meta)
+    if ok and type(decoded) == 'table' and type(decoded.events_after) == 'string' then
+        last = decoded.events_after
+    end
+end
+if last and not (#id > #last or (#id == #last and id > last)) then return {2} end
+local function split(value)
+    if not value or string.len(value) < 4 then return nil end
+    local b1, b2, b3, b4 = string.byte(value, 1, 4)
+    local n = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+    if n % 13 ~= 0 or string.len(value) < 4 + n then return nil end
+    local entries = {}
+    for i = 5, 4 + n - 1, 13 do entries[#entries + 1] = string.sub(value, i, i + 12) end
+    return entries, string.sub(value, 5 + n)
+end
+local function join(entries, sealed)
+    local index = table.concat(entries)
+    local n = string.len(index)
+    return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
+        math.floor(n / 256) % 256, n % 256) .. index .. sealed
+end
+local function chunks(value)
+    local out = {}
+    for i = 1, string.len(value), 13 do out[#out + 1] = string.sub(value, i, i + 12) end
+    return out
+end
+local i = 5
+while i <= #ARGV do
+    local op = ARGV[i]
+    if op == 'P' then
+        redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+        i = i + 3
+    elseif op == 'D' then
+        redis.call('HDEL', KEYS[2], ARGV[i + 1])
+        i = i + 2
+    elseif op == 'U' then
+        local field, sealed, tags = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+        local kept = {}
+        local old = split(redis.call('HGET', KEYS[2], field))
+        for _, entry in ipairs(old or {}) do
+            if not string.find(tags, string.sub(entry, 1, 1), 1, true) then kept[#kept + 1] = entry end
+        end
+        for _, entry in ipairs(chunks(ARGV[i + 4])) do
+            if string.sub(entry, 1, 1) ~= 'K'
+                or redis.call('HEXISTS', KEYS[2], 'u' .. string.sub(entry, 2)) == 1 then
+                kept[#kept + 1] = entry
+            end
+        end
+        redis.call('HSET', KEYS[2], field, join(kept, sealed))
+        i = i + 5
+    elseif op == 'L' then
+        local field = ARGV[i + 1]
+        local entries, sealed = split(redis.call('HGET', KEYS[2], field))
+        if entries then
+            local gone = {}
+            for _, entry in ipairs(chunks(ARGV[i + 2])) do gone[entry] = true end
+            local adding = chunks(ARGV[i + 3])
+            for _, entry in ipairs(adding) do gone[entry] = true end
+            local kept = {}
+            for _, entry in ipairs(entries) do
+                if not gone[entry] then kept[#kept + 1] = entry end
+            end
+            for _, entry in ipairs(adding) do kept[#kept + 1] = entry end
+            redis.call('HSET', KEYS[2], field, join(kept, sealed))
+        end
+        i = i + 4
+    elseif op == 'R' then
+        local entry = ARGV[i + 1]
+        local holders = {}
+        for _, name in ipairs(chunks(ARGV[i + 2])) do holders[name] = true end
+        local cursor = '0'
+        repeat
+            local page = redis.call('HSCAN', KEYS[2], cursor, 'MATCH', 'u*', 'COUNT', 1000)
+            cursor = page[1]
+            local found = page[2]
+            for j = 1, #found, 2 do
+                local field = found[j]
+                local entries, sealed = split(found[j + 1])
+                if entries then
+                    local has = false
+                    local kept = {}
+                    for _, e in ipairs(entries) do
+                        if e == entry then has = true else kept[#kept + 1] = e end
+                    end
+                    local wanted = holders[field] == true
+                    if has ~= wanted then
+                        if wanted then kept[#kept + 1] = entry end
+                        redis.call('HSET', KEYS[2], field, join(kept, sealed))
+                    end
+                end
+            end
+        until cursor == '0'
+        i = i + 3
+    else
+        return redis.error_reply('unknown roster operation')
+    end
+end
+redis.call('HSET', KEYS[2], 'event', id)
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return {3}
+"""
+
+
 class DistrictPurged(Exception):
     """The district was purged while a new generation of its copy was being written."""
 
@@ -149,6 +281,9 @@ class CopyInfo:
     events_after: str | None
     student_fields: frozenset[str]
     key_id: str
+    # The newest event applied to the copy since the sync (None: none yet); not part of `meta`
+    # as the sync writes it, but kept beside it (field `event`) by `apply_event`.
+    last_event: str | None = None
 
     def as_json(self) -> bytes:
         return orjson.dumps(
@@ -177,6 +312,7 @@ class CopyInfo:
                 events_after=value["events_after"] if isinstance(value["events_after"], str) else None,
                 student_fields=frozenset(str(name) for name in value["student_fields"]),
                 key_id=str(value["key"]),
+                last_event=value["last_event"] if isinstance(value.get("last_event"), str) else None,
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return None
@@ -246,6 +382,7 @@ class RosterStore:
         self._building_ttl = building_ttl_seconds
         self._read = redis.register_script(_READ)
         self._commit = redis.register_script(_COMMIT)
+        self._apply = redis.register_script(_APPLY)
         # district id -> the generation last seen current (saves a round trip per read)
         self._current: dict[str, str] = {}
 
@@ -333,6 +470,46 @@ class RosterStore:
             pipe.srem(self.generations_key(district_id), generation)
             await pipe.execute()
 
+    # -- applying an event -------------------------------------------------------------------
+
+    async def apply_event(
+        self,
+        district_id: str,
+        event_id: str,
+        write: Callable[[CopyWriter], None],
+        *,
+        lock_key: str,
+        lock_owner: str,
+    ) -> Applied:
+        """Apply one event to the district's current copy, in one script: `write` says what
+        changes (it is called again should a sync switch generations meanwhile), the copy
+        records `event_id` as the last applied and every key of the copy gets its TTL anew.
+        Only while `lock_owner` holds the district's events lock (`lock_key`, same hash tag);
+        an event no newer than the last one applied changes nothing (ids in stream order)."""
+        for _ in range(3):
+            info = await self.info(district_id)
+            if info is None:
+                return "no_copy"
+            keys = next((k for k in self._keys if k.key_id == info.key_id), None)
+            if keys is None:
+                return "no_copy"  # sealed under a secret no longer held: the next sync replaces it
+            writer = CopyWriter(self, district_id, info.generation, keys, info.student_fields)
+            write(writer)
+            reply = await self._apply(
+                keys=[
+                    self.pointer_key(district_id),
+                    self.generation_key(district_id, info.generation),
+                    self.generations_key(district_id),
+                    lock_key,
+                ],
+                args=[info.generation, event_id, self._ttl, lock_owner, *writer.ops],
+            )
+            code = int(reply[0])
+            if code == 1:
+                continue  # switched since `info`: seal for the new generation
+            return _APPLIED[code]
+        return "no_copy"
+
     # -- removing ----------------------------------------------------------------------------
 
     async def purge(self, district_id: str) -> int:
@@ -365,8 +542,13 @@ class RosterStore:
         current = await self._redis.get(pointer)
         if not isinstance(current, bytes):
             return None
-        raw = await self._redis.hget(self.generation_key(district_id, current.decode()), META)
-        return CopyInfo.from_json(raw) if isinstance(raw, bytes) else None
+        raw, event = await self._redis.hmget(
+            self.generation_key(district_id, current.decode()), [META, EVENT]
+        )
+        info = CopyInfo.from_json(raw) if isinstance(raw, bytes) else None
+        if info is None or info.generation != current.decode():
+            return None
+        return replace(info, last_event=event.decode()) if isinstance(event, bytes) else info
 
     async def read_user(self, district_id: str, user_id: str) -> StoredRoster | None:
         """The person's roster from the current copy, in one round trip (two right after a
@@ -408,9 +590,12 @@ class RosterStore:
         return None
 
 
-class NewGeneration:
-    """A generation being written: `put_*`, then `commit`, or `discard` (also on any error, by
-    the caller: see app.roster.sync)."""
+Applied = Literal["applied", "no_copy", "already", "lock_lost"]
+_APPLIED: dict[int, Applied] = {-1: "lock_lost", 0: "no_copy", 2: "already", 3: "applied"}
+
+
+class _Sealer:
+    """Names and seals records for one generation of a district's copy."""
 
     def __init__(
         self,
@@ -426,10 +611,80 @@ class NewGeneration:
         self._keys = keys
         self._student_fields = student_fields
         self._key = store.generation_key(district_id, generation)
-        self.counts: dict[str, int] = {}
 
     def _seal(self, name: bytes, record: Mapping[str, Any]) -> bytes:
         return seal(self._keys.sealing, orjson.dumps(record), self._key.encode() + b"\x00" + name)
+
+    def _index(self, links: Iterable[tuple[bytes, str]]) -> bytes:
+        return b"".join(tag + self._keys.name(_LINK_KINDS[tag], linked)[1:] for tag, linked in links)
+
+
+class CopyWriter(_Sealer):
+    """What one event changes in the current generation (see `RosterStore.apply_event`): each
+    call adds an operation of the apply script."""
+
+    def __init__(
+        self,
+        store: RosterStore,
+        district_id: str,
+        generation: str,
+        keys: _Keys,
+        student_fields: frozenset[str],
+    ) -> None:
+        super().__init__(store, district_id, generation, keys, student_fields)
+        self.ops: list[bytes] = []
+
+    def put(self, kind: str, record: District | School | Course | Term | Section) -> None:
+        name = self._keys.name(_KIND_LETTERS[kind], record.id)
+        self.ops += [b"P", name, self._seal(name, _compact(record))]
+
+    def put_resource(self, resource: Resource, shared_sections: Sequence[str]) -> None:
+        name = self._keys.name(b"r", resource.id)
+        record = {**_compact(resource), "shared_sections": list(shared_sections)}
+        self.ops += [b"P", name, self._seal(name, record)]
+
+    def remove(self, kind: str, record_id: str) -> None:
+        letter = b"u" if kind == "users" else b"r" if kind == "resources" else _KIND_LETTERS[kind]
+        self.ops += [b"D", self._keys.name(letter, record_id)]
+
+    def put_user(self, user: User) -> None:
+        """The user's record; a contact's student links follow its relationships (to students
+        in the copy), the other links stay as they are."""
+        name = self._keys.name(b"u", user.id)
+        students: list[tuple[bytes, str]] = []
+        if user.roles.contact is not None:
+            linked = dict.fromkeys(link.student for link in user.roles.contact.student_relationships)
+            students = [(STUDENT, student) for student in linked if student]
+        sealed = self._seal(name, _user_record(user, self._student_fields))
+        self.ops += [b"U", name, sealed, STUDENT, self._index(students)]
+
+    def relink(
+        self, user_id: str, *, drop: Iterable[tuple[bytes, str]] = (), add: Iterable[tuple[bytes, str]] = ()
+    ) -> None:
+        """Links of a user in the copy: `drop` removed, `add` added (tag, record id)."""
+        self.ops += [b"L", self._keys.name(b"u", user_id), self._index(drop), self._index(add)]
+
+    def holders(self, resource_id: str, user_ids: Iterable[str]) -> None:
+        """Exactly these users get the resource (an R link), no one else in the copy."""
+        entry = self._index([(RESOURCE, resource_id)])
+        names = b"".join(self._keys.name(b"u", user_id) for user_id in dict.fromkeys(user_ids))
+        self.ops += [b"R", entry, names]
+
+
+class NewGeneration(_Sealer):
+    """A generation being written: `put_*`, then `commit`, or `discard` (also on any error, by
+    the caller: see app.roster.sync)."""
+
+    def __init__(
+        self,
+        store: RosterStore,
+        district_id: str,
+        generation: str,
+        keys: _Keys,
+        student_fields: frozenset[str],
+    ) -> None:
+        super().__init__(store, district_id, generation, keys, student_fields)
+        self.counts: dict[str, int] = {}
 
     async def put(self, kind: str, records: Sequence[District | School | Course | Term | Section]) -> None:
         """The district, schools, courses, terms or sections (`kind`), as `_compact` keeps them."""
@@ -460,9 +715,7 @@ class NewGeneration:
         fields: dict[bytes, bytes] = {}
         for user in users:
             name = self._keys.name(b"u", user.id)
-            index = b"".join(
-                tag + self._keys.name(_LINK_KINDS[tag], linked)[1:] for tag, linked in links.get(user.id, ())
-            )
+            index = self._index(links.get(user.id, ()))
             sealed = self._seal(name, _user_record(user, self._student_fields))
             fields[name] = len(index).to_bytes(_LENGTH_BYTES, "big") + index + sealed
         await self._store._write(self._key, fields)
