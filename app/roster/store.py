@@ -144,6 +144,9 @@ return old or ''
 #                            (nothing when the user is not in the copy)
 #   R entry holders          every user's link `entry` (an R entry) is present exactly when the
 #                            user is among `holders` (user field names, concatenated)
+#   H field entry direct via the user's link `entry` (an R entry) is present exactly when
+#                            `direct` is "1" or the user has one of the links in `via` (the T/E
+#                            entries of the sections that confer the resource)
 # {-1}: the lock is not ours; {0}: no copy; {1, gen}: the current generation is another;
 # {2}: the copy already reflects this event or a newer one; {3}: applied.
 _APPLY = """
@@ -249,6 +252,25 @@ while i <= #ARGV do
             end
         until cursor == '0'
         i = i + 3
+    elseif op == 'H' then
+        local field, entry = ARGV[i + 1], ARGV[i + 2]
+        local entries, sealed = split(redis.call('HGET', KEYS[2], field))
+        if entries then
+            local via = {}
+            for _, e in ipairs(chunks(ARGV[i + 4])) do via[e] = true end
+            local wanted = ARGV[i + 3] == '1'
+            local has = false
+            local kept = {}
+            for _, e in ipairs(entries) do
+                if via[e] then wanted = true end
+                if e == entry then has = true else kept[#kept + 1] = e end
+            end
+            if has ~= wanted then
+                if wanted then kept[#kept + 1] = entry end
+                redis.call('HSET', KEYS[2], field, join(kept, sealed))
+            end
+        end
+        i = i + 5
     else
         return redis.error_reply('unknown roster operation')
     end
@@ -550,6 +572,46 @@ class RosterStore:
             return None
         return replace(info, last_event=event.decode()) if isinstance(event, bytes) else info
 
+    async def read_record(self, district_id: str, kind: str, record_id: str) -> dict[str, Any] | None:
+        """One record of the current copy as stored (`kind`: districts, schools, courses, terms,
+        sections, resources), or None when the copy has none or it does not unseal."""
+        info = await self.info(district_id)
+        keys = next((k for k in self._keys if info is not None and k.key_id == info.key_id), None)
+        if info is None or keys is None:
+            return None
+        letter = b"r" if kind == "resources" else _KIND_LETTERS[kind]
+        name = keys.name(letter, record_id)
+        gen_key = self.generation_key(district_id, info.generation)
+        sealed = await self._redis.hget(gen_key, name)
+        if not isinstance(sealed, bytes):
+            return None
+        try:
+            record = _unseal(keys, gen_key.encode(), name, sealed)
+        except (SealBroken, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    async def resources(self, district_id: str) -> tuple[str, list[dict[str, Any]]] | None:
+        """The current generation and every resource record of it as stored (with
+        `shared_sections` and `direct_users`), or None when there is no copy; records that do
+        not unseal are left out."""
+        info = await self.info(district_id)
+        keys = next((k for k in self._keys if info is not None and k.key_id == info.key_id), None)
+        if info is None or keys is None:
+            return None
+        gen_key = self.generation_key(district_id, info.generation)
+        records: list[dict[str, Any]] = []
+        async for name, sealed in self._redis.hscan_iter(gen_key, match=b"r*", count=1000):
+            if not isinstance(name, bytes) or len(name) != 1 + _NAME_BYTES or not isinstance(sealed, bytes):
+                continue
+            try:
+                record = _unseal(keys, gen_key.encode(), name, sealed)
+            except (SealBroken, ValueError):
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return info.generation, records
+
     async def read_user(self, district_id: str, user_id: str) -> StoredRoster | None:
         """The person's roster from the current copy, in one round trip (two right after a
         switch); None when there is no copy, the person is not in it, or it does not unseal."""
@@ -638,9 +700,11 @@ class CopyWriter(_Sealer):
         name = self._keys.name(_KIND_LETTERS[kind], record.id)
         self.ops += [b"P", name, self._seal(name, _compact(record))]
 
-    def put_resource(self, resource: Resource, shared_sections: Sequence[str]) -> None:
+    def put_resource(
+        self, resource: Resource, shared_sections: Sequence[str], direct_users: Sequence[str]
+    ) -> None:
         name = self._keys.name(b"r", resource.id)
-        record = {**_compact(resource), "shared_sections": list(shared_sections)}
+        record = _resource_record(resource, shared_sections, direct_users)
         self.ops += [b"P", name, self._seal(name, record)]
 
     def remove(self, kind: str, record_id: str) -> None:
@@ -670,6 +734,15 @@ class CopyWriter(_Sealer):
         names = b"".join(self._keys.name(b"u", user_id) for user_id in dict.fromkeys(user_ids))
         self.ops += [b"R", entry, names]
 
+    def holding(
+        self, user_id: str, resource_id: str, *, direct: bool, via: Iterable[tuple[bytes, str]]
+    ) -> None:
+        """The user gets the resource (an R link) when held directly or through one of `via`:
+        the (T or E, section id) links that confer it; evaluated after the operations before."""
+        entry = self._index([(RESOURCE, resource_id)])
+        flag = b"1" if direct else b"0"
+        self.ops += [b"H", self._keys.name(b"u", user_id), entry, flag, self._index(via)]
+
 
 class NewGeneration(_Sealer):
     """A generation being written: `put_*`, then `commit`, or `discard` (also on any error, by
@@ -697,13 +770,14 @@ class NewGeneration(_Sealer):
         self.counts[kind] = self.counts.get(kind, 0) + len(records)
 
     async def put_resource_shares(
-        self, resources: Sequence[Resource], shared: Mapping[str, list[str]]
+        self, resources: Sequence[Resource], shared: Mapping[str, list[str]], direct: Mapping[str, list[str]]
     ) -> None:
-        """Resources, each with the ids of the sections it is shared with."""
+        """Resources, each with the ids of the sections it is shared with and of the users who
+        hold it other than through those sections."""
         fields: dict[bytes, bytes] = {}
         for resource in resources:
             name = self._keys.name(b"r", resource.id)
-            record = {**_compact(resource), "shared_sections": shared.get(resource.id, [])}
+            record = _resource_record(resource, shared.get(resource.id, []), direct.get(resource.id, []))
             fields[name] = self._seal(name, record)
         await self._store._write(self._key, fields)
         self.counts["resources"] = self.counts.get("resources", 0) + len(resources)
@@ -760,6 +834,16 @@ _KEEP: dict[type[BaseModel], frozenset[str]] = {
     Term: frozenset({"id", "name", "start_date", "end_date"}),
     District: frozenset({"id", "name", "state", "last_sync", "sis_type"}),
 }
+
+
+def _resource_record(
+    resource: Resource, shared_sections: Sequence[str], direct_users: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        **_compact(resource),
+        "shared_sections": list(shared_sections),
+        "direct_users": list(direct_users),
+    }
 
 
 def _compact(record: BaseModel) -> dict[str, Any]:
@@ -849,6 +933,7 @@ def _open(
             sections[data["id"]] = Section.model_validate({**data, **part, "district": district_id})
         elif tag == RESOURCE:
             data.pop("shared_sections", None)
+            data.pop("direct_users", None)
             resources[data["id"]] = Resource.model_validate({**data, "district": district_id})
         else:
             student = User.model_validate({**data, "district": district_id})
