@@ -6,6 +6,7 @@ and events that arrive during a sync are not lost."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from app.events.lock import DistrictLock
 from app.roster.fieldpolicy import parse_student_fields
 from app.roster.principal import Principal, build_principal
 from app.roster.store import RosterStore
+from app.roster.sync import SyncReport
 from tests.events.conftest import Rig, running, until
 from tests.support.clever import count_requests, requests_seen
 from tests.support.demo import demo_user
@@ -371,3 +373,31 @@ async def test_events_during_a_sync_reach_the_new_copy(rig: Rig) -> None:
 
         await until(applied, what="the change made during the sync in the copy")
     await _as_fresh_sync(rig, district, store, _district_users(rig, district))
+
+
+async def test_a_cursor_past_the_syncs_start_is_set_back_so_no_event_is_lost(rig: Rig) -> None:
+    teacher = demo_user(rig.store, "teacher")
+    district = teacher["district"]
+    keeping = rig.keeping()
+
+    async def sync_then_cursor_moves(district_id: str) -> SyncReport:
+        report = await keeping.sync(district_id)
+        # After the sync began, an event came and the cursor moved past it (as a poll would),
+        # but the new copy never saw it.
+        await rig.control("PATCH", f"/sandbox/users/{teacher['id']}", {"name": {"first": "Unseen"}})
+        moved = {"after": rig.newest_event_id(), "seen_until": time.time()}
+        await rig.redis.set(rig.cursors().key(district_id), json.dumps(moved))
+        return report
+
+    worker = rig.worker(
+        roster=dataclasses.replace(keeping, sync=sync_then_cursor_moves),
+        allowed_districts=frozenset({district}),
+    )
+    async with running(worker):
+        await _synced(rig, district)
+
+        async def seen() -> bool:
+            stored = await _stored(rig.roster(), district, teacher["id"])
+            return stored is not None and stored["user"]["name"]["first"] == "Unseen"
+
+        await until(seen, what="the event after the sync's start in the new copy")
