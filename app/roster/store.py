@@ -1,8 +1,8 @@
 """Each district's roster in Redis: the copy a full sync writes and a login reads.
 
 Key layout. Every key of a district carries the hash tag `{<district id>}`, as the events cursor
-(`{prefix}ev:{<district id>}`) does, so a district's roster and cursor share one Cluster slot
-and a later script may apply an event and move the cursor at once:
+(`{prefix}ev:{<district id>}`) does, so a district's roster, cursor and events lock share one Cluster slot
+and the script that applies an event can check the lock:
 
 - `{prefix}ro:{D}`: the pointer, the id of the district's current generation.
 - `{prefix}ro:{D}:g:<generation>`: a hash, one generation of the copy. Field `meta` is plain
@@ -15,13 +15,25 @@ and a later script may apply an event and move the cursor at once:
   are enrolled in, `R` a resource they get, `K` a contact's linked student) then the 12-byte
   name of that record. The links show who shares a section, under names no one can turn back
   into Clever ids without SESSION_SECRET; names, emails and all other fields are sealed.
+  Field `event` (plain) is the id of the last event applied to the generation since its sync
+  (`apply_event`); readers see it as `CopyInfo.last_event`. A resource's record also holds
+  `shared_sections` and `direct_users` (who holds it other than through those sections), which
+  section events need to keep the R links as Clever derives them.
 - `{prefix}ro:{D}:gens`: the generations written and not yet dropped, for a purge.
 - `{prefix}ro:{D}:sync`: a full sync was asked for (`request_sync`: the service API, the CLI);
   the events worker takes the request (`take_sync_request`) and performs it.
 
-Every key has a TTL (`ttl_seconds`, 3 days, renewed by each sync; a generation being written
-has `building_ttl_seconds` until it is switched to; whatever later writes into the current
-generation, such as an applied event, must renew the pointer's and the generation's together).
+Every key has a TTL (`ttl_seconds`, 3 days, renewed by each sync and each applied event; a
+generation being written has `building_ttl_seconds` until it is switched to).
+
+Events (app.events.deltas) are applied to the current generation by `apply_event`: one script
+per event that checks the caller still holds the district's events lock (`{prefix}ev:{D}:lock`,
+same hash tag, same slot), that the generation it sealed for is still current, and that the
+event is newer than the last one applied (ids in stream order; the sync's `events_after` counts
+as applied): so re-applying an event, or an older one after a newer, changes nothing. Then it
+writes the records and links, records the event id and renews the TTLs. The events cursor is
+written just after, once the event's effects on live sessions are done (app.events.worker): the
+copy may be ahead of the cursor, never behind it.
 A sync writes a whole new generation, then one script checks it was not purged meanwhile and
 moves the pointer; the generation it replaced is then dropped. A reader sends one script that
 reads the pointer, the person's record and every record it links to: one round trip, and never
@@ -45,7 +57,9 @@ Principal from the copy only when `is_fresh` holds:
   after `meta.events_after` having been applied to the copy, and
 - the copy was written under the reader's STUDENT_FIELDS.
 Otherwise, and for a person not in the copy (created since the last poll), the login fetches
-live. A `users.deleted` event calls `delete_user`; a disconnect or `districts.deleted` `purge`.
+live. A `users.deleted` event also calls `delete_user` (every generation, one being written
+too); a disconnect or `districts.deleted` calls `purge`. The events worker syncs a district at
+first sight, daily, after a lost stream and when `request_sync` asked for it.
 """
 
 from __future__ import annotations
