@@ -15,10 +15,12 @@ from typing import Any
 from app.clever.models import Event
 from app.events.deltas import Deltas
 from app.events.lock import DistrictLock
+from app.events.metrics import EventMetrics
 from app.roster.fieldpolicy import parse_student_fields
 from app.roster.principal import Principal, build_principal
 from app.roster.store import RosterStore
 from app.roster.sync import SyncReport
+from tests.clever.sandbox_control import add_fault
 from tests.events.conftest import Rig, running, until
 from tests.support.clever import count_requests, requests_seen
 from tests.support.demo import demo_user
@@ -401,3 +403,60 @@ async def test_a_cursor_past_the_syncs_start_is_set_back_so_no_event_is_lost(rig
             return stored is not None and stored["user"]["name"]["first"] == "Unseen"
 
         await until(seen, what="the event after the sync's start in the new copy")
+
+
+async def test_clever_no_longer_knowing_the_cursors_event_brings_a_full_sync(rig: Rig) -> None:
+    teacher = demo_user(rig.store, "teacher")
+    district = teacher["district"]
+    async with running(rig.worker(roster=rig.keeping(), allowed_districts=frozenset({district}))):
+        first = await _synced(rig, district)
+        await rig.control("PATCH", f"/sandbox/users/{teacher['id']}", {"name": {"first": "Before"}})
+        await _caught_up(rig, district)
+    await add_fault(rig.sandbox.url, "/v3.1/events", status=404, count=1)
+    metrics = EventMetrics()
+    async with running(rig.worker(metrics, roster=rig.keeping(), allowed_districts=frozenset({district}))):
+        await _synced(rig, district, other_than=first)
+    assert 'clever_events_resyncs_total{reason="gone"} 1.0' in metrics.render().decode()
+
+
+async def test_a_person_missing_from_the_copy_is_refreshed_live(rig: Rig) -> None:
+    teacher = demo_user(rig.store, "teacher")
+    district = teacher["district"]
+    section = rig.store.roster.sections_of_user(teacher)[0]
+    t = await rig.log_in(teacher["id"])
+    async with running(rig.worker(roster=rig.keeping(), allowed_districts=frozenset({district}))):
+        await _synced(rig, district)
+        await _caught_up(rig, district)
+        await count_requests(rig.sandbox.url, "/v3.1/users/*")
+        await rig.roster().delete_user(district, teacher["id"])
+        await rig.control("PATCH", f"/sandbox/sections/{section['id']}", {"name": "Renamed Live"})
+
+        async def refreshed() -> bool:
+            names = {x["id"]: x["name"] for x in (await t.principal())["sections"]}
+            return names.get(section["id"]) == "Renamed Live"
+
+        await until(refreshed, what="the session refreshed")
+        assert await requests_seen(rig.sandbox.url, "/v3.1/users/*") > 0
+
+
+async def test_a_slow_sync_leaves_the_other_districts_polled(rig: Rig) -> None:
+    first, second = rig.store.district_ids()[:2]
+    someone = next(u for u in rig.store.all("users") if u["district"] == second)
+    # Every users list waits: the first sync holds on to it while the other district is polled.
+    await count_requests(rig.sandbox.url, "/v3.1/users", latency_ms=SLOW_SYNC * 1000)
+    worker = rig.worker(roster=rig.keeping())
+    async with running(worker):
+
+        async def one_syncing() -> bool:
+            return worker.syncing is not None and await requests_seen(rig.sandbox.url, "/v3.1/users") >= 1
+
+        await until(one_syncing, what="a sync under way")
+        await rig.control("PATCH", f"/sandbox/users/{someone['id']}", {"name": {"first": "Polled"}})
+        newest = rig.newest_event_id()
+
+        async def both_polled() -> bool:
+            cursors = [await rig.cursor(d) for d in (first, second)]
+            return any(c is not None and c["after"] == newest for c in cursors)
+
+        await until(both_polled, what="the other district's event read during the sync")
+        assert worker.syncing is not None  # still under way
