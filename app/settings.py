@@ -69,6 +69,9 @@ class Settings:
     allowed_districts: frozenset[str] | None = None  # None: every district
     allowed_roles: frozenset[str] | None = None  # None: every role
     events_poll_interval: float = 30.0
+    # A district's roster copy serves logins only while its event stream was read to its end
+    # within this many seconds (app.roster.source).
+    roster_max_events_lag: int = 120
     redis_key_prefix: str = "cl:"
     # Seconds one call to Clever may take, retries and waits included.
     clever_timeout: int = 10
@@ -120,6 +123,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     districts = read("ALLOWED_DISTRICTS", _districts, None)
     roles = read("ALLOWED_ROLES", _roles, None)
     poll = read("EVENTS_POLL_INTERVAL", _poll_interval, 30.0)
+    events_lag = read("ROSTER_MAX_EVENTS_LAG", _seconds(10, 3600), 120)
     key_prefix = read("REDIS_KEY_PREFIX", _key_prefix, "cl:")
     clever_timeout = read("CLEVER_TIMEOUT", _seconds(1, 60), 10)
     per_browser = read("PENDING_LOGINS_PER_BROWSER", _count(2, 1000), PER_BROWSER_DEFAULT)
@@ -129,6 +133,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         problems.append("SESSION_SECRET_PREVIOUS: must not repeat SESSION_SECRET")
     if idle and absolute and absolute < idle:
         problems.append("SESSION_ABSOLUTE_TIMEOUT: must not be shorter than SESSION_IDLE_TIMEOUT")
+    if poll and events_lag and events_lag <= poll:
+        # Else every copy would be stale between two polls, and logins would all go live.
+        problems.append("ROSTER_MAX_EVENTS_LAG: must be more than EVENTS_POLL_INTERVAL")
     if problems:
         raise SettingsError(problems)
 
@@ -154,6 +161,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         allowed_districts=districts,
         allowed_roles=roles,
         events_poll_interval=poll,
+        roster_max_events_lag=events_lag,
         redis_key_prefix=key_prefix,
         clever_timeout=clever_timeout,
         pending_logins_per_browser=per_browser,

@@ -30,6 +30,7 @@ def test_a_complete_environment_loads_with_documented_defaults() -> None:
     assert settings.redis_key_prefix == "cl:"
     assert settings.pending_logins_per_browser == 30
     assert settings.pending_logins_max == 100_000
+    assert settings.roster_max_events_lag == 120
 
 
 def test_secrets_are_masked_in_repr() -> None:
@@ -56,6 +57,18 @@ def test_every_problem_is_reported_at_once_with_variable_names() -> None:
         "SESSION_SECRET", "REDIS_URL", "SESSION_IDLE_TIMEOUT", "COOKIE_SECURE",
     }  # fmt: skip
     assert "short" not in str(caught.value)  # the message never echoes a secret
+
+
+def test_the_events_lag_a_fresh_roster_copy_allows_must_exceed_the_poll_interval() -> None:
+    """Else a copy would turn stale between two polls of a worker keeping up, and every login
+    would go live."""
+    assert load_settings({**GOOD, "ROSTER_MAX_EVENTS_LAG": "61", "EVENTS_POLL_INTERVAL": "60"})
+    for lag in ("60", "30"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({**GOOD, "ROSTER_MAX_EVENTS_LAG": lag, "EVENTS_POLL_INTERVAL": "60"})
+        assert caught.value.problems == ["ROSTER_MAX_EVENTS_LAG: must be more than EVENTS_POLL_INTERVAL"]
+    with pytest.raises(SettingsError):
+        load_settings({**GOOD, "EVENTS_POLL_INTERVAL": "120"})  # the default lag is 120
 
 
 def test_redis_is_optional_when_the_command_brings_its_own() -> None:
@@ -85,6 +98,9 @@ def test_redis_is_optional_when_the_command_brings_its_own() -> None:
         ("SESSION_IDLE_TIMEOUT", "5"),
         ("SESSION_ABSOLUTE_TIMEOUT", "999999999"),
         ("EVENTS_POLL_INTERVAL", "0"),
+        ("ROSTER_MAX_EVENTS_LAG", "5"),
+        ("ROSTER_MAX_EVENTS_LAG", "3601"),
+        ("ROSTER_MAX_EVENTS_LAG", "soon"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("REDIS_URL", "redis+sentinel://127.0.0.1:26379"),
         ("REDIS_URL", "redis+cluster://127.0.0.1:7001/3"),

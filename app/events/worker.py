@@ -45,12 +45,13 @@ from app.clever import (
     CleverUnavailable,
 )
 from app.clever.models import Event
-from app.events.cursor import RETENTION_SECONDS, Cursor, Cursors, newer
+from app.events.cursor import RETENTION_SECONDS, Cursor, Cursors
 from app.events.deltas import Deltas
 from app.events.effects import Effects
 from app.events.lock import DistrictLock, LockLost
 from app.events.metrics import EventMetrics
 from app.roster.district_tokens import DistrictNotConnected, DistrictTokens
+from app.roster.events_cursor import newer
 from app.roster.store import MAX_SYNC_AGE, RosterStore
 from app.roster.sync import SyncReport
 from app.settings import DISTRICT_ID

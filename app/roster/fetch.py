@@ -10,7 +10,13 @@ from dataclasses import dataclass, replace
 from app.clever import CleverClient, CleverUnauthorized
 from app.clever.models import Resource, Section, User
 from app.roster.district_tokens import DistrictTokens
-from app.roster.principal import Principal, build_principal, normalise_user_type, roster_version
+from app.roster.principal import (
+    Principal,
+    RosterSource,
+    build_principal,
+    normalise_user_type,
+    roster_version,
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,9 @@ class Roster:
     students: list[User]
     # When the fetch began: the roster is at least as new as this (see app.events).
     fetched_at: float = 0.0
+    # Where it came from; for the store, when the copy's full sync began (app.roster.store).
+    source: RosterSource = "live"
+    synced_at: float | None = None
 
     def holds_any(self, roles: frozenset[str] | None) -> bool:
         """Whether the person holds one of `roles` (None: any role at all will do)."""
@@ -39,7 +48,7 @@ class Roster:
             login_user_type=login_user_type,
             student_fields=student_fields,
             students=self.students,
-            roster=roster_version(self.fetched_at, event_id),
+            roster=roster_version(self.fetched_at, event_id, source=self.source, synced_at=self.synced_at),
         )
 
 

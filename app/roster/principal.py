@@ -55,9 +55,15 @@ class PrincipalResource(TypedDict):
     roles: list[str]
 
 
+# Where a roster came from: the district's copy (app.roster.store) or Clever's Data API.
+RosterSource = Literal["store", "live"]
+
+
 class RosterVersion(TypedDict):
     fetched_at: Timestamp
     event_id: str | None
+    source: NotRequired[RosterSource]
+    synced_at: NotRequired[Timestamp]
 
 
 class Principal(TypedDict):
@@ -75,9 +81,13 @@ class Principal(TypedDict):
         Annotated[
             RosterVersion,
             {
-                "description": "Which roster this Principal reflects: when it was fetched from "
-                "Clever, and the Events API event that caused the fetch (null for a login or a "
-                "refresh). Absent from sessions made before this field existed."
+                "description": "Which roster this Principal reflects: as of when it was Clever's "
+                "(`fetched_at`), the Events API event that caused the fetch (null for a login or "
+                "a refresh), and where it came from: `source` is `live` for Clever's Data API at "
+                "`fetched_at`, or `store` for the district's synced copy, whose full sync began "
+                "at `synced_at` and which holds every change up to `fetched_at`. Absent from "
+                "sessions made before this field existed, and `source` from sessions made "
+                "before it did."
             },
         ]
     ]
@@ -155,17 +165,30 @@ def build_principal(
         "resources": [_resource(resource) for resource in resources],
     }
     if roster is not None:
-        principal["roster"] = {"fetched_at": roster["fetched_at"], "event_id": roster["event_id"]}
+        principal["roster"] = {**roster}
     return principal
 
 
-def roster_version(fetched_at: float, event_id: str | None = None) -> RosterVersion:
-    """`{"fetched_at": <ISO 8601, UTC>, "event_id": <the event that caused the fetch, or null>}`.
+def roster_version(
+    fetched_at: float,
+    event_id: str | None = None,
+    *,
+    source: RosterSource = "live",
+    synced_at: float | None = None,
+) -> RosterVersion:
+    """`{"fetched_at": <ISO 8601, UTC>, "event_id": <the event that caused the fetch, or null>,
+    "source": "store" | "live"}`, and `synced_at` (ISO 8601) for a roster from the store.
 
-    The timestamp has a fixed width, so two versions compare as strings.
+    The timestamps have a fixed width, so two versions compare as strings.
     """
-    moment = datetime.fromtimestamp(fetched_at, UTC).isoformat(timespec="microseconds")
-    return {"fetched_at": moment.replace("+00:00", "Z"), "event_id": event_id}
+    version: RosterVersion = {"fetched_at": _timestamp(fetched_at), "event_id": event_id, "source": source}
+    if synced_at is not None:
+        version["synced_at"] = _timestamp(synced_at)
+    return version
+
+
+def _timestamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def apply_roster_update(principal: Principal, update: Mapping[str, Any]) -> Principal:

@@ -1,8 +1,9 @@
 """Each district's roster in Redis: the copy a full sync writes and a login reads.
 
 Key layout. Every key of a district carries the hash tag `{<district id>}`, as the events cursor
-(`{prefix}ev:{<district id>}`) does, so a district's roster, cursor and events lock share one Cluster slot
-and the script that applies an event can check the lock:
+(`{prefix}ev:{<district id>}`) does, so a district's roster, cursor and events lock share one
+Cluster slot: a reader gets the cursor with the records, and the script that applies an event
+checks the lock:
 
 - `{prefix}ro:{D}`: the pointer, the id of the district's current generation.
 - `{prefix}ro:{D}:g:<generation>`: a hash, one generation of the copy. Field `meta` is plain
@@ -34,11 +35,13 @@ as applied): so re-applying an event, or an older one after a newer, changes not
 writes the records and links, records the event id and renews the TTLs. The events cursor is
 written just after, once the event's effects on live sessions are done (app.events.worker): the
 copy may be ahead of the cursor, never behind it.
+
 A sync writes a whole new generation, then one script checks it was not purged meanwhile and
 moves the pointer; the generation it replaced is then dropped. A reader sends one script that
-reads the pointer, the person's record and every record it links to: one round trip, and never
-half of one generation and half of another. Each process remembers a district's current
-generation; right after a switch (or on its first read) a read costs one round trip more.
+reads the pointer, the person's record, every record it links to and the district's events
+cursor: one round trip, and never half of one generation and half of another. Each process
+remembers a district's current generation; right after a switch (or on its first read) a read
+costs one round trip more.
 
 Size: about 500 bytes per user (MEMORY USAGE of all of a district's keys over its users, default
 STUDENT_FIELDS: 511 B at 1,000 students, 493 B at 50,000, tests/roster/test_store.py); while a
@@ -49,12 +52,13 @@ copy written before SESSION_SECRET was rotated stays readable until the next syn
 STUDENT_FIELDS is applied before a record is sealed; a copy written under other STUDENT_FIELDS
 than the reader's is not fresh.
 
-Freshness (proposed; the login path does not read the store yet). A login may build its
-Principal from the copy only when `is_fresh` holds:
+Freshness. A login (and a session refresh) builds its Principal from the copy only when
+`is_fresh` holds (app.roster.source):
 - the last full sync is younger than `MAX_SYNC_AGE` (a day), and
-- the district's event stream was read to its end less than `max_events_lag` seconds ago (the
-  events cursor's `seen_until`, app.events.cursor; a setting, 120 s suggested), every event
-  after `meta.events_after` having been applied to the copy, and
+- the district's event stream was read to its end less than `max_events_lag` seconds ago
+  (`ROSTER_MAX_EVENTS_LAG`; the events cursor's `seen_until`, app.roster.events_cursor, read
+  in the same script as the person's records), every event after `meta.events_after` having
+  been applied to the copy, and
 - the copy was written under the reader's STUDENT_FIELDS.
 Otherwise, and for a person not in the copy (created since the last poll), the login fetches
 live. A `users.deleted` event also calls `delete_user` (every generation, one being written
@@ -79,6 +83,7 @@ from app.clever.models import Course, District, Resource, School, Section, Term,
 from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.redis_client import RedisClient
+from app.roster.events_cursor import cursor_key, parse_cursor
 from app.roster.fetch import Roster
 from app.roster.fieldpolicy import apply_student_fields
 
@@ -98,26 +103,28 @@ _WRITE_BATCH = 1000
 TEACHES, ENROLLED, RESOURCE, STUDENT = b"T", b"E", b"R", b"K"
 _LINK_KINDS = {TEACHES: b"s", ENROLLED: b"s", RESOURCE: b"r", STUDENT: b"u"}
 
-# KEYS: pointer, the generation the caller believes current. ARGV: that generation, the user's
-# field. {0}: no copy; {1, gen}: the current generation is another; {2, meta}: not in the copy;
-# {3, meta, value, linked...}: the user's value and each linked record (nil when gone);
-# {4, meta}: the user's value is not one this store wrote.
+# KEYS: pointer, the generation the caller believes current, the district's events cursor.
+# ARGV: that generation, the user's field. Every reply starts {code, cursor (false when none)}:
+# {0, c}: no copy; {1, c, gen}: the current generation is another; {2, c, meta}: not in the
+# copy; {3, c, meta, value, linked...}: the user's value and each linked record (nil when gone);
+# {4, c, meta}: the user's value is not one this store wrote.
 _READ = """
+local cursor = redis.call('GET', KEYS[3])
 local current = redis.call('GET', KEYS[1])
-if not current then return {0} end
-if current ~= ARGV[1] then return {1, current} end
+if not current then return {0, cursor} end
+if current ~= ARGV[1] then return {1, cursor, current} end
 local meta = redis.call('HGET', KEYS[2], 'meta')
-if not meta then return {0} end
+if not meta then return {0, cursor} end
 local event = redis.call('HGET', KEYS[2], 'event')
 if event then meta = string.sub(meta, 1, -2) .. ',"last_event":' .. cjson.encode(event) .. '}' end
 local head = redis.call('HGET', KEYS[2], ARGV[2])
-if not head then return {2, meta} end
-if string.len(head) < 4 then return {4, meta} end
+if not head then return {2, cursor, meta} end
+if string.len(head) < 4 then return {4, cursor, meta} end
 local b1, b2, b3, b4 = string.byte(head, 1, 4)
 local n = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-if n % 13 ~= 0 or string.len(head) < 4 + n then return {4, meta} end
+if n % 13 ~= 0 or string.len(head) < 4 + n then return {4, cursor, meta} end
 local kinds = {T = 's', E = 's', R = 'r', K = 'u'}
-local reply = {3, meta, head}
+local reply = {3, cursor, meta, head}
 local fields = {}
 for i = 5, 4 + n - 1, 13 do
     fields[#fields + 1] = kinds[string.sub(head, i, i)] .. string.sub(head, i + 1, i + 12)
@@ -374,8 +381,25 @@ def is_fresh(
 
 @dataclass(frozen=True, slots=True)
 class StoredRoster:
+    """A person's roster from the copy, what the copy says of itself, and the district's events
+    cursor's `seen_until` read with it (None when there is no readable cursor)."""
+
     roster: Roster
     info: CopyInfo
+    events_seen_until: float | None = None
+
+
+# Why the copy gave no roster for a person.
+MissReason = Literal["no_copy", "not_in_copy", "unreadable"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreMiss:
+    """Why the copy gave no roster, with what it said of itself when it said anything."""
+
+    reason: MissReason
+    info: CopyInfo | None = None
+    events_seen_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,44 +650,65 @@ class RosterStore:
                 records.append(record)
         return info.generation, records
 
+    def cursor_key(self, district_id: str) -> str:
+        """The district's events cursor (app.roster.events_cursor), read beside its copy."""
+        return cursor_key(self._prefix, district_id)
+
     async def read_user(self, district_id: str, user_id: str) -> StoredRoster | None:
-        """The person's roster from the current copy, in one round trip (two right after a
-        switch); None when there is no copy, the person is not in it, or it does not unseal."""
-        pointer = self.pointer_key(district_id)
+        """The person's roster from the current copy (see `read`), or None."""
+        found = await self.read(district_id, user_id)
+        return found if isinstance(found, StoredRoster) else None
+
+    async def read(self, district_id: str, user_id: str) -> StoredRoster | StoreMiss:
+        """The person's roster from the current copy with the district's events cursor, in one
+        round trip (two right after a switch, or for a copy sealed before SESSION_SECRET was
+        rotated); else why not: no copy, the person is not in it, or it does not unseal.
+        Whether the copy is fresh enough to use is the caller's to judge (`is_fresh`)."""
+        try:
+            pointer = self.pointer_key(district_id)
+        except ValueError:
+            return StoreMiss("no_copy")  # no district id we would have stored a copy under
+        cursor = self.cursor_key(district_id)
         generation = self._current.get(district_id, "")
         keys = self._keys[0]
         for _ in range(3):
             gen_key = self.generation_key(district_id, generation or "-")
-            reply = await self._read(keys=[pointer, gen_key], args=[generation, keys.name(b"u", user_id)])
+            reply = await self._read(
+                keys=[pointer, gen_key, cursor], args=[generation, keys.name(b"u", user_id)]
+            )
             code = int(reply[0])
+            read_cursor = parse_cursor(reply[1]) if isinstance(reply[1], bytes) else None
+            seen_until = read_cursor.seen_until if read_cursor is not None else None
             if code == 0:
                 self._current.pop(district_id, None)
-                return None
+                return StoreMiss("no_copy", events_seen_until=seen_until)
             if code == 1:
-                generation = reply[1].decode()
+                generation = reply[2].decode()
                 self._current[district_id] = generation
                 continue
-            info = CopyInfo.from_json(reply[1])
+            info = CopyInfo.from_json(reply[2])
             if info is None:
-                return None
+                logger.warning("a roster copy's meta does not parse; the copy is not used")
+                return StoreMiss("unreadable", events_seen_until=seen_until)
             sealed_with = next((k for k in self._keys if k.key_id == info.key_id), None)
             if sealed_with is None:
-                return None  # sealed under a secret no longer held
+                # Sealed under a secret no longer held.
+                return StoreMiss("unreadable", info, seen_until)
             if sealed_with is not keys:
                 keys = sealed_with  # its names are that secret's: ask again with them
                 continue
             if code == 2:
-                return None
+                return StoreMiss("not_in_copy", info, seen_until)
             if code == 4:
                 logger.warning("a roster record is malformed; the copy is not used")
-                return None
+                return StoreMiss("unreadable", info, seen_until)
             try:
-                roster = _open(district_id, user_id, gen_key.encode(), keys, reply[2], reply[3:], info)
+                roster = _open(district_id, user_id, gen_key.encode(), keys, reply[3], reply[4:], info)
             except (SealBroken, ValueError, ValidationError):
                 logger.warning("a roster record does not unseal or parse; the copy is not used")
-                return None
-            return StoredRoster(roster, info)
-        return None
+                return StoreMiss("unreadable", info, seen_until)
+            return StoredRoster(roster, info, seen_until)
+        return StoreMiss("unreadable")
 
 
 Applied = Literal["applied", "no_copy", "already", "lock_lost"]
@@ -959,4 +1004,6 @@ def _open(
         resources=[resources[i] for i in sorted(resources)],
         students=[students[i] for i in sorted(students)] if user.roles.contact is not None else [],
         fetched_at=info.synced_at,
+        source="store",
+        synced_at=info.synced_at,
     )

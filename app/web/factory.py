@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
                 ),
                 event_log=EventLimiter(),
                 district_tokens=core.district_tokens,
+                roster=core.roster,
                 metrics=metrics,
                 service_auth=ServiceAuthThrottle(
                     core.redis,

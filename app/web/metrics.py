@@ -13,6 +13,7 @@ on the numbers.
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,6 +25,7 @@ from prometheus_client import (
 )
 
 from app.clever.budget import Headroom
+from app.roster.source import LIVE_REASONS, LiveReason
 
 # Seconds; a session check is a few ms, a login with its Clever calls up to a few seconds.
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -32,6 +34,8 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # by the districts that connected the app.
 _DISTRICT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+# What a roster was read for (`roster_sources_total`).
+RosterPurpose = Literal["login", "refresh"]
 OTHER = "other"
 NONE = "none"
 # A guard on caches keyed by what callers pass in, should one ever pass something unbounded.
@@ -105,6 +109,22 @@ class Metrics:
             ("district",),
             registry=self.registry,
         )
+        self._roster_sources = Counter(
+            "roster_sources",
+            "Rosters a login or a session refresh used, by purpose (`login`, `refresh`), source "
+            "(`store`: the district's fresh copy; `live`: Clever's Data API) and, for `live`, why "
+            "not the copy (`no_copy`, `stale`, `not_in_copy`, `unreadable`; `none` for `store`).",
+            ("purpose", "source", "reason"),
+            registry=self.registry,
+        )
+        # Every label set, bound at once: the vocabulary is fixed, and each shows from the start.
+        self._roster_source_children = {
+            (purpose, reason): self._roster_sources.labels(
+                purpose=purpose, source="store" if reason is None else "live", reason=reason or NONE
+            )
+            for purpose in get_args(RosterPurpose)
+            for reason in (None, *LIVE_REASONS)
+        }
         self._validations = Counter(
             "session_validations",
             "Session checks, by outcome: valid, invalid (unknown, expired or forged) or no_session.",
@@ -152,6 +172,11 @@ class Metrics:
         """Count one finished login; `outcome` is `success` or a stable error code, `method` the
         login method (`clever_sso`, `clever_portal`) when it was known by then."""
         self._logins.labels(outcome=label_code(outcome), method=label_code(method or "unknown")).inc()
+
+    def roster_source(self, purpose: RosterPurpose, live_reason: LiveReason | None) -> None:
+        """Count one roster used by a login or refresh (`purpose`): from the store when
+        `live_reason` is None, else fetched live for that reason (app.roster.source)."""
+        self._roster_source_children[(purpose, live_reason)].inc()
 
     def clever_call(
         self, operation: str, outcome: str, seconds: float | None = None, status: int | None = None

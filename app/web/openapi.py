@@ -103,7 +103,8 @@ def _document() -> dict[str, Any]:
             },
             "/auth/session/refresh": {
                 "post": {
-                    "summary": "Fetch roles, sections and resources again for this session.",
+                    "summary": "Read roles, sections and resources again for this session: from "
+                    "the district's roster copy while it is fresh, else from Clever.",
                     "security": _SESSION_AUTH,
                     "parameters": [{"name": "X-Requested-With", "in": "header", "schema": _STRING}],
                     "responses": {

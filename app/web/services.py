@@ -15,6 +15,7 @@ from app.login.pending import PendingLogins
 from app.logs import EventLimiter
 from app.redis_client import RedisClient
 from app.roster.district_tokens import DistrictTokens
+from app.roster.store import RosterStore
 from app.sessions.store import SessionStore
 from app.settings import Settings
 from app.web.cookies import Cookies
@@ -33,6 +34,7 @@ class Services:
     sessions: SessionStore
     pending: PendingLogins
     district_tokens: DistrictTokens
+    roster: RosterStore
     metrics: Metrics
     event_log: EventLimiter
     service_auth: ServiceAuthThrottle

@@ -345,6 +345,7 @@ def test_the_app_accepts_every_setting_the_chart_renders(variant: str) -> None:
     settings = load_settings({**data, **secrets})  # raises SettingsError naming any it refuses
     assert settings.clever_client_id == data["CLEVER_CLIENT_ID"]
     assert settings.events_poll_interval == float(data["EVENTS_POLL_INTERVAL"])
+    assert settings.roster_max_events_lag == int(data["ROSTER_MAX_EVENTS_LAG"])
     assert settings.clever_timeout == int(data["CLEVER_TIMEOUT"])
 
 

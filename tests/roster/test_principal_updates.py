@@ -68,4 +68,17 @@ def test_roster_versions_compare_in_time_order_as_strings() -> None:
     times = [0.5, 9.999999, 10.0, 1_800_000_000.25, 1_800_000_000.250001]
     stamps = [roster_version(t)["fetched_at"] for t in times]
     assert stamps == sorted(stamps)
-    assert roster_version(0.0, "e1") == {"fetched_at": "1970-01-01T00:00:00.000000Z", "event_id": "e1"}
+    assert roster_version(0.0, "e1") == {
+        "fetched_at": "1970-01-01T00:00:00.000000Z",
+        "event_id": "e1",
+        "source": "live",
+    }
+
+
+def test_a_version_from_the_store_names_its_sync_time() -> None:
+    assert roster_version(10.0, source="store", synced_at=10.0) == {
+        "fetched_at": "1970-01-01T00:00:10.000000Z",
+        "event_id": None,
+        "source": "store",
+        "synced_at": "1970-01-01T00:00:10.000000Z",
+    }

@@ -3,6 +3,7 @@ stay within one district's slot."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -10,14 +11,16 @@ import pytest
 from app.crypto.keyring import Keyring
 from app.redis_client import RedisClient, close_redis, create_redis
 from app.roster.district_tokens import DistrictTokens
-from app.roster.fetch import fetch_roster
+from app.roster.fetch import Roster, fetch_roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS
+from app.roster.source import from_store
 from app.roster.store import RosterStore
 from app.roster.sync import sync_district
 from tests.conftest import RunningSandbox
 from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.roster.test_store import SECRET, big_page_clever, principal_of
 from tests.support.redis_servers import RedisClusterGroup, redis_cluster
+from tests.support.roster_copy import mark_events_read
 
 pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
@@ -55,6 +58,7 @@ async def test_sync_read_delete_and_purge_work_on_a_cluster(
         districts = sorted({login.district_id for login in people})
         for district_id in districts:
             await sync_district(clever, tokens, store, district_id, student_fields=DEFAULT_STUDENT_FIELDS)
+            await mark_events_read(client, PREFIX, district_id)
         for login in people:
             live = await fetch_roster(
                 clever,
@@ -67,6 +71,17 @@ async def test_sync_read_delete_and_purge_work_on_a_cluster(
             assert stored is not None, login.label
             expected = principal_of(live, login, DEFAULT_STUDENT_FIELDS)
             assert principal_of(stored.roster, login, DEFAULT_STUDENT_FIELDS) == expected, login.label
+            # The events cursor is read in the same script: its key shares the district's slot.
+            assert stored.events_seen_until is not None
+            fresh = await from_store(
+                store,
+                user_id=login.user_id,
+                district_id=login.district_id,
+                student_fields=DEFAULT_STUDENT_FIELDS,
+                max_events_lag=120,
+                now=time.time(),
+            )
+            assert isinstance(fresh, Roster), login.label
         # A second sync replaces the first on the cluster as well.
         await sync_district(clever, tokens, store, districts[0], student_fields=DEFAULT_STUDENT_FIELDS)
 

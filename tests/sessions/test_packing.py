@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections.abc import Callable
 
@@ -61,7 +62,7 @@ def teacher_record(sections: int = 6, resources: int = 10) -> SessionRecord:
                 }
                 for index in range(resources)
             ],
-            "roster": {"fetched_at": "2026-11-24T04:53:23.298419Z", "event_id": None},
+            "roster": {"fetched_at": "2026-11-24T04:53:23.298419Z", "event_id": None, "source": "live"},
         },
     }
 
@@ -79,11 +80,30 @@ def test_a_record_round_trips_and_is_smaller_than_plain_deflate() -> None:
     [
         pytest.param(lambda record: zlib.compress(orjson.dumps(record), 1), id="deflate"),
         pytest.param(orjson.dumps, id="plain-json"),
+        pytest.param(lambda record: _deflated(record, packing._ZDICT_1), id="dictionary-1"),
     ],
 )
 def test_records_of_earlier_versions_still_read(earlier: Callable[[object], bytes]) -> None:
     record = teacher_record(sections=1, resources=1)
     assert packing.unpack(earlier(record)) == record
+
+
+def _deflated(record: object, zdict: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zdict=zdict)
+    return compressor.compress(orjson.dumps(record)) + compressor.flush()
+
+
+def test_saying_where_the_roster_came_from_costs_a_few_bytes() -> None:
+    """The version-2 dictionary knows the roster's `source` (and a store login's `synced_at`)."""
+    live = teacher_record()
+    without = copy.deepcopy(live)
+    del without["principal"]["roster"]["source"]
+    stored = copy.deepcopy(live)
+    stored["principal"]["roster"]["source"] = "store"
+    stored["principal"]["roster"]["synced_at"] = "2026-11-23T06:12:48.903117Z"  # the day before
+    before = len(_deflated(without, packing._ZDICT_1))
+    assert len(packing.pack(live)) <= before + 2
+    assert len(packing.pack(stored)) <= before + 20
 
 
 def test_an_unknown_dictionary_is_refused() -> None:

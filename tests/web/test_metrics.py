@@ -220,3 +220,19 @@ async def test_a_backend_reports_clever_calls_rate_headroom_and_session_checks(
     assert samples(text, "clever_rate_limit_limit")[district] == sandbox.config.rate_limit_per_minute
     assert 0 < samples(text, "clever_rate_limit_remaining")[district] < sandbox.config.rate_limit_per_minute
     assert user["id"] not in text
+
+
+def test_roster_sources_have_a_fixed_vocabulary_shown_from_the_start() -> None:
+    metrics = Metrics()
+    metrics.roster_source("login", None)
+    metrics.roster_source("refresh", "stale")
+    found = samples(metrics.render().decode(), "roster_sources_total")
+    expected = {
+        (("purpose", purpose), ("reason", reason), ("source", "store" if reason == "none" else "live"))
+        for purpose in ("login", "refresh")
+        for reason in ("none", "no_copy", "stale", "not_in_copy", "unreadable")
+    }
+    assert set(found) == expected
+    assert found[(("purpose", "login"), ("reason", "none"), ("source", "store"))] == 1
+    assert found[(("purpose", "refresh"), ("reason", "stale"), ("source", "live"))] == 1
+    assert sum(found.values()) == 2

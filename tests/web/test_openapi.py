@@ -93,9 +93,13 @@ def _built() -> list[Principal]:
             resources,
             login_user_type=None,
             student_fields=DEFAULT_STUDENT_FIELDS,
-            roster=roster_version(1_800_000_000.0, "e1"),
+            roster=version,
         )
         for user in (TEACHER_STAFF, STUDENT, CONTACT)
+        for version in (
+            roster_version(1_800_000_000.0, "e1"),
+            roster_version(1_800_000_000.0, source="store", synced_at=1_800_000_000.0),
+        )
     ]
 
 
@@ -110,10 +114,11 @@ def test_the_principal_schema_is_the_typed_principal() -> None:
     user = schema["properties"]["user"]
     assert list(user["properties"]) == list(get_type_hints(PrincipalUser))
     assert user["properties"]["roles"]["items"] == {"enum": list(ROLE_ORDER)}
-    assert schema["properties"]["roster"]["properties"]["fetched_at"] == {
-        "type": "string",
-        "format": "date-time",
-    }
+    roster = schema["properties"]["roster"]
+    assert roster["properties"]["fetched_at"] == {"type": "string", "format": "date-time"}
+    assert roster["properties"]["synced_at"] == {"type": "string", "format": "date-time"}
+    assert roster["properties"]["source"] == {"enum": ["store", "live"]}
+    assert roster["required"] == ["fetched_at", "event_id"]  # absent from older sessions
     assert schema["properties"]["sections"]["items"]["properties"]["role"] == {
         "enum": ["teacher", "student", None]
     }

@@ -18,7 +18,7 @@ from app.login.identity import identify
 from app.login.pending import Done, Gone, Taken
 from app.login.returnto import safe_return_to
 from app.login.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
-from app.roster.fetch import fetch_roster
+from app.roster.source import person_roster
 from app.settings import DISTRICT_ID
 from app.web.problems import AppError, as_service_error
 from app.web.services import Services, services
@@ -136,12 +136,17 @@ async def _complete(
     )
     if settings.allowed_districts is not None and who.district_id not in settings.allowed_districts:
         raise AppError("district_not_allowed")
-    roster = await fetch_roster(
+    # The district's fresh copy when it holds the person, else Clever (app.roster.source).
+    roster = await person_roster(
         svc.clever,
         svc.district_tokens,
+        svc.roster,
         user_id=who.user_id,
         district_id=who.district_id,
         login_user_type=who.login_user_type,  # a contact's linked students come in the same round trip
+        student_fields=settings.student_fields,
+        max_events_lag=settings.roster_max_events_lag,
+        decided=lambda reason: svc.metrics.roster_source("login", reason),
     )
     if roster.user.id != who.user_id or roster.user.district != who.district_id:
         raise AppError("clever_error")
@@ -162,7 +167,12 @@ async def _complete(
     svc.metrics.login("success", transaction.login_method)
     logger.info(
         "login succeeded",
-        extra={"event": "login_succeeded", "method": transaction.login_method, "identity": who.source},
+        extra={
+            "event": "login_succeeded",
+            "method": transaction.login_method,
+            "identity": who.source,
+            "roster": roster.source,
+        },
     )
     response = RedirectResponse(transaction.return_to, status_code=302)
     svc.cookies.set_session(response, session_token)

@@ -18,8 +18,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from app.login.transaction import LoginMethod
-from app.roster.fetch import fetch_roster
 from app.roster.principal import Principal, Timestamp
+from app.roster.source import person_roster
 from app.sessions.store import Session
 from app.web.problems import AppError
 from app.web.services import Services, services
@@ -30,7 +30,8 @@ MAX_INTROSPECT_BODY = 4096
 # `{"token": ...}` needs one level; json.loads recurses once per level and a body of 1,500 `[`
 # (well within 4 KiB) ends in a RecursionError, so deeper bodies are refused before parsing.
 MAX_JSON_NESTING = 8
-# A session may fetch its roster again at most this often (POST /auth/session/refresh).
+# A session may fetch its roster again at most this often (POST /auth/session/refresh), from
+# the store or live.
 REFRESH_INTERVAL_SECONDS = 30
 
 
@@ -95,23 +96,29 @@ async def get_session(request: Request) -> Response:
 async def refresh_session(request: Request) -> Response:
     svc = services(request)
     session = await current_session(request)
-    # Each refresh spends calls on the district token that every login of the district shares
-    # (1200/min at Clever): one session looping on it must not starve the others.
+    # A refresh that goes live spends calls on the district token that every login of the
+    # district shares (1200/min at Clever): one session looping on it must not starve the others.
     wait = await svc.sessions.claim_refresh(session, REFRESH_INTERVAL_SECONDS)
     if wait:
         raise AppError("refresh_too_soon", headers={"Retry-After": str(wait)})
     primary_role = session.principal["user"]["primary_role"]
-    roster = await fetch_roster(
+    settings = svc.settings
+
+    roster = await person_roster(
         svc.clever,
         svc.district_tokens,
+        svc.roster,
         user_id=session.user_id,
         district_id=session.district_id,
         login_user_type=primary_role,
+        student_fields=settings.student_fields,
+        max_events_lag=settings.roster_max_events_lag,
+        decided=lambda reason: svc.metrics.roster_source("refresh", reason),
     )
-    if not roster.holds_any(svc.settings.allowed_roles):
+    if not roster.holds_any(settings.allowed_roles):
         await svc.sessions.delete(session)  # as the events worker does when a role is lost
         raise AppError("role_not_allowed")
-    principal = roster.principal(login_user_type=primary_role, student_fields=svc.settings.student_fields)
+    principal = roster.principal(login_user_type=primary_role, student_fields=settings.student_fields)
     return JSONResponse(session_body(await svc.sessions.replace_principal(session, principal)))
 
 
