@@ -192,9 +192,8 @@ def _section(
             shared = [s for s in resource.get("shared_sections") or [] if isinstance(s, str)]
             via = [(TEACHES, s) for s in shared if "teacher" in roles]
             via += [(ENROLLED, s) for s in shared if "student" in roles]
-            direct = set(resource.get("direct_users") or [])
-            for person in people:
-                copy.holding(person, str(resource["id"]), direct=person in direct, via=via)
+            direct = [u for u in resource.get("direct_users") or [] if isinstance(u, str)]
+            copy.holding(str(resource["id"]), people, direct=direct, via=via)
 
     def write(copy: CopyWriter) -> None:
         if action == "deleted":

@@ -68,6 +68,7 @@ first sight, daily, after a lost stream and when `request_sync` asked for it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -165,9 +166,9 @@ return old or ''
 #                            (nothing when the user is not in the copy)
 #   R entry holders          every user's link `entry` (an R entry) is present exactly when the
 #                            user is among `holders` (user field names, concatenated)
-#   H field entry direct via the user's link `entry` (an R entry) is present exactly when
-#                            `direct` is "1" or the user has one of the links in `via` (the T/E
-#                            entries of the sections that confer the resource)
+#   H entry via n (field direct)*n   for each of the n users: the link `entry` (an R entry) is
+#                            present exactly when `direct` is "1" or the user has one of the
+#                            links in `via` (the T/E entries of the sections that confer it)
 # {-1}: the lock is not ours; {0}: no copy; {1, gen}: the current generation is another;
 # {2}: the copy already reflects this event or a newer one; {3}: applied.
 _APPLY = """
@@ -274,24 +275,28 @@ while i <= #ARGV do
         until cursor == '0'
         i = i + 3
     elseif op == 'H' then
-        local field, entry = ARGV[i + 1], ARGV[i + 2]
-        local entries, sealed = split(redis.call('HGET', KEYS[2], field))
-        if entries then
-            local via = {}
-            for _, e in ipairs(chunks(ARGV[i + 4])) do via[e] = true end
-            local wanted = ARGV[i + 3] == '1'
-            local has = false
-            local kept = {}
-            for _, e in ipairs(entries) do
-                if via[e] then wanted = true end
-                if e == entry then has = true else kept[#kept + 1] = e end
-            end
-            if has ~= wanted then
-                if wanted then kept[#kept + 1] = entry end
-                redis.call('HSET', KEYS[2], field, join(kept, sealed))
+        local entry = ARGV[i + 1]
+        local via = {}
+        for _, e in ipairs(chunks(ARGV[i + 2])) do via[e] = true end
+        local n = tonumber(ARGV[i + 3])
+        for j = 0, n - 1 do
+            local field = ARGV[i + 4 + 2 * j]
+            local entries, sealed = split(redis.call('HGET', KEYS[2], field))
+            if entries then
+                local wanted = ARGV[i + 5 + 2 * j] == '1'
+                local has = false
+                local kept = {}
+                for _, e in ipairs(entries) do
+                    if via[e] then wanted = true end
+                    if e == entry then has = true else kept[#kept + 1] = e end
+                end
+                if has ~= wanted then
+                    if wanted then kept[#kept + 1] = entry end
+                    redis.call('HSET', KEYS[2], field, join(kept, sealed))
+                end
             end
         end
-        i = i + 5
+        i = i + 4 + 2 * n
     else
         return redis.error_reply('unknown roster operation')
     end
@@ -419,8 +424,15 @@ class _Keys:
         return cls(sealing, naming, key_id)
 
     def name(self, kind: bytes, record_id: str) -> bytes:
-        digest = hmac.new(self.naming, kind + b":" + record_id.encode(), hashlib.sha256).digest()
-        return kind + digest[:_NAME_BYTES]
+        return _name(self.naming, kind, record_id)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _name(naming: bytes, kind: bytes, record_id: str) -> bytes:
+    # Cached: an event that touches a section names its members and the sections that confer
+    # its resources again and again.
+    digest = hmac.new(naming, kind + b":" + record_id.encode(), hashlib.sha256).digest()
+    return kind + digest[:_NAME_BYTES]
 
 
 class RosterStore:
@@ -794,13 +806,21 @@ class CopyWriter(_Sealer):
         self.ops += [b"R", entry, names]
 
     def holding(
-        self, user_id: str, resource_id: str, *, direct: bool, via: Iterable[tuple[bytes, str]]
+        self,
+        resource_id: str,
+        user_ids: Iterable[str],
+        *,
+        direct: Iterable[str],
+        via: Iterable[tuple[bytes, str]],
     ) -> None:
-        """The user gets the resource (an R link) when held directly or through one of `via`:
-        the (T or E, section id) links that confer it; evaluated after the operations before."""
+        """Each of `user_ids` gets the resource (an R link) when among `direct` or holding one
+        of `via`: the (T or E, section id) links that confer it; evaluated after the operations
+        before."""
         entry = self._index([(RESOURCE, resource_id)])
-        flag = b"1" if direct else b"0"
-        self.ops += [b"H", self._keys.name(b"u", user_id), entry, flag, self._index(via)]
+        held, people = set(direct), list(dict.fromkeys(user_ids))
+        self.ops += [b"H", entry, self._index(via), str(len(people)).encode()]
+        for person in people:
+            self.ops += [self._keys.name(b"u", person), b"1" if person in held else b"0"]
 
 
 class NewGeneration(_Sealer):
