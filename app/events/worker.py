@@ -277,10 +277,12 @@ class EventsWorker:
             logger.info("district %s: applied %s", district_id, summary)
 
     async def _lost(self, district_id: str, lock: DistrictLock, state: _District, token: str) -> None:
-        """The stream was lost: live sessions from the Data API, the cursor at the newest event,
-        and (with a store) a full sync due."""
+        """The stream was lost: the cursor at the newest event, and live sessions brought in
+        line with the Data API: at once without a store, else after the full sync now due (their
+        Principals then come from the new copy)."""
         newest = await self._newest(token)
-        await self._effects.resync(district_id)
+        if self._roster is None:
+            await self._effects.resync(district_id)
         await self._cursors.write(district_id, Cursor(after=newest, seen_until=self._clock()), lock)
         state.caught_up_at = self._clock()
         state.lost = True
@@ -325,6 +327,8 @@ class EventsWorker:
                     return
                 report = await self._roster.sync(district_id)
                 await self._rewind(district_id, lock, report)
+                if reason == "stream_lost":
+                    await self._effects.resync(district_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -330,9 +330,10 @@ async def test_the_worker_syncs_at_first_sight_and_on_request(rig: Rig) -> None:
     assert not await store.take_sync_request(district)  # taken by the worker
 
 
-async def test_a_lost_stream_brings_a_full_sync(rig: Rig) -> None:
+async def test_a_lost_stream_brings_a_full_sync_and_sessions_from_it(rig: Rig) -> None:
     teacher = demo_user(rig.store, "teacher")
     district = teacher["district"]
+    t = await rig.log_in(teacher["id"])
     async with running(rig.worker(roster=rig.keeping(), allowed_districts=frozenset({district}))):
         first = await _synced(rig, district)
         await _caught_up(rig, district)
@@ -340,9 +341,17 @@ async def test_a_lost_stream_brings_a_full_sync(rig: Rig) -> None:
     await rig.control("PATCH", f"/sandbox/users/{teacher['id']}", {"name": {"first": "Meanwhile"}})
     old = {"after": rig.store.events()[0]["id"], "seen_until": time.time() - 31 * 86400}
     await rig.redis.set(rig.cursors().key(district), json.dumps(old))
+    await count_requests(rig.sandbox.url, "/v3.1/users/*")
     async with running(rig.worker(roster=rig.keeping(), allowed_districts=frozenset({district}))):
         await _synced(rig, district, other_than=first)
         await _caught_up(rig, district)
+
+        async def refreshed() -> bool:
+            return bool((await t.principal())["user"]["name"]["first"] == "Meanwhile")
+
+        await until(refreshed, what="the session resynchronised")
+        # From the new copy: the users list is asked for (who is gone), no one's roster.
+        assert await requests_seen(rig.sandbox.url, "/v3.1/users/*") == 0
     stored = await _stored(rig.roster(), district, teacher["id"])
     assert stored is not None
     assert stored["user"]["name"]["first"] == "Meanwhile"
