@@ -6,22 +6,28 @@ leaves a freshly built Principal (or a smaller change) beside each live session 
 which the next validation of that session applies.
 
 Every effect is idempotent: applying an event twice leaves the same sessions as once (a
-refresh fetches the roster as it is now; ending or dropping twice changes nothing more).
-Nobody with a session costs no call to Clever.
+refresh reads the roster as it is now; ending or dropping twice changes nothing more).
+Nobody with a session costs no call to Clever. A refresh builds the Principal from the
+district's roster copy (app.roster.store), which the worker has just brought up to this event
+(app.events.deltas): no call to Clever. Only when the copy lacks the person (or there is no
+copy, or it does not unseal) is the roster fetched live, three calls, as a login would.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from app.clever import CleverClient, CleverNotFound, CleverUnauthorized
 from app.clever.models import Event, Section
 from app.events.metrics import EventMetrics
 from app.roster.district_tokens import DistrictTokens
-from app.roster.fetch import fetch_roster
+from app.roster.fetch import Roster, fetch_roster
 from app.roster.principal import DropResources, PrincipalUpdate
+from app.roster.store import RosterStore
 from app.sessions.store import SessionStore
 from app.settings import ROLE_NAMES
 
@@ -41,7 +47,11 @@ class Effects:
         metrics: EventMetrics,
         student_fields: frozenset[str],
         accepted_roles: frozenset[str] = ALL_ROLES,
+        roster: RosterStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._roster = roster
+        self._clock = clock
         self._sessions = sessions
         self._clever = clever
         self._tokens = tokens
@@ -49,8 +59,9 @@ class Effects:
         self._student_fields = student_fields
         self._accepted_roles = accepted_roles
 
-    async def apply(self, district_id: str, event: Event) -> None:
-        """Do what `event` means for the district's live sessions; raises the client's errors."""
+    async def apply(self, district_id: str, event: Event, *, holders: list[str] | None = None) -> None:
+        """Do what `event` means for the district's live sessions; raises the client's errors.
+        `holders`: for a resource event, who holds the resource now, when already known."""
         obj = event.data.object
         record, action = event.record_type, event.action
         if record == "users":
@@ -69,17 +80,17 @@ class Effects:
             resource_id = _object_id(obj)
             if resource_id is None or not await self._sessions.district_user_hashes(district_id):
                 return  # no one in the district is logged in: nothing to ask Clever
-            holders: list[str] = []
             if action in ("created", "updated"):
-                users = await self._with_token(
-                    district_id, lambda token: self._clever.resource_users(token, resource_id)
-                )
-                holders = [user.id for user in users]
+                if holders is None:
+                    users = await self._with_token(
+                        district_id, lambda token: self._clever.resource_users(token, resource_id)
+                    )
+                    holders = [user.id for user in users]
                 await self.refresh_users(district_id, holders, event.id)
             if action in ("updated", "deleted"):
                 # Whoever lost it is named nowhere: every other live session of the district
                 # drops it (after the holders' refresh, so theirs never flickers).
-                await self.drop_resources(district_id, [resource_id], keep_users=holders)
+                await self.drop_resources(district_id, [resource_id], keep_users=holders or [])
         elif record == "districts" and action == "deleted" and _object_id(obj) == district_id:
             await self.end_district(district_id)
 
@@ -91,13 +102,15 @@ class Effects:
             storage_ids = await self._sessions.user_storage_ids(user_id)
             if not storage_ids:
                 continue
-            try:
-                roster = await fetch_roster(
-                    self._clever, self._tokens, user_id=user_id, district_id=district_id
-                )
-            except CleverNotFound:
-                await self.end_users(district_id, [user_id])
-                continue
+            roster = await self._stored(district_id, user_id)
+            if roster is None:
+                try:
+                    roster = await fetch_roster(
+                        self._clever, self._tokens, user_id=user_id, district_id=district_id
+                    )
+                except CleverNotFound:
+                    await self.end_users(district_id, [user_id])
+                    continue
             if roster.user.district != district_id or not roster.holds_any(self._accepted_roles):
                 await self.end_users(district_id, [user_id])
                 continue
@@ -108,6 +121,16 @@ class Effects:
                 storage_ids, PrincipalUpdate(kind="principal", principal=principal)
             )
             self._metrics.sessions_changed("refreshed", pushed)
+
+    async def _stored(self, district_id: str, user_id: str) -> Roster | None:
+        """The person's roster from the district's copy, as of now (the worker applies each
+        event to the copy before its effects); None when the copy cannot say."""
+        if self._roster is None:
+            return None
+        stored = await self._roster.read_user(district_id, user_id)
+        if stored is None:
+            return None
+        return replace(stored.roster, fetched_at=self._clock())
 
     async def end_users(self, district_id: str, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:

@@ -26,11 +26,13 @@ from starlette.routing import Route
 
 from app.core import Core, open_core
 from app.events.cursor import Cursors
+from app.events.deltas import Deltas
 from app.events.effects import ALL_ROLES, Effects
 from app.events.health import RosterHealth
 from app.events.metrics import EventMetrics
-from app.events.worker import EventsWorker, WorkerOptions
+from app.events.worker import EventsWorker, RosterKeeping, WorkerOptions
 from app.redis_client import REDIS_ERRORS
+from app.roster.sync import SyncReport, sync_district
 from app.serving.server import EmbeddedServer, listening_socket
 from app.settings import Settings
 
@@ -56,6 +58,16 @@ async def run_events(
 
 async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_port: int | None) -> None:
     metrics = EventMetrics()
+
+    async def sync(district_id: str) -> SyncReport:
+        return await sync_district(
+            core.clever,
+            core.district_tokens,
+            core.roster,
+            district_id,
+            student_fields=settings.student_fields,
+        )
+
     worker = EventsWorker(
         clever=core.clever,
         tokens=core.district_tokens,
@@ -67,10 +79,17 @@ async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_por
             metrics=metrics,
             student_fields=settings.student_fields,
             accepted_roles=settings.allowed_roles or ALL_ROLES,
+            roster=core.roster,
         ),
         metrics=metrics,
         options=WorkerOptions(
             poll_interval=settings.events_poll_interval, allowed_districts=settings.allowed_districts
+        ),
+        roster=RosterKeeping(
+            store=core.roster,
+            deltas=Deltas(store=core.roster, clever=core.clever, tokens=core.district_tokens),
+            sync=sync,
+            student_fields=settings.student_fields,
         ),
     )
     health = RosterHealth(

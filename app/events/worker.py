@@ -9,7 +9,19 @@ after a crash at most the event in flight is applied again, which its effects al
 
 A 429 or a Clever failure backs the district off (until Clever's reset time, or exponentially);
 a 401 means the district token was revoked: with no token left for the district, the district
-disconnected the app and every session in it ends.
+disconnected the app and every session in it ends, and its roster copy is purged.
+
+With a roster store (`RosterKeeping`), each event is first applied to the district's copy
+(app.events.deltas), then its effects run (live sessions refreshed from the copy), then the
+cursor moves: the cursor never passes an event the copy lacks. A full sync (app.roster.sync)
+is started, as background work, when the district has no copy (first sight), when its copy is
+older than a day or was written under other STUDENT_FIELDS, when the stream was lost (the
+cursor past Clever's 30 days, or Clever no longer knowing the cursor's event), and when one was
+asked for (`RosterStore.request_sync`). One sync at a time per process, each under the
+district's events lock, so the district is not polled meanwhile; once it has switched, the
+cursor is set back to the newest event at the sync's start (`events_after`) if it is past it,
+so events that arrived during the sync are applied to the new copy too (again, harmlessly, if
+the sync already saw them).
 """
 
 from __future__ import annotations
@@ -19,13 +31,14 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.clever import (
     CleverClient,
     CleverError,
+    CleverNotFound,
     CleverRateLimited,
     CleverRejected,
     CleverUnauthorized,
@@ -33,10 +46,14 @@ from app.clever import (
 )
 from app.clever.models import Event
 from app.events.cursor import RETENTION_SECONDS, Cursor, Cursors
+from app.events.deltas import Deltas
 from app.events.effects import Effects
 from app.events.lock import DistrictLock, LockLost
 from app.events.metrics import EventMetrics
 from app.roster.district_tokens import DistrictNotConnected, DistrictTokens
+from app.roster.events_cursor import newer
+from app.roster.store import MAX_SYNC_AGE, RosterStore
+from app.roster.sync import SyncReport
 from app.settings import DISTRICT_ID
 
 logger = logging.getLogger("app.events")
@@ -53,6 +70,21 @@ class _District:
     next_poll: float = 0.0
     failures: int = 0
     caught_up_at: float | None = None
+    # The stream was lost: a full sync is due.
+    lost: bool = False
+    sync_failures: int = 0
+    sync_not_before: float = 0.0
+
+
+@dataclass(frozen=True)
+class RosterKeeping:
+    """What keeps the districts' roster copies: the store, the event deltas, and a full sync of
+    one district (app.roster.sync, its client and tokens bound)."""
+
+    store: RosterStore
+    deltas: Deltas
+    sync: Callable[[str], Awaitable[SyncReport]]
+    student_fields: frozenset[str]
 
 
 @dataclass
@@ -76,8 +108,11 @@ class EventsWorker:
         effects: Effects,
         metrics: EventMetrics,
         options: WorkerOptions,
+        roster: RosterKeeping | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._roster = roster
+        self._syncing: asyncio.Task[None] | None = None
         self._clever = clever
         self._tokens = tokens
         self._cursors = cursors
@@ -100,17 +135,28 @@ class EventsWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Poll until `stop`; failures are logged and retried, never fatal."""
-        while not self._stopping.is_set():
-            try:
-                await self.cycle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("events cycle failed; trying again after the poll interval")
-            self.last_cycle_at = self._clock()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._options.poll_interval)
+        """Poll until `stop`; failures are logged and retried, never fatal. A sync still running
+        at the end is cancelled (the district keeps its previous copy)."""
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.cycle()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("events cycle failed; trying again after the poll interval")
+                self.last_cycle_at = self._clock()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._options.poll_interval)
+        finally:
+            if self._syncing is not None:
+                self._syncing.cancel()
+                await asyncio.wait([self._syncing])
+
+    @property
+    def syncing(self) -> asyncio.Task[None] | None:
+        """The full sync running in this process, if any."""
+        return self._syncing if self._syncing is not None and not self._syncing.done() else None
 
     async def cycle(self) -> None:
         """One pass: discover districts when due, then poll each district that is due."""
@@ -133,13 +179,17 @@ class EventsWorker:
         state = self._districts.setdefault(district_id, _District())
         ttl = self._options.lock_ttl or max(2.0, 3 * self._options.poll_interval)
         lock = self._cursors.lock(district_id, ttl=ttl)
+        sync_reason: str | None = None
         try:
             async with lock.hold() as held:
                 if not held:
-                    return  # another worker has it
+                    return  # another worker has it (or this one's sync)
                 await self._consume(district_id, lock, state)
+                sync_reason = await self._sync_due(district_id, state)
             state.failures = 0
             state.next_poll = 0.0
+            if sync_reason is not None:
+                self._start_sync(district_id, state, sync_reason)
         except CleverRateLimited as exc:
             wait = self._backoff(state)
             if exc.reset_at is not None:
@@ -187,22 +237,34 @@ class EventsWorker:
                 behind / 86400,
             )
             self._metrics.resync("behind")
-            newest = await self._newest(token)
-            await self._effects.resync(district_id)
-            await self._cursors.write(district_id, Cursor(after=newest, seen_until=self._clock()), lock)
-            state.caught_up_at = self._clock()
+            await self._lost(district_id, lock, state, token)
             return
         after, seen_until = cursor.after, cursor.seen_until
         applied: dict[str, int] = {}
         while not self._stopping.is_set():
             asked_at = self._clock()
-            page = await self._clever.events(token, starting_after=after, limit=self._options.page_size)
+            try:
+                page = await self._clever.events(token, starting_after=after, limit=self._options.page_size)
+            except CleverNotFound:
+                if after is None:
+                    raise
+                logger.error(
+                    "district %s: Clever no longer knows the cursor's event; events were lost, "
+                    "resynchronising its live sessions from the Data API",
+                    district_id,
+                )
+                self._metrics.resync("gone")
+                await self._lost(district_id, lock, state, token)
+                return
             for event in page.events:
                 if self._stopping.is_set():
                     break
                 if lock.lost:
                     raise LockLost(district_id)
-                await self._effects.apply(district_id, event)
+                holders: list[str] | None = None
+                if self._roster is not None:
+                    holders = (await self._roster.deltas.apply(district_id, event, lock)).holders
+                await self._effects.apply(district_id, event, holders=holders)
                 after = event.id
                 seen_until = max(seen_until, _created_at(event) or seen_until)
                 await self._cursors.write(district_id, Cursor(after=after, seen_until=seen_until), lock)
@@ -218,6 +280,91 @@ class EventsWorker:
         if applied:
             summary = ", ".join(f"{kind} {count}" for kind, count in sorted(applied.items()))
             logger.info("district %s: applied %s", district_id, summary)
+
+    async def _lost(self, district_id: str, lock: DistrictLock, state: _District, token: str) -> None:
+        """The stream was lost: the cursor at the newest event, and live sessions brought in
+        line with the Data API: at once without a store, else after the full sync now due (their
+        Principals then come from the new copy)."""
+        newest = await self._newest(token)
+        if self._roster is None:
+            await self._effects.resync(district_id)
+        await self._cursors.write(district_id, Cursor(after=newest, seen_until=self._clock()), lock)
+        state.caught_up_at = self._clock()
+        state.lost = True
+
+    # -- full syncs -----------------------------------------------------------------------
+
+    async def _sync_due(self, district_id: str, state: _District) -> str | None:
+        """Why the district needs a full sync now, or None. A request is taken only when this
+        process can start the sync at once."""
+        if self._roster is None or self.syncing is not None or self._clock() < state.sync_not_before:
+            return None
+        if state.lost:
+            return "stream_lost"
+        info = await self._roster.store.info(district_id)
+        if info is None:
+            return "first_sight"
+        if self._clock() - info.synced_at >= MAX_SYNC_AGE:
+            return "daily"
+        if info.student_fields != self._roster.student_fields:
+            return "student_fields"
+        if await self._roster.store.take_sync_request(district_id):
+            return "requested"
+        return None
+
+    def _start_sync(self, district_id: str, state: _District, reason: str) -> None:
+        self._syncing = asyncio.create_task(self._sync(district_id, state, reason))
+
+    async def _sync(self, district_id: str, state: _District, reason: str) -> None:
+        """One full sync under the district's lock; the district is not polled meanwhile."""
+        assert self._roster is not None
+        ttl = self._options.lock_ttl or max(2.0, 3 * self._options.poll_interval)
+        lock = self._cursors.lock(district_id, ttl=ttl)
+        logger.info(
+            "district roster sync started",
+            extra={"event": "roster_sync_started", "district": district_id, "reason": reason},
+        )
+        try:
+            async with lock.hold() as held:
+                if not held:
+                    if reason == "requested":
+                        await self._roster.store.request_sync(district_id)  # for whoever has it
+                    return
+                report = await self._roster.sync(district_id)
+                await self._rewind(district_id, lock, report)
+                if reason == "stream_lost":
+                    await self._effects.resync(district_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            state.sync_failures += 1
+            wait = min(MAX_BACKOFF, self._options.poll_interval * 2**state.sync_failures)
+            state.sync_not_before = self._clock() + wait
+            self._metrics.poll_error("sync_failed")
+            logger.warning(
+                "district roster sync failed; trying again later",
+                extra={
+                    "event": "roster_sync_failed",
+                    "district": district_id,
+                    "error": type(exc).__name__,
+                    "retry_in": round(wait, 1),
+                },
+            )
+            return
+        state.lost = False
+        state.sync_failures = 0
+        state.sync_not_before = 0.0
+
+    async def _rewind(self, district_id: str, lock: DistrictLock, report: SyncReport) -> None:
+        """Set the cursor back to the newest event at the sync's start if it is past it: the
+        events since are applied (again) to the new copy."""
+        cursor = await self._cursors.read(district_id)
+        start = report.info.events_after
+        if cursor is None or cursor.after is None or not newer(cursor.after, start):
+            return
+        seen_until = min(cursor.seen_until, report.info.synced_at)
+        await self._cursors.write(district_id, Cursor(after=start, seen_until=seen_until), lock)
+        logger.info("district %s: events since the sync began are applied again to the new copy", district_id)
 
     async def _newest(self, token: str) -> str | None:
         """The newest event's id: one call (`ending_before=last`), or, should Clever refuse that
@@ -240,6 +387,8 @@ class EventsWorker:
     async def _disconnected(self, district_id: str) -> None:
         self._metrics.poll_error("district_disconnected")
         await self._effects.end_district(district_id)
+        if self._roster is not None:
+            await self._roster.store.purge(district_id)
         self._districts.pop(district_id, None)
         self._metrics.forget_district(district_id)
 

@@ -40,3 +40,12 @@ def parse_cursor(raw: bytes | str) -> Cursor | None:
         return Cursor(after=after if isinstance(after, str) else None, seen_until=float(value["seen_until"]))
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def newer(event_id: str, than: str | None) -> bool:
+    """Whether `event_id` comes after `than` in the stream (None: before every event). Clever
+    pages events by id, and its ids (like the sandbox's) are hex of one width, so the stream's
+    order is the ids' order; app.roster.store's apply script compares them the same way."""
+    if than is None:
+        return True
+    return len(event_id) > len(than) or (len(event_id) == len(than) and event_id > than)

@@ -1,8 +1,9 @@
 """Each district's roster in Redis: the copy a full sync writes and a login reads.
 
 Key layout. Every key of a district carries the hash tag `{<district id>}`, as the events cursor
-(`{prefix}ev:{<district id>}`) does, so a district's roster and cursor share one Cluster slot
-and a later script may apply an event and move the cursor at once:
+(`{prefix}ev:{<district id>}`) does, so a district's roster, cursor and events lock share one
+Cluster slot: a reader gets the cursor with the records, and the script that applies an event
+checks the lock:
 
 - `{prefix}ro:{D}`: the pointer, the id of the district's current generation.
 - `{prefix}ro:{D}:g:<generation>`: a hash, one generation of the copy. Field `meta` is plain
@@ -15,13 +16,26 @@ and a later script may apply an event and move the cursor at once:
   are enrolled in, `R` a resource they get, `K` a contact's linked student) then the 12-byte
   name of that record. The links show who shares a section, under names no one can turn back
   into Clever ids without SESSION_SECRET; names, emails and all other fields are sealed.
+  Field `event` (plain) is the id of the last event applied to the generation since its sync
+  (`apply_event`); readers see it as `CopyInfo.last_event`. A resource's record also holds
+  `shared_sections` and `direct_users` (who holds it other than through those sections), which
+  section events need to keep the R links as Clever derives them.
 - `{prefix}ro:{D}:gens`: the generations written and not yet dropped, for a purge.
 - `{prefix}ro:{D}:sync`: a full sync was asked for (`request_sync`: the service API, the CLI);
   the events worker takes the request (`take_sync_request`) and performs it.
 
-Every key has a TTL (`ttl_seconds`, 3 days, renewed by each sync; a generation being written
-has `building_ttl_seconds` until it is switched to; whatever later writes into the current
-generation, such as an applied event, must renew the pointer's and the generation's together).
+Every key has a TTL (`ttl_seconds`, 3 days, renewed by each sync and each applied event; a
+generation being written has `building_ttl_seconds` until it is switched to).
+
+Events (app.events.deltas) are applied to the current generation by `apply_event`: one script
+per event that checks the caller still holds the district's events lock (`{prefix}ev:{D}:lock`,
+same hash tag, same slot), that the generation it sealed for is still current, and that the
+event is newer than the last one applied (ids in stream order; the sync's `events_after` counts
+as applied): so re-applying an event, or an older one after a newer, changes nothing. Then it
+writes the records and links, records the event id and renews the TTLs. The events cursor is
+written just after, once the event's effects on live sessions are done (app.events.worker): the
+copy may be ahead of the cursor, never behind it.
+
 A sync writes a whole new generation, then one script checks it was not purged meanwhile and
 moves the pointer; the generation it replaced is then dropped. A reader sends one script that
 reads the pointer, the person's record, every record it links to and the district's events
@@ -47,17 +61,20 @@ Freshness. A login (and a session refresh) builds its Principal from the copy on
   been applied to the copy, and
 - the copy was written under the reader's STUDENT_FIELDS.
 Otherwise, and for a person not in the copy (created since the last poll), the login fetches
-live. A `users.deleted` event calls `delete_user`; a disconnect or `districts.deleted` `purge`.
+live. A `users.deleted` event also calls `delete_user` (every generation, one being written
+too); a disconnect or `districts.deleted` calls `purge`. The events worker syncs a district at
+first sight, daily, after a lost stream and when `request_sync` asked for it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
@@ -78,6 +95,7 @@ TTL_SECONDS = 3 * DAY
 BUILDING_TTL_SECONDS = 3600
 MAX_SYNC_AGE = DAY
 META = b"meta"
+EVENT = b"event"
 _NAME_BYTES = 12
 _LINK_BYTES = 1 + _NAME_BYTES
 _LENGTH_BYTES = 4
@@ -98,6 +116,8 @@ if not current then return {0, cursor} end
 if current ~= ARGV[1] then return {1, cursor, current} end
 local meta = redis.call('HGET', KEYS[2], 'meta')
 if not meta then return {0, cursor} end
+local event = redis.call('HGET', KEYS[2], 'event')
+if event then meta = string.sub(meta, 1, -2) .. ',"last_event":' .. cjson.encode(event) .. '}' end
 local head = redis.call('HGET', KEYS[2], ARGV[2])
 if not head then return {2, cursor, meta} end
 if string.len(head) < 4 then return {4, cursor, meta} end
@@ -134,6 +154,161 @@ return old or ''
 """
 
 
+# KEYS: pointer, the generation the writer sealed for, the generations set, the district's
+# events lock. ARGV: that generation, the event id, TTL, the lock's owner token, then the
+# operations, each a letter and its arguments:
+#   P field value            set a record (a section, resource, school, course, term, district)
+#   D field                  remove a record
+#   U field sealed tags new  set a user's sealed record; of its links, those with a tag in `tags`
+#                            are replaced by `new` (whole 13-byte entries; a K entry only when
+#                            that student is in the copy), the others kept
+#   L field drop add         a user's links: entries in `drop` go, entries in `add` are added
+#                            (nothing when the user is not in the copy)
+#   R entry holders          every user's link `entry` (an R entry) is present exactly when the
+#                            user is among `holders` (user field names, concatenated)
+#   H entry via n (field direct)*n   for each of the n users: the link `entry` (an R entry) is
+#                            present exactly when `direct` is "1" or the user has one of the
+#                            links in `via` (the T/E entries of the sections that confer it)
+# {-1}: the lock is not ours; {0}: no copy; {1, gen}: the current generation is another;
+# {2}: the copy already reflects this event or a newer one; {3}: applied.
+_APPLY = """
+if redis.call('GET', KEYS[4]) ~= ARGV[4] then return {-1} end
+local current = redis.call('GET', KEYS[1])
+if not current then return {0} end
+if current ~= ARGV[1] then return {1, current} end
+local meta = redis.call('HGET', KEYS[2], 'meta')
+if not meta then return {0} end
+local id = ARGV[2]
+local last = redis.call('HGET', KEYS[2], 'event')
+if not last then
+    local ok, decoded = pcall(cjson.decode, meta)
+    if ok and type(decoded) == 'table' and type(decoded.events_after) == 'string' then
+        last = decoded.events_after
+    end
+end
+if last and not (#id > #last or (#id == #last and id > last)) then return {2} end
+local function split(value)
+    if not value or string.len(value) < 4 then return nil end
+    local b1, b2, b3, b4 = string.byte(value, 1, 4)
+    local n = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+    if n % 13 ~= 0 or string.len(value) < 4 + n then return nil end
+    local entries = {}
+    for i = 5, 4 + n - 1, 13 do entries[#entries + 1] = string.sub(value, i, i + 12) end
+    return entries, string.sub(value, 5 + n)
+end
+local function join(entries, sealed)
+    local index = table.concat(entries)
+    local n = string.len(index)
+    return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
+        math.floor(n / 256) % 256, n % 256) .. index .. sealed
+end
+local function chunks(value)
+    local out = {}
+    for i = 1, string.len(value), 13 do out[#out + 1] = string.sub(value, i, i + 12) end
+    return out
+end
+local i = 5
+while i <= #ARGV do
+    local op = ARGV[i]
+    if op == 'P' then
+        redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+        i = i + 3
+    elseif op == 'D' then
+        redis.call('HDEL', KEYS[2], ARGV[i + 1])
+        i = i + 2
+    elseif op == 'U' then
+        local field, sealed, tags = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+        local kept = {}
+        local old = split(redis.call('HGET', KEYS[2], field))
+        for _, entry in ipairs(old or {}) do
+            if not string.find(tags, string.sub(entry, 1, 1), 1, true) then kept[#kept + 1] = entry end
+        end
+        for _, entry in ipairs(chunks(ARGV[i + 4])) do
+            if string.sub(entry, 1, 1) ~= 'K'
+                or redis.call('HEXISTS', KEYS[2], 'u' .. string.sub(entry, 2)) == 1 then
+                kept[#kept + 1] = entry
+            end
+        end
+        redis.call('HSET', KEYS[2], field, join(kept, sealed))
+        i = i + 5
+    elseif op == 'L' then
+        local field = ARGV[i + 1]
+        local entries, sealed = split(redis.call('HGET', KEYS[2], field))
+        if entries then
+            local gone = {}
+            for _, entry in ipairs(chunks(ARGV[i + 2])) do gone[entry] = true end
+            local adding = chunks(ARGV[i + 3])
+            for _, entry in ipairs(adding) do gone[entry] = true end
+            local kept = {}
+            for _, entry in ipairs(entries) do
+                if not gone[entry] then kept[#kept + 1] = entry end
+            end
+            for _, entry in ipairs(adding) do kept[#kept + 1] = entry end
+            redis.call('HSET', KEYS[2], field, join(kept, sealed))
+        end
+        i = i + 4
+    elseif op == 'R' then
+        local entry = ARGV[i + 1]
+        local holders = {}
+        for _, name in ipairs(chunks(ARGV[i + 2])) do holders[name] = true end
+        local cursor = '0'
+        repeat
+            local page = redis.call('HSCAN', KEYS[2], cursor, 'MATCH', 'u*', 'COUNT', 1000)
+            cursor = page[1]
+            local found = page[2]
+            for j = 1, #found, 2 do
+                local field = found[j]
+                local entries, sealed = split(found[j + 1])
+                if entries then
+                    local has = false
+                    local kept = {}
+                    for _, e in ipairs(entries) do
+                        if e == entry then has = true else kept[#kept + 1] = e end
+                    end
+                    local wanted = holders[field] == true
+                    if has ~= wanted then
+                        if wanted then kept[#kept + 1] = entry end
+                        redis.call('HSET', KEYS[2], field, join(kept, sealed))
+                    end
+                end
+            end
+        until cursor == '0'
+        i = i + 3
+    elseif op == 'H' then
+        local entry = ARGV[i + 1]
+        local via = {}
+        for _, e in ipairs(chunks(ARGV[i + 2])) do via[e] = true end
+        local n = tonumber(ARGV[i + 3])
+        for j = 0, n - 1 do
+            local field = ARGV[i + 4 + 2 * j]
+            local entries, sealed = split(redis.call('HGET', KEYS[2], field))
+            if entries then
+                local wanted = ARGV[i + 5 + 2 * j] == '1'
+                local has = false
+                local kept = {}
+                for _, e in ipairs(entries) do
+                    if via[e] then wanted = true end
+                    if e == entry then has = true else kept[#kept + 1] = e end
+                end
+                if has ~= wanted then
+                    if wanted then kept[#kept + 1] = entry end
+                    redis.call('HSET', KEYS[2], field, join(kept, sealed))
+                end
+            end
+        end
+        i = i + 4 + 2 * n
+    else
+        return redis.error_reply('unknown roster operation')
+    end
+end
+redis.call('HSET', KEYS[2], 'event', id)
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return {3}
+"""
+
+
 class DistrictPurged(Exception):
     """The district was purged while a new generation of its copy was being written."""
 
@@ -154,6 +329,9 @@ class CopyInfo:
     events_after: str | None
     student_fields: frozenset[str]
     key_id: str
+    # The newest event applied to the copy since the sync (None: none yet); not part of `meta`
+    # as the sync writes it, but kept beside it (field `event`) by `apply_event`.
+    last_event: str | None = None
 
     def as_json(self) -> bytes:
         return orjson.dumps(
@@ -182,6 +360,7 @@ class CopyInfo:
                 events_after=value["events_after"] if isinstance(value["events_after"], str) else None,
                 student_fields=frozenset(str(name) for name in value["student_fields"]),
                 key_id=str(value["key"]),
+                last_event=value["last_event"] if isinstance(value.get("last_event"), str) else None,
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return None
@@ -245,8 +424,15 @@ class _Keys:
         return cls(sealing, naming, key_id)
 
     def name(self, kind: bytes, record_id: str) -> bytes:
-        digest = hmac.new(self.naming, kind + b":" + record_id.encode(), hashlib.sha256).digest()
-        return kind + digest[:_NAME_BYTES]
+        return _name(self.naming, kind, record_id)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _name(naming: bytes, kind: bytes, record_id: str) -> bytes:
+    # Cached: an event that touches a section names its members and the sections that confer
+    # its resources again and again.
+    digest = hmac.new(naming, kind + b":" + record_id.encode(), hashlib.sha256).digest()
+    return kind + digest[:_NAME_BYTES]
 
 
 class RosterStore:
@@ -268,6 +454,7 @@ class RosterStore:
         self._building_ttl = building_ttl_seconds
         self._read = redis.register_script(_READ)
         self._commit = redis.register_script(_COMMIT)
+        self._apply = redis.register_script(_APPLY)
         # district id -> the generation last seen current (saves a round trip per read)
         self._current: dict[str, str] = {}
 
@@ -355,6 +542,46 @@ class RosterStore:
             pipe.srem(self.generations_key(district_id), generation)
             await pipe.execute()
 
+    # -- applying an event -------------------------------------------------------------------
+
+    async def apply_event(
+        self,
+        district_id: str,
+        event_id: str,
+        write: Callable[[CopyWriter], None],
+        *,
+        lock_key: str,
+        lock_owner: str,
+    ) -> Applied:
+        """Apply one event to the district's current copy, in one script: `write` says what
+        changes (it is called again should a sync switch generations meanwhile), the copy
+        records `event_id` as the last applied and every key of the copy gets its TTL anew.
+        Only while `lock_owner` holds the district's events lock (`lock_key`, same hash tag);
+        an event no newer than the last one applied changes nothing (ids in stream order)."""
+        for _ in range(3):
+            info = await self.info(district_id)
+            if info is None:
+                return "no_copy"
+            keys = next((k for k in self._keys if k.key_id == info.key_id), None)
+            if keys is None:
+                return "no_copy"  # sealed under a secret no longer held: the next sync replaces it
+            writer = CopyWriter(self, district_id, info.generation, keys, info.student_fields)
+            write(writer)
+            reply = await self._apply(
+                keys=[
+                    self.pointer_key(district_id),
+                    self.generation_key(district_id, info.generation),
+                    self.generations_key(district_id),
+                    lock_key,
+                ],
+                args=[info.generation, event_id, self._ttl, lock_owner, *writer.ops],
+            )
+            code = int(reply[0])
+            if code == 1:
+                continue  # switched since `info`: seal for the new generation
+            return _APPLIED[code]
+        return "no_copy"
+
     # -- removing ----------------------------------------------------------------------------
 
     async def purge(self, district_id: str) -> int:
@@ -387,8 +614,53 @@ class RosterStore:
         current = await self._redis.get(pointer)
         if not isinstance(current, bytes):
             return None
-        raw = await self._redis.hget(self.generation_key(district_id, current.decode()), META)
-        return CopyInfo.from_json(raw) if isinstance(raw, bytes) else None
+        raw, event = await self._redis.hmget(
+            self.generation_key(district_id, current.decode()), [META, EVENT]
+        )
+        info = CopyInfo.from_json(raw) if isinstance(raw, bytes) else None
+        if info is None or info.generation != current.decode():
+            return None
+        return replace(info, last_event=event.decode()) if isinstance(event, bytes) else info
+
+    async def read_record(self, district_id: str, kind: str, record_id: str) -> dict[str, Any] | None:
+        """One record of the current copy as stored (`kind`: districts, schools, courses, terms,
+        sections, resources), or None when the copy has none or it does not unseal."""
+        info = await self.info(district_id)
+        keys = next((k for k in self._keys if info is not None and k.key_id == info.key_id), None)
+        if info is None or keys is None:
+            return None
+        letter = b"r" if kind == "resources" else _KIND_LETTERS[kind]
+        name = keys.name(letter, record_id)
+        gen_key = self.generation_key(district_id, info.generation)
+        sealed = await self._redis.hget(gen_key, name)
+        if not isinstance(sealed, bytes):
+            return None
+        try:
+            record = _unseal(keys, gen_key.encode(), name, sealed)
+        except (SealBroken, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    async def resources(self, district_id: str) -> tuple[str, list[dict[str, Any]]] | None:
+        """The current generation and every resource record of it as stored (with
+        `shared_sections` and `direct_users`), or None when there is no copy; records that do
+        not unseal are left out."""
+        info = await self.info(district_id)
+        keys = next((k for k in self._keys if info is not None and k.key_id == info.key_id), None)
+        if info is None or keys is None:
+            return None
+        gen_key = self.generation_key(district_id, info.generation)
+        records: list[dict[str, Any]] = []
+        async for name, sealed in self._redis.hscan_iter(gen_key, match=b"r*", count=1000):
+            if not isinstance(name, bytes) or len(name) != 1 + _NAME_BYTES or not isinstance(sealed, bytes):
+                continue
+            try:
+                record = _unseal(keys, gen_key.encode(), name, sealed)
+            except (SealBroken, ValueError):
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return info.generation, records
 
     def cursor_key(self, district_id: str) -> str:
         """The district's events cursor (app.roster.events_cursor), read beside its copy."""
@@ -451,9 +723,12 @@ class RosterStore:
         return StoreMiss("unreadable")
 
 
-class NewGeneration:
-    """A generation being written: `put_*`, then `commit`, or `discard` (also on any error, by
-    the caller: see app.roster.sync)."""
+Applied = Literal["applied", "no_copy", "already", "lock_lost"]
+_APPLIED: dict[int, Applied] = {-1: "lock_lost", 0: "no_copy", 2: "already", 3: "applied"}
+
+
+class _Sealer:
+    """Names and seals records for one generation of a district's copy."""
 
     def __init__(
         self,
@@ -469,10 +744,99 @@ class NewGeneration:
         self._keys = keys
         self._student_fields = student_fields
         self._key = store.generation_key(district_id, generation)
-        self.counts: dict[str, int] = {}
 
     def _seal(self, name: bytes, record: Mapping[str, Any]) -> bytes:
         return seal(self._keys.sealing, orjson.dumps(record), self._key.encode() + b"\x00" + name)
+
+    def _index(self, links: Iterable[tuple[bytes, str]]) -> bytes:
+        return b"".join(tag + self._keys.name(_LINK_KINDS[tag], linked)[1:] for tag, linked in links)
+
+
+class CopyWriter(_Sealer):
+    """What one event changes in the current generation (see `RosterStore.apply_event`): each
+    call adds an operation of the apply script."""
+
+    def __init__(
+        self,
+        store: RosterStore,
+        district_id: str,
+        generation: str,
+        keys: _Keys,
+        student_fields: frozenset[str],
+    ) -> None:
+        super().__init__(store, district_id, generation, keys, student_fields)
+        self.ops: list[bytes] = []
+
+    def put(self, kind: str, record: District | School | Course | Term | Section) -> None:
+        name = self._keys.name(_KIND_LETTERS[kind], record.id)
+        self.ops += [b"P", name, self._seal(name, _compact(record))]
+
+    def put_resource(
+        self, resource: Resource, shared_sections: Sequence[str], direct_users: Sequence[str]
+    ) -> None:
+        name = self._keys.name(b"r", resource.id)
+        record = _resource_record(resource, shared_sections, direct_users)
+        self.ops += [b"P", name, self._seal(name, record)]
+
+    def remove(self, kind: str, record_id: str) -> None:
+        letter = b"u" if kind == "users" else b"r" if kind == "resources" else _KIND_LETTERS[kind]
+        self.ops += [b"D", self._keys.name(letter, record_id)]
+
+    def put_user(self, user: User) -> None:
+        """The user's record; a contact's student links follow its relationships (to students
+        in the copy), the other links stay as they are."""
+        name = self._keys.name(b"u", user.id)
+        students: list[tuple[bytes, str]] = []
+        if user.roles.contact is not None:
+            linked = dict.fromkeys(link.student for link in user.roles.contact.student_relationships)
+            students = [(STUDENT, student) for student in linked if student]
+        sealed = self._seal(name, _user_record(user, self._student_fields))
+        self.ops += [b"U", name, sealed, STUDENT, self._index(students)]
+
+    def relink(
+        self, user_id: str, *, drop: Iterable[tuple[bytes, str]] = (), add: Iterable[tuple[bytes, str]] = ()
+    ) -> None:
+        """Links of a user in the copy: `drop` removed, `add` added (tag, record id)."""
+        self.ops += [b"L", self._keys.name(b"u", user_id), self._index(drop), self._index(add)]
+
+    def holders(self, resource_id: str, user_ids: Iterable[str]) -> None:
+        """Exactly these users get the resource (an R link), no one else in the copy."""
+        entry = self._index([(RESOURCE, resource_id)])
+        names = b"".join(self._keys.name(b"u", user_id) for user_id in dict.fromkeys(user_ids))
+        self.ops += [b"R", entry, names]
+
+    def holding(
+        self,
+        resource_id: str,
+        user_ids: Iterable[str],
+        *,
+        direct: Iterable[str],
+        via: Iterable[tuple[bytes, str]],
+    ) -> None:
+        """Each of `user_ids` gets the resource (an R link) when among `direct` or holding one
+        of `via`: the (T or E, section id) links that confer it; evaluated after the operations
+        before."""
+        entry = self._index([(RESOURCE, resource_id)])
+        held, people = set(direct), list(dict.fromkeys(user_ids))
+        self.ops += [b"H", entry, self._index(via), str(len(people)).encode()]
+        for person in people:
+            self.ops += [self._keys.name(b"u", person), b"1" if person in held else b"0"]
+
+
+class NewGeneration(_Sealer):
+    """A generation being written: `put_*`, then `commit`, or `discard` (also on any error, by
+    the caller: see app.roster.sync)."""
+
+    def __init__(
+        self,
+        store: RosterStore,
+        district_id: str,
+        generation: str,
+        keys: _Keys,
+        student_fields: frozenset[str],
+    ) -> None:
+        super().__init__(store, district_id, generation, keys, student_fields)
+        self.counts: dict[str, int] = {}
 
     async def put(self, kind: str, records: Sequence[District | School | Course | Term | Section]) -> None:
         """The district, schools, courses, terms or sections (`kind`), as `_compact` keeps them."""
@@ -485,13 +849,14 @@ class NewGeneration:
         self.counts[kind] = self.counts.get(kind, 0) + len(records)
 
     async def put_resource_shares(
-        self, resources: Sequence[Resource], shared: Mapping[str, list[str]]
+        self, resources: Sequence[Resource], shared: Mapping[str, list[str]], direct: Mapping[str, list[str]]
     ) -> None:
-        """Resources, each with the ids of the sections it is shared with."""
+        """Resources, each with the ids of the sections it is shared with and of the users who
+        hold it other than through those sections."""
         fields: dict[bytes, bytes] = {}
         for resource in resources:
             name = self._keys.name(b"r", resource.id)
-            record = {**_compact(resource), "shared_sections": shared.get(resource.id, [])}
+            record = _resource_record(resource, shared.get(resource.id, []), direct.get(resource.id, []))
             fields[name] = self._seal(name, record)
         await self._store._write(self._key, fields)
         self.counts["resources"] = self.counts.get("resources", 0) + len(resources)
@@ -503,9 +868,7 @@ class NewGeneration:
         fields: dict[bytes, bytes] = {}
         for user in users:
             name = self._keys.name(b"u", user.id)
-            index = b"".join(
-                tag + self._keys.name(_LINK_KINDS[tag], linked)[1:] for tag, linked in links.get(user.id, ())
-            )
+            index = self._index(links.get(user.id, ()))
             sealed = self._seal(name, _user_record(user, self._student_fields))
             fields[name] = len(index).to_bytes(_LENGTH_BYTES, "big") + index + sealed
         await self._store._write(self._key, fields)
@@ -550,6 +913,16 @@ _KEEP: dict[type[BaseModel], frozenset[str]] = {
     Term: frozenset({"id", "name", "start_date", "end_date"}),
     District: frozenset({"id", "name", "state", "last_sync", "sis_type"}),
 }
+
+
+def _resource_record(
+    resource: Resource, shared_sections: Sequence[str], direct_users: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        **_compact(resource),
+        "shared_sections": list(shared_sections),
+        "direct_users": list(direct_users),
+    }
 
 
 def _compact(record: BaseModel) -> dict[str, Any]:
@@ -639,6 +1012,7 @@ def _open(
             sections[data["id"]] = Section.model_validate({**data, **part, "district": district_id})
         elif tag == RESOURCE:
             data.pop("shared_sections", None)
+            data.pop("direct_users", None)
             resources[data["id"]] = Resource.model_validate({**data, "district": district_id})
         else:
             student = User.model_validate({**data, "district": district_id})

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from app.clever import CleverClient, CleverRejected, CleverUnauthorized
-from app.clever.models import Section, User
+from app.clever.models import Resource, Section, User
 from app.roster.district_tokens import DistrictTokens
 from app.roster.store import ENROLLED, RESOURCE, STUDENT, TEACHES, CopyInfo, RosterStore
 
@@ -133,6 +133,10 @@ async def _sync(
                 resource.id: [s.id for s in found]
                 for resource, (found, _) in zip(resources, shared, strict=True)
             },
+            {
+                resource.id: direct_holders(resource, found, holders)
+                for resource, (found, holders) in zip(resources, shared, strict=True)
+            },
         )
         users = await clever.users(token, limit=size)
         calls.listed(users)
@@ -185,6 +189,27 @@ async def _bounded(calls: Sequence[Awaitable[T]], limit: int) -> list[T]:
     return [task.result() for task in tasks]
 
 
+def section_members(section: Section) -> tuple[list[str], list[str]]:
+    """A section's teachers (the primary one among them) and its students who do not also
+    teach it: as the T and E links name them."""
+    teachers = list(dict.fromkeys([*section.teachers, *([section.teacher] if section.teacher else [])]))
+    return teachers, [student for student in dict.fromkeys(section.students) if student not in teachers]
+
+
+def direct_holders(resource: Resource, sections: Sequence[Section], holders: Sequence[User]) -> list[str]:
+    """Who holds the resource other than through its sections (where Clever gives it to each
+    section member whose part is in the resource's `roles`): the users events keep it for
+    when they leave a section."""
+    through: set[str] = set()
+    for section in sections:
+        teachers, students = section_members(section)
+        if "teacher" in resource.roles:
+            through.update(teachers)
+        if "student" in resource.roles:
+            through.update(students)
+    return [user.id for user in holders if user.id not in through]
+
+
 def _links(
     users: Sequence[User], sections: Sequence[Section], holders: dict[str, list[User]]
 ) -> dict[str, list[tuple[bytes, str]]]:
@@ -193,14 +218,11 @@ def _links(
     them), and for a contact the linked students of the district."""
     links: defaultdict[str, list[tuple[bytes, str]]] = defaultdict(list)
     for section in sections:
-        teachers = list(section.teachers)
-        if section.teacher and section.teacher not in teachers:
-            teachers.append(section.teacher)
-        for teacher in dict.fromkeys(teachers):
+        teaching, enrolled = section_members(section)
+        for teacher in teaching:
             links[teacher].append((TEACHES, section.id))
-        for student in dict.fromkeys(section.students):
-            if student not in teachers:
-                links[student].append((ENROLLED, section.id))
+        for student in enrolled:
+            links[student].append((ENROLLED, section.id))
     for resource_id, people in holders.items():
         for person in dict.fromkeys(user.id for user in people):
             links[person].append((RESOURCE, resource_id))

@@ -16,13 +16,15 @@ from redis.asyncio import Redis
 from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
 from app.crypto.keyring import Keyring
 from app.events.cursor import Cursors
+from app.events.deltas import Deltas
 from app.events.effects import ALL_ROLES, Effects
 from app.events.health import RosterHealth
 from app.events.metrics import EventMetrics
-from app.events.worker import EventsWorker, WorkerOptions
+from app.events.worker import EventsWorker, RosterKeeping, WorkerOptions
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fieldpolicy import parse_student_fields
 from app.roster.store import RosterStore
+from app.roster.sync import SyncReport, sync_district
 from app.sessions.store import SessionStore
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SESSION_SECRET
@@ -95,6 +97,35 @@ class Rig:
     def cursors(self) -> Cursors:
         return Cursors(self.redis, prefix=self.key_prefix)
 
+    def roster(self, prefix: str | None = None) -> RosterStore:
+        """The roster store the worker keeps (`prefix`: another copy beside it, to compare)."""
+        return RosterStore(self.redis, self.keyring, prefix=prefix or self.key_prefix)
+
+    async def sync(self, district_id: str, store: RosterStore | None = None) -> SyncReport:
+        return await sync_district(
+            self.clever,
+            self.tokens(),
+            store or self.roster(),
+            district_id,
+            student_fields=parse_student_fields(None),
+        )
+
+    def keeping(self, clever: CleverClient | None = None) -> RosterKeeping:
+        """The worker's roster upkeep on `roster()`, syncing with `clever`."""
+        store, tokens = self.roster(), self.tokens(clever)
+
+        async def sync(district_id: str) -> SyncReport:
+            return await sync_district(
+                clever or self.clever, tokens, store, district_id, student_fields=parse_student_fields(None)
+            )
+
+        return RosterKeeping(
+            store=store,
+            deltas=Deltas(store=store, clever=clever or self.clever, tokens=tokens),
+            sync=sync,
+            student_fields=parse_student_fields(None),
+        )
+
     def worker(
         self,
         metrics: EventMetrics | None = None,
@@ -104,6 +135,7 @@ class Rig:
         allowed_districts: frozenset[str] | None = None,
         accepted_roles: frozenset[str] = ALL_ROLES,
         clock: Callable[[], float] | None = None,
+        roster: RosterKeeping | None = None,
     ) -> EventsWorker:
         metrics = metrics or EventMetrics()
         clever = clever or self.clever
@@ -120,14 +152,13 @@ class Rig:
                 metrics=metrics,
                 student_fields=parse_student_fields(None),
                 accepted_roles=accepted_roles,
+                roster=roster.store if roster is not None else None,
             ),
             metrics=metrics,
             options=WorkerOptions(poll_interval=POLL, allowed_districts=allowed_districts),
+            roster=roster,
             **extra,
         )
-
-    def roster(self) -> RosterStore:
-        return RosterStore(self.redis, self.keyring, prefix=self.key_prefix)
 
     def health(
         self,

@@ -91,12 +91,12 @@ async def test_two_workers_never_work_on_one_district_at_once(rig: Rig) -> None:
     applied: list[str] = []
 
     class Watched(Effects):
-        async def apply(self, district_id: str, event: Event) -> None:
+        async def apply(self, district_id: str, event: Event, *, holders: list[str] | None = None) -> None:
             nonlocal most
             busy[district_id] = busy.get(district_id, 0) + 1
             most = max(most, busy[district_id])
             try:
-                await super().apply(district_id, event)
+                await super().apply(district_id, event, holders=holders)
                 await asyncio.sleep(0.02)  # widen the window a second worker would need
             finally:
                 busy[district_id] -= 1

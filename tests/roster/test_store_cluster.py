@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from app.clever.models import Event
 from app.crypto.keyring import Keyring
+from app.events.cursor import Cursors
+from app.events.deltas import Deltas
 from app.redis_client import RedisClient, close_redis, create_redis
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import Roster, fetch_roster
@@ -19,6 +22,7 @@ from app.roster.sync import sync_district
 from tests.conftest import RunningSandbox
 from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.roster.test_store import SECRET, big_page_clever, principal_of
+from tests.support.demo import demo_user
 from tests.support.redis_servers import RedisClusterGroup, redis_cluster
 from tests.support.roster_copy import mark_events_read
 
@@ -91,3 +95,30 @@ async def test_sync_read_delete_and_purge_work_on_a_cluster(
     for district_id in districts:
         assert await store.purge(district_id) >= 3
         assert await store.info(district_id) is None
+
+
+async def test_an_event_is_applied_to_the_copy_on_a_cluster(
+    sandbox: RunningSandbox, cluster_store: tuple[RedisClient, RosterStore]
+) -> None:
+    client, store = cluster_store
+    keyring = Keyring.from_secret(SECRET)
+    teacher = demo_user(sandbox.sandbox.store, "teacher")
+    district_id = teacher["district"]
+    section = next(
+        s for s in sandbox.sandbox.store.roster.sections_of_user(teacher) if len(s.get("students") or []) >= 2
+    )
+    async with big_page_clever(sandbox.url, sandbox.config) as clever:
+        tokens = DistrictTokens(client, clever, sealing_key=keyring.district_token_sealing, prefix=PREFIX)
+        await sync_district(clever, tokens, store, district_id, student_fields=DEFAULT_STUDENT_FIELDS)
+        sandbox.sandbox.store.update_section(section["id"], {"students": section["students"][1:]})
+        event = Event.model_validate(sandbox.sandbox.store.events()[-1])
+        deltas = Deltas(store=store, clever=clever, tokens=tokens)
+        # The script checks the events lock: its key shares the district's slot too.
+        lock = Cursors(client, prefix=PREFIX).lock(district_id, ttl=10)
+        async with lock.hold() as held:
+            assert held
+            assert (await deltas.apply(district_id, event, lock)).applied == "applied"
+    stored = await store.read_user(district_id, section["students"][0])
+    assert stored is not None
+    assert section["id"] not in {s.id for s in stored.roster.sections}
+    await store.purge(district_id)
