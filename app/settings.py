@@ -1,4 +1,4 @@
-"""Settings from environment variables (design section 3), checked all at once at start-up."""
+"""Settings from environment variables (the README's "Settings"), checked all at once at start-up."""
 
 from __future__ import annotations
 

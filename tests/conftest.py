@@ -97,7 +97,7 @@ def backend(make_backend: BackendFactory) -> Iterator[str]:
         yield url
 
 
-# -- No secrets or personal data in telemetry (security checklist item 38) ------------------------
+# -- No secrets or personal data in telemetry (SECURITY.md, requirement 38) ------------------------
 # Every log record the service creates during the run is kept, and so is every secret or personal
 # value the run produces; tests/security/test_telemetry.py, run last, checks the one against the
 # other.

@@ -7,7 +7,7 @@ which the next validation of that session applies.
 
 Every effect is idempotent: applying an event twice leaves the same sessions as once (a
 refresh fetches the roster as it is now; ending or dropping twice changes nothing more).
-Nobody with a session costs no call to Clever.
+An event about people with no live session costs no call to Clever.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Liveness, readiness and metrics endpoints for Kubernetes and Prometheus.
 
-Security checklist item 31 and research §5.3. Liveness touches nothing outside the process: a
+SECURITY.md, requirement 31. Liveness touches nothing outside the process: a
 Redis blip must not make Kubernetes restart every pod. Readiness asks Redis only, never Clever:
 sessions can be checked without Clever, and failing readiness on a Clever outage would pull
 every pod out of the load balancer, turning a degraded login into an outage of `/auth/verify`

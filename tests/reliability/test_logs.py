@@ -1,4 +1,4 @@
-"""Structured logs (issue 6, part 6): one JSON object per line, a request id on every line of a
+"""Structured logs (the README's "Logs"): one JSON object per line, a request id on every line of a
 request and on its answer, and nothing personal."""
 
 from __future__ import annotations

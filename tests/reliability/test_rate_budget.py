@@ -1,5 +1,6 @@
-"""Clever's rate limit as a budget (issue 6, part 2): the budget's rules, and a login wave larger
-than a district's budget, which must end in clear "try again" answers, not in 429s at Clever."""
+"""Clever's rate limit as a budget (the README's "Clever's rate limit"): the budget's rules, and a
+login wave larger than a district's budget, which must end in clear "try again" answers, not in
+429s at Clever."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""No secret or personal data in telemetry (security checklist item 38, attack case 38).
+"""No secret or personal data in telemetry (SECURITY.md, requirement 38 and
+attack case 38).
 
 The last test of every run reads every log record the service created during it (see
 `telemetry_capture` in tests/conftest.py) and fails, naming the kind of value and masking it, if
