@@ -11,6 +11,7 @@ operator turns it on.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -56,6 +57,25 @@ class JsonFormatter(_BaseJsonFormatter):
         log_data["request_id"] = REQUEST_ID.get()
         log_data["event"] = fields.pop("event", None)
         log_data.update((key, value) for key, value in fields.items() if key not in _FIRST)
+
+
+class TextFormatter(logging.Formatter):
+    """One line for a console: level, logger and message, then the call's `extra` fields as
+    `name=value` (values as JSON), so a text log says what a JSON one does."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {key: value for key, value in vars(record).items() if key not in _HIDDEN}
+        if not fields:
+            return line
+        extras = " ".join(
+            f"{key}={json.dumps(value, default=str, ensure_ascii=False)}" for key, value in fields.items()
+        )
+        head, newline, rest = line.partition("\n")
+        return f"{head} {extras}{newline}{rest}"
 
 
 class EventLimiter:
@@ -124,7 +144,7 @@ def configure(log_format: LogFormat, level: str = "info") -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     logger = logging.getLogger("app")
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())

@@ -397,12 +397,17 @@ class RosterStore:
             if code == 2:
                 return None
             if code == 4:
-                logger.warning("a roster record is malformed; the copy is not used")
+                logger.warning(
+                    "a roster record is malformed; the copy is not used", extra={"event": "roster_malformed"}
+                )
                 return None
             try:
                 roster = _open(district_id, user_id, gen_key.encode(), keys, reply[2], reply[3:], info)
             except (SealBroken, ValueError, ValidationError):
-                logger.warning("a roster record does not unseal or parse; the copy is not used")
+                logger.warning(
+                    "a roster record does not unseal or parse; the copy is not used",
+                    extra={"event": "roster_unsealable"},
+                )
                 return None
             return StoredRoster(roster, info)
         return None
