@@ -110,8 +110,8 @@ TELEMETRY_CHECK = "tests/security/test_telemetry.py::test_no_secret_or_personal_
 def remember_sandbox_secrets(sandbox: Sandbox) -> None:
     """The sandbox's people and every code and token it issued: none may appear in our logs."""
     SECRETS.add_people(sandbox.store.all("users"))
-    SECRETS.add("access token or district-app token", *sandbox.tokens._tokens)
-    SECRETS.add("authorization code", *sandbox.tokens._codes)
+    SECRETS.add("access token or district-app token", *sandbox.tokens.issued_tokens())
+    SECRETS.add("authorization code", *sandbox.tokens.issued_codes())
     SECRETS.add("client secret", sandbox.config.client_secret)
 
 
