@@ -15,7 +15,8 @@ from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 from clever_sandbox.state import Sandbox
 from tests.security.telemetry import LogCapture, SecretBook, report
-from tests.support.backend import SERVICE_SECRET, SESSION_SECRET, backend_settings, running_backend
+from tests.support.backend import SERVICE_SECRET, SESSION_SECRET, backend_on
+from tests.support.redis_servers import RedisClusterGroup, redis_cluster
 from tests.support.servers import serve_in_thread
 
 TEST_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
@@ -44,6 +45,13 @@ async def key_prefix(redis: Redis) -> AsyncIterator[str]:
     yield prefix
     async for key in redis.scan_iter(match=f"{prefix}*"):
         await redis.delete(key)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisClusterGroup]:
+    """A Redis Cluster of our own, for the module that asks for it."""
+    with redis_cluster() as group:
+        yield group
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,7 @@ def make_backend(sandbox: RunningSandbox, redis_url: str, key_prefix: str) -> Ba
     """Start a login backend on a loopback port, as the sandbox's app, with extra settings."""
 
     def start(**extra: str) -> AbstractContextManager[str]:
-        settings = backend_settings(
-            sandbox.url, sandbox.config, redis_url=redis_url, key_prefix=key_prefix, extra=extra
-        )
-        return running_backend(settings)
+        return backend_on(sandbox, redis_url=redis_url, key_prefix=key_prefix, extra=extra)
 
     return start
 
