@@ -11,6 +11,7 @@ operator turns it on.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -87,6 +88,25 @@ def with_console_fields(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+class TextFormatter(logging.Formatter):
+    """One line for a console: level, logger and message, then the call's `extra` fields as
+    `name=value` (values as JSON), so a text log says what a JSON one does."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {key: value for key, value in vars(record).items() if key not in _HIDDEN}
+        if not fields:
+            return line
+        extras = " ".join(
+            f"{key}={json.dumps(value, default=str, ensure_ascii=False)}" for key, value in fields.items()
+        )
+        head, newline, rest = line.partition("\n")
+        return f"{head} {extras}{newline}{rest}"
+
+
 class EventLimiter:
     """Rate-limits the log lines of one kind of event, so that a flood of refused requests is not a
     flood of log lines (README, "Operations"). Each kind (an event name and its code) may write
@@ -153,7 +173,7 @@ def configure(log_format: LogFormat, level: str = "info") -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     logger = logging.getLogger("app")
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())

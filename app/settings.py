@@ -1,4 +1,4 @@
-"""Settings from environment variables (design section 3), checked all at once at start-up."""
+"""Settings from environment variables (the README's "Settings"), checked all at once at start-up."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
 
-from app.login.pending import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 from app.redis_client import parse_redis_url
 from app.roster.fieldpolicy import parse_student_fields
+
+# Twenty tabs logging in at once fit, with room for a few retries (PENDING_LOGINS_PER_BROWSER).
+PER_BROWSER_DEFAULT = 30
+# Per process (PENDING_LOGINS_MAX): 166 logins a second for the whole TTL, above what one process
+# serves in a morning rush; at most about 170 MB in Redis with every return_to at its longest.
+TOTAL_DEFAULT = 100_000
 
 T = TypeVar("T")
 

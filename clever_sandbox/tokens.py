@@ -181,6 +181,14 @@ class TokenRegistry:
     def lookup(self, token: str) -> Grant | None:
         return self._tokens.get(token)
 
+    def issued_codes(self) -> list[str]:
+        """The authorization codes issued and not yet redeemed (nor cleared)."""
+        return list(self._codes)
+
+    def issued_tokens(self) -> list[str]:
+        """The access tokens, user and district-app, issued and not yet revoked (nor cleared)."""
+        return list(self._tokens)
+
     def revoke(self, token: str) -> None:
         grant = self._tokens.pop(token, None)
         if grant is not None and grant.kind == "district":

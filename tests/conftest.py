@@ -14,8 +14,9 @@ from app.dev.localredis import local_redis
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 from clever_sandbox.state import Sandbox
-from tests.security.telemetry import LogCapture, SecretBook
-from tests.support.backend import SERVICE_SECRET, SESSION_SECRET, backend_settings, running_backend
+from tests.security.telemetry import LogCapture, SecretBook, report
+from tests.support.backend import SERVICE_SECRET, SESSION_SECRET, backend_on
+from tests.support.redis_servers import RedisClusterGroup, redis_cluster
 from tests.support.servers import serve_in_thread
 
 TEST_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
@@ -46,6 +47,13 @@ async def key_prefix(redis: Redis) -> AsyncIterator[str]:
         await redis.delete(key)
 
 
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisClusterGroup]:
+    """A Redis Cluster of our own, for the module that asks for it."""
+    with redis_cluster() as group:
+        yield group
+
+
 @dataclass(frozen=True)
 class RunningSandbox:
     url: str
@@ -62,6 +70,7 @@ def sandbox_server() -> Iterator[RunningSandbox]:
     app = create_sandbox_app(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,)))
     with serve_in_thread(app) as url:
         yield RunningSandbox(url=url, sandbox=app.state.sandbox)
+    remember_sandbox_secrets(app.state.sandbox)
 
 
 @pytest.fixture
@@ -82,10 +91,7 @@ def make_backend(sandbox: RunningSandbox, redis_url: str, key_prefix: str) -> Ba
     """Start a login backend on a loopback port, as the sandbox's app, with extra settings."""
 
     def start(**extra: str) -> AbstractContextManager[str]:
-        settings = backend_settings(
-            sandbox.url, sandbox.config, redis_url=redis_url, key_prefix=key_prefix, extra=extra
-        )
-        return running_backend(settings)
+        return backend_on(sandbox, redis_url=redis_url, key_prefix=key_prefix, extra=extra)
 
     return start
 
@@ -97,41 +103,53 @@ def backend(make_backend: BackendFactory) -> Iterator[str]:
         yield url
 
 
-# -- No secrets or personal data in telemetry (security checklist item 38) ------------------------
-# Every log record the service creates during the run is kept, and so is every secret or personal
-# value the run produces; tests/security/test_telemetry.py, run last, checks the one against the
-# other.
+# -- No secrets or personal data in telemetry (SECURITY.md, requirement 38) ------------------------
+# Every log record the service creates during the run is kept (from `pytest_configure` on), and so
+# is every secret or personal value the run produces; at the end of the session the one is checked
+# against the other, and a leak fails the run. tests/security/test_telemetry.py proves the check on
+# its own login, in whatever order it runs.
 
 TELEMETRY = LogCapture()
 SECRETS = SecretBook()
-TELEMETRY_CHECK = "tests/security/test_telemetry.py::test_no_secret_or_personal_data_reached_the_logs"
+_ROOT_LEVEL: list[int] = []
 
 
-def remember_sandbox_secrets(sandbox: Sandbox) -> None:
+def remember_sandbox_secrets(sandbox: Sandbox, book: SecretBook = SECRETS) -> None:
     """The sandbox's people and every code and token it issued: none may appear in our logs."""
-    SECRETS.add_people(sandbox.store.all("users"))
-    SECRETS.add("access token or district-app token", *sandbox.tokens._tokens)
-    SECRETS.add("authorization code", *sandbox.tokens._codes)
-    SECRETS.add("client secret", sandbox.config.client_secret)
+    book.add_people(sandbox.store.all("users"))
+    book.add("access token or district-app token", *sandbox.tokens.issued_tokens())
+    book.add("authorization code", *sandbox.tokens.issued_codes())
+    book.add("client secret", sandbox.config.client_secret)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def telemetry_capture() -> Iterator[LogCapture]:
+def remember_configured_secrets(book: SecretBook = SECRETS) -> None:
+    book.add("configured secret", SESSION_SECRET, SERVICE_SECRET)
+
+
+def pytest_configure(config: pytest.Config) -> None:
     """Keeps every log record of the run, from DEBUG up, whichever logger and handler."""
-    SECRETS.add("configured secret", SESSION_SECRET, SERVICE_SECRET)
+    remember_configured_secrets()
     root = logging.getLogger()
-    level = root.level
+    _ROOT_LEVEL.append(root.level)
     root.setLevel(logging.DEBUG)
     TELEMETRY.install()
-    try:
-        yield TELEMETRY
-    finally:
-        TELEMETRY.uninstall()
-        root.setLevel(level)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The telemetry check goes last, whatever order the others run in."""
-    last = [item for item in items if item.nodeid == TELEMETRY_CHECK]
-    items[:] = [item for item in items if item.nodeid != TELEMETRY_CHECK] + last
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Everything the run logged, against everything it produced (the sandbox's secrets are
+    remembered as each test and the session's sandbox end)."""
+    leaks = TELEMETRY.leaks(SECRETS)
+    if not leaks:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "telemetry check (SECURITY.md, requirement 38)", red=True)
+        reporter.write_line(report(leaks))
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    TELEMETRY.uninstall()
+    if _ROOT_LEVEL:
+        logging.getLogger().setLevel(_ROOT_LEVEL.pop())

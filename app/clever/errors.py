@@ -15,7 +15,7 @@
 
 Every error names the `operation` (e.g. "user_sections"), never a URL, token, code or personal
 data: messages are safe to log. `clever_message` is Clever's own wording, kept apart from the
-message for that reason. Foreign exceptions (httpx, aiohttp, pydantic) are translated where they
+message for that reason. Foreign exceptions (aiohttp, pydantic) are translated where they
 enter, with `raise ... from exc`; pydantic errors are built with their inputs hidden.
 
 Each names the stable code the service answers it with (`app.errors`): `clever_unavailable`

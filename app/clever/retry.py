@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 # 501 means "unsupported request": no retry cures it.
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
-# Clever's research notes: without X-RateLimit-Reset, assume the one-minute window.
+# Clever documents no Retry-After: without X-RateLimit-Reset, assume the one-minute window.
 UNKNOWN_RESET_WAIT = 60.0
 
 

@@ -7,7 +7,7 @@ which the next validation of that session applies.
 
 Every effect is idempotent: applying an event twice leaves the same sessions as once (a
 refresh reads the roster as it is now; ending or dropping twice changes nothing more).
-Nobody with a session costs no call to Clever. A refresh builds the Principal from the
+An event about people with no live session costs no call to Clever. A refresh builds the Principal from the
 district's roster copy (app.roster.store), which the worker has just brought up to this event
 (app.events.deltas): no call to Clever. Only when the copy lacks the person (or there is no
 copy, or it does not unseal) is the roster fetched live, three calls, as a login would.
@@ -141,7 +141,10 @@ class Effects:
     async def end_district(self, district_id: str) -> None:
         ended = await self._sessions.delete_district(district_id)
         self._metrics.sessions_changed("ended", ended)
-        logger.warning("district %s disconnected: %d sessions ended", district_id, ended)
+        logger.warning(
+            "district disconnected; its sessions ended",
+            extra={"event": "district_disconnected", "district": district_id, "sessions_ended": ended},
+        )
 
     async def drop_resources(
         self, district_id: str, resource_ids: list[str], *, keep_users: Iterable[str] = ()
@@ -170,10 +173,13 @@ class Effects:
         present = [by_hash[digest] for digest in user_hashes if digest in by_hash]
         await self.refresh_users(district_id, present, None)
         logger.warning(
-            "district %s resynchronised from the Data API: %d users refreshed, %d sessions ended",
-            district_id,
-            len(present),
-            ended,
+            "district resynchronised from the Data API",
+            extra={
+                "event": "district_resynchronised",
+                "district": district_id,
+                "users_refreshed": len(present),
+                "sessions_ended": ended,
+            },
         )
 
     async def _with_token(self, district_id: str, call: Callable[[str], Awaitable[T]]) -> T:

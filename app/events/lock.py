@@ -85,10 +85,12 @@ class DistrictLock:
             try:
                 still_ours = await self.extend()
             except Exception:  # a Redis hiccup: try again sooner; the cursor write checks anyway
-                logger.warning("could not renew a district lock; retrying")
+                logger.warning(
+                    "could not renew a district lock; retrying", extra={"event": "lock_renew_failed"}
+                )
                 await asyncio.sleep(pause / 3)
                 continue
             if not still_ours:
                 self.lost = True
-                logger.error("a district lock was lost while working on it")
+                logger.error("a district lock was lost while working on it", extra={"event": "lock_lost"})
                 return

@@ -108,12 +108,15 @@ async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_por
             if metrics_port is not None:
                 app = metrics_app(worker, metrics, settings.events_poll_interval, health)
                 await stack.enter_async_context(serve_metrics(app, metrics_host, metrics_port))
-            logger.info("events worker started; polling every %.1f s", settings.events_poll_interval)
+            logger.info(
+                "events worker started",
+                extra={"event": "events_worker_started", "poll_interval": settings.events_poll_interval},
+            )
             await worker.run()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-        logger.info("events worker stopped")
+        logger.info("events worker stopped", extra={"event": "events_worker_stopped"})
 
 
 def metrics_app(

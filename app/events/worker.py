@@ -144,7 +144,10 @@ class EventsWorker:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    logger.exception("events cycle failed; trying again after the poll interval")
+                    logger.exception(
+                        "events cycle failed; trying again after the poll interval",
+                        extra={"event": "events_cycle_failed"},
+                    )
                 self.last_cycle_at = self._clock()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._options.poll_interval)
@@ -201,10 +204,16 @@ class EventsWorker:
             await self._disconnected(district_id)
         except LockLost:
             self._metrics.poll_error("lock_lost")
-            logger.warning("district %s: lock lost mid-batch; another worker carries on", district_id)
+            logger.warning(
+                "district lock lost mid-batch; another worker carries on",
+                extra={"event": "events_lock_lost", "district": district_id},
+            )
         except CleverError as exc:
             self._back_off(district_id, state, self._backoff(state), "clever_error")
-            logger.warning("district %s: %s", district_id, exc)
+            logger.warning(
+                "events poll failed at Clever",
+                extra={"event": "events_poll_failed", "district": district_id, **_clever_fields(exc)},
+            )
 
     # -- one district ---------------------------------------------------------------------
 
@@ -226,15 +235,21 @@ class EventsWorker:
             newest = await self._newest(token)
             await self._cursors.write(district_id, Cursor(after=newest, seen_until=now), lock)
             state.caught_up_at = now
-            logger.info("district %s: first start; events are followed from the newest one on", district_id)
+            logger.info(
+                "first start; events are followed from the newest one on",
+                extra={"event": "events_first_start", "district": district_id},
+            )
             return
         behind = now - cursor.seen_until
         if behind > RETENTION_SECONDS - RETENTION_MARGIN:
             logger.error(
-                "district %s: the event cursor is %.1f days old, past Clever's 30 days of events; "
-                "events were lost, resynchronising its live sessions from the Data API",
-                district_id,
-                behind / 86400,
+                "the event cursor is older than Clever's 30 days of events; events were lost, "
+                "resynchronising the district's live sessions from the Data API",
+                extra={
+                    "event": "events_cursor_too_old",
+                    "district": district_id,
+                    "days": round(behind / 86400, 1),
+                },
             )
             self._metrics.resync("behind")
             await self._lost(district_id, lock, state, token)
@@ -278,8 +293,14 @@ class EventsWorker:
                 state.caught_up_at = asked_at
                 break
         if applied:
-            summary = ", ".join(f"{kind} {count}" for kind, count in sorted(applied.items()))
-            logger.info("district %s: applied %s", district_id, summary)
+            logger.info(
+                "events applied",
+                extra={
+                    "event": "events_applied",
+                    "district": district_id,
+                    "applied": dict(sorted(applied.items())),
+                },
+            )
 
     async def _lost(self, district_id: str, lock: DistrictLock, state: _District, token: str) -> None:
         """The stream was lost: the cursor at the newest event, and live sessions brought in
@@ -375,7 +396,10 @@ class EventsWorker:
         except CleverRejected as exc:
             if isinstance(exc, CleverUnauthorized):
                 raise
-            logger.warning("events: ending_before=last refused (%s); walking to the newest event", exc)
+            logger.warning(
+                "ending_before=last refused; walking to the newest event",
+                extra={"event": "events_newest_walk", **_clever_fields(exc)},
+            )
         after: str | None = None
         while True:
             page = await self._clever.events(token, starting_after=after, limit=MAX_PAGE)
@@ -404,7 +428,10 @@ class EventsWorker:
         except CleverError as exc:
             # Carry on with the districts already known; ask again next cycle.
             self._metrics.poll_error("discovery_failed")
-            logger.warning("listing the app's districts failed (%s); using the ones known", exc)
+            logger.warning(
+                "listing the app's districts failed; using the ones known",
+                extra={"event": "events_discovery_failed", **_clever_fields(exc)},
+            )
             return
         self._discovered_at = now
         found: list[str] = []
@@ -430,7 +457,21 @@ class EventsWorker:
     def _back_off(self, district_id: str, state: _District, wait: float, error: str) -> None:
         self._metrics.poll_error(error)
         state.next_poll = self._clock() + wait
-        logger.warning("district %s: %s; polling again in %.1f s", district_id, error, wait)
+        logger.warning(
+            "events poll backed off",
+            extra={"event": "events_backoff", "district": district_id, "code": error, "wait": round(wait, 1)},
+        )
+
+
+def _clever_fields(exc: CleverError) -> dict[str, object]:
+    """What a log line says of a Clever error: its class, operation and status (the same fields
+    as the backend's `clever_error` line), never a token or what Clever sent."""
+    return {
+        "error": type(exc).__name__,
+        "operation": exc.operation,
+        "detail": exc.detail,
+        "status": exc.status,
+    }
 
 
 def _created_at(event: Event) -> float | None:

@@ -61,7 +61,10 @@ class OidcKeys:
         try:
             await self._keys(refresh=False)
         except (CleverError, IdentityError) as exc:
-            logger.warning("could not prefetch Clever's signing keys", extra={"error": type(exc).__name__})
+            logger.warning(
+                "could not prefetch Clever's signing keys",
+                extra={"event": "jwks_prefetch_failed", "error": type(exc).__name__},
+            )
 
     async def verify(self, id_token: str, *, client_id: str, nonce: str) -> IdClaims:
         jwks = await self._keys(refresh=False)

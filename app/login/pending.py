@@ -37,14 +37,10 @@ from app.crypto.sealing import SealBroken, seal, unseal
 from app.crypto.ticket import Ticket, decode_ticket
 from app.login.transaction import LoginTransaction
 from app.redis_client import RedisClient
+from app.settings import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 
 TICKET_PURPOSE = "login"
 TRANSACTION_TTL_SECONDS = 600  # RFC 9700 asks for short-lived state; Clever's codes live 60 s
-# Twenty tabs logging in at once fit, with room for a few retries (PENDING_LOGINS_PER_BROWSER).
-PER_BROWSER_DEFAULT = 30
-# Per process (PENDING_LOGINS_MAX): 166 logins a second for the whole TTL, above what one process
-# serves in a morning rush; at most about 170 MB in Redis with every return_to at its longest.
-TOTAL_DEFAULT = 100_000
 
 # Admit one more login of a browser, or answer the milliseconds until its oldest one expires.
 # KEYS[1]: the browser's logins, each scored by when it expires; ARGV: now, TTL (ms), cap, member.

@@ -204,7 +204,10 @@ class DistrictTokens:
         if token is None:
             raise DistrictNotConnected(district_id)
         await self._redis.set(key, seal(self._sealing_key, token.encode(), key.encode()), px=self._ttl_ms)
-        logger.info("district-app token for district %s fetched and cached", district_id)
+        logger.info(
+            "district-app token fetched and cached",
+            extra={"event": "district_token_fetched", "district": district_id},
+        )
         return token
 
     async def _raw(self, key: str) -> bytes | None:
@@ -219,5 +222,8 @@ class DistrictTokens:
         try:
             return unseal(self._sealing_key, raw, key.encode()).decode()
         except SealBroken:
-            logger.warning("cached district-app token does not unseal; fetching it again")
+            logger.warning(
+                "cached district-app token does not unseal; fetching it again",
+                extra={"event": "district_token_unsealable"},
+            )
             return None

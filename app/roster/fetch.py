@@ -1,5 +1,5 @@
 """What a login learns about a person from the Data API: the user record, sections, resources
-and, for a contact, their linked students (design section 1, step 3)."""
+and, for a contact, their linked students (`docs/architecture.md`, "A login, traced", step 4)."""
 
 from __future__ import annotations
 

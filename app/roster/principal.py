@@ -1,5 +1,5 @@
 """Turn Clever's payloads into the Principal: who the person is, every role they hold, their
-sections and resources (design section 4). Pure functions over parsed models.
+sections and resources. Pure functions over parsed models.
 
 `Principal` is the one definition of its shape: the builder returns it, sessions store it as
 JSON (app.sessions.packing), the session API answers it and `/openapi.json` describes it from

@@ -712,12 +712,17 @@ class RosterStore:
             if code == 2:
                 return StoreMiss("not_in_copy", info, seen_until)
             if code == 4:
-                logger.warning("a roster record is malformed; the copy is not used")
+                logger.warning(
+                    "a roster record is malformed; the copy is not used", extra={"event": "roster_malformed"}
+                )
                 return StoreMiss("unreadable", info, seen_until)
             try:
                 roster = _open(district_id, user_id, gen_key.encode(), keys, reply[3], reply[4:], info)
             except (SealBroken, ValueError, ValidationError):
-                logger.warning("a roster record does not unseal or parse; the copy is not used")
+                logger.warning(
+                    "a roster record does not unseal or parse; the copy is not used",
+                    extra={"event": "roster_unsealable"},
+                )
                 return StoreMiss("unreadable", info, seen_until)
             return StoredRoster(roster, info, seen_until)
         return StoreMiss("unreadable")

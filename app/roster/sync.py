@@ -1,6 +1,6 @@
 """A full sync of one district's roster into the store (app.roster.store), with its district-app
-token: every list in pages of `page_size` (Clever's largest, 10,000: research notes on paging,
-a larger `limit` is refused with 413), each resource's sections and users, then one switch.
+token: every list in pages of `page_size` (Clever's largest, 10,000: per Clever's paging
+docs, a larger `limit` is refused with 413), each resource's sections and users, then one switch.
 
 Nothing the sync learns is visible until the end: a sync that fails (Clever, Redis, a
 cancellation) discards its generation and leaves the previous copy in use. Clever's pages of

@@ -1,6 +1,6 @@
 """GETEX commands of concurrent validations, sent together: one pipeline, one round trip.
 
-Each validation still sends exactly one GETEX (design section 5); validations that reach Redis in
+Each validation still sends exactly one GETEX (`app.sessions.store`); validations that reach Redis in
 the same turn of the event loop share the round trip, and the client's per-call work, which is
 most of a validation's CPU under load (bench/). A lone command is sent on its own, as before.
 """

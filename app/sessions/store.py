@@ -1,4 +1,4 @@
-"""Sessions in Redis (design section 5).
+"""Sessions in Redis.
 
 - `cl:s:{<storage id>}`: the session record, sealed (AES-GCM) with the ticket's own key and bound
   to its key name; TTL = the idle timeout, capped by what is left of the absolute one.

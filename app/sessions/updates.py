@@ -153,7 +153,9 @@ class SessionUpdates:
             if isinstance(update, dict):
                 return update
             break
-        logger.warning("a session update does not unseal; ignored")
+        logger.warning(
+            "a session update does not unseal; ignored", extra={"event": "session_update_unsealable"}
+        )
         return None
 
 

@@ -1,6 +1,6 @@
 """Liveness, readiness and metrics endpoints for Kubernetes and Prometheus.
 
-Security checklist item 31 and research §5.3. Liveness touches nothing outside the process: a
+SECURITY.md, requirement 31. Liveness touches nothing outside the process: a
 Redis blip must not make Kubernetes restart every pod. Readiness asks Redis only, never Clever:
 sessions can be checked without Clever, and failing readiness on a Clever outage would pull
 every pod out of the load balancer, turning a degraded login into an outage of `/auth/verify`
@@ -71,7 +71,7 @@ class Readiness:
 
     def mark_draining(self) -> None:
         if not self._draining:
-            log.info("shutting down: readiness now answers 503")
+            log.info("shutting down: readiness now answers 503", extra={"event": "draining"})
         self._draining = True
 
     def drain_on_signals(
@@ -114,7 +114,10 @@ class Readiness:
             if self._redis_ok is None or self._clock() - self._checked_at >= self._cache_seconds:
                 ok = await self._ping()
                 if ok != self._redis_ok and self._redis_ok is not None:
-                    log.warning("readiness: Redis %s", "answers again" if ok else "does not answer")
+                    log.warning(
+                        "readiness: Redis answers again" if ok else "readiness: Redis does not answer",
+                        extra={"event": "readiness_changed", "redis_ok": ok},
+                    )
                 self._redis_ok = ok
                 self._checked_at = self._clock()
         if self._draining:
@@ -129,7 +132,10 @@ class Readiness:
                 await redis.ping()
         except Exception as exc:  # any failure means "not ready"; the probe must answer, not raise
             # The type only: a Redis error's text can name hosts or, for some, carry the URL.
-            log.info("readiness: Redis ping failed (%s)", type(exc).__name__)
+            log.info(
+                "readiness: Redis ping failed",
+                extra={"event": "readiness_ping_failed", "error": type(exc).__name__},
+            )
             return False
         return True
 

@@ -2,7 +2,7 @@
 
 A registry per instance (not prometheus_client's global one) lets several apps live in one
 process, as they do in the tests. Label values are route templates and short codes from fixed
-sets, never ids, paths or messages: labels must hold no personal data (security checklist 38)
+sets, never ids, paths or messages: labels must hold no personal data (SECURITY.md, requirement 38)
 and must not grow without bound.
 
 With several uvicorn workers in one pod, each worker counts on its own and a scrape sees one

@@ -1,4 +1,4 @@
-"""`/openapi.json`: the backend's public contract (design section 4), written out by hand so it
+"""`/openapi.json`: the backend's public contract (the README's "Endpoints"), written out by hand so it
 says exactly what the service promises. Two parts are read from the code, so they cannot drift
 from it: the error codes from `app.web.problems.PROBLEMS`, and the Principal's schema from its
 types (`app.roster.principal`, with the session's times from `app.web.routes.sessions`)."""

@@ -9,6 +9,7 @@ import pytest
 
 from app.clever import CleverClient
 from app.clever.models import ROLE_ORDER, User
+from app.logs import TextFormatter
 from tests.clever.sandbox_control import add_fault, remaining
 from tests.conftest import RunningSandbox
 
@@ -165,7 +166,7 @@ async def test_an_unknown_enum_value_from_clever_is_kept(
     assert isinstance(user, User)
     assert user.roles.student is not None
     assert (user.roles.student.grade, user.roles.student.home_language_code) == ("Grade13Plus", "tlh")
-    assert any("tlh" in record.getMessage() for record in caplog.records)
+    assert any("tlh" in TextFormatter().format(record) for record in caplog.records)
 
 
 async def test_events_resume_from_their_cursor(

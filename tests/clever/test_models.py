@@ -18,6 +18,7 @@ from app.clever.models import (
     UserInfo,
 )
 from app.clever.models.base import _reported
+from app.logs import TextFormatter
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,7 @@ def test_an_unknown_enum_value_is_kept_and_logged_once_without_the_record(
     assert first.roles.student is not None
     assert first.roles.student.home_language_code == "tlh"
     assert len(caplog.records) == 1
-    message = caplog.records[0].getMessage()
+    message = TextFormatter().format(caplog.records[0])
     assert "home_language_code" in message
     assert "tlh" in message
     assert "private-sis-id" not in message

@@ -55,7 +55,7 @@ async def test_the_events_command_follows_the_roster_and_stops_on_sigterm(rig: R
     assert missing.status_code == 404
     assert code == 0, output
     assert "events worker stopped" in output
-    assert "users.updated 1" in output
+    assert 'applied={"users.updated": 1}' in output
     for personal in (teacher["id"], "Processed", teacher["name"]["last"]):
         assert personal not in output
 

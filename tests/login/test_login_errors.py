@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import BackendFactory, RunningSandbox
-from tests.support.browser import Browser
+from tests.support.browser import Browser, logged_in_browser
 from tests.support.demo import demo_user
 from tests.support.oauth import redeem
 
@@ -268,9 +268,7 @@ async def test_bad_session_tokens_are_401(token: str, backend: str) -> None:
 
 
 async def test_a_tampered_cookie_is_401(sandbox: RunningSandbox, backend: str) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        await browser.login(user["id"])
+    async with logged_in_browser(backend, sandbox.sandbox.store, "teacher") as browser:
         cookie = browser.http.cookies["clever_session"]
         flipped = cookie[:-2] + ("A" if cookie[-2] != "A" else "B") + cookie[-1]
         async with httpx.AsyncClient(cookies={"clever_session": flipped}) as client:
@@ -281,18 +279,14 @@ async def test_a_tampered_cookie_is_401(sandbox: RunningSandbox, backend: str) -
 async def test_an_expired_session_is_401(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        await browser.login(user["id"])
+    async with logged_in_browser(backend, sandbox.sandbox.store, "teacher") as browser:
         async for key in redis.scan_iter(match=f"{key_prefix}s:*"):
             await redis.delete(key)  # what the idle TTL does
         assert (await browser.session()).status_code == 401
 
 
 async def test_logout_then_reuse_is_401(sandbox: RunningSandbox, backend: str) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        await browser.login(user["id"])
+    async with logged_in_browser(backend, sandbox.sandbox.store, "teacher") as browser:
         token = browser.http.cookies["clever_session"]
         logout = await browser.http.post(f"{backend}/auth/logout", headers={"X-Requested-With": "test"})
         assert logout.status_code == 204
@@ -335,9 +329,7 @@ async def test_logout_with_another_bearer_token_ends_the_cookies_session_too(
 async def test_a_cross_origin_post_without_the_header_is_refused(
     sandbox: RunningSandbox, backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        await browser.login(user["id"])
+    async with logged_in_browser(backend, sandbox.sandbox.store, "teacher") as browser:
         forged = await browser.http.post(
             f"{backend}/auth/logout", headers={"Origin": "https://evil.example", "X-Requested-With": "x"}
         )

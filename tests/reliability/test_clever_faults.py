@@ -1,4 +1,4 @@
-"""Clever failing in every way the sandbox can fake, seen from a login (issue 6, part 1).
+"""Clever failing in every way the sandbox can fake, seen from a login (the README's "When Clever fails").
 
 Each case: an answer within a bounded time, the right number of requests at Clever, a friendly
 page with a way to try again (or a login that retries its way through), and no session written.

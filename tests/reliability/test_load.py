@@ -1,4 +1,4 @@
-"""A thousand logins through the sandbox, with latency and faults injected (issue 6, done-when).
+"""A thousand logins through the sandbox, with latency and faults injected.
 
 Everything on loopback: the sandbox in this process (on a thread), the backend as its own
 `clever-login serve` process (so that the two share the machine's cores rather than one GIL),

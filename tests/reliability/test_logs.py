@@ -1,4 +1,4 @@
-"""Structured logs (issue 6, part 6): one JSON object per line, a request id on every line of a
+"""Structured logs (the README's "Logs"): one JSON object per line, a request id on every line of a
 request and on its answer, and nothing personal."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.cli import build_parser
-from app.logs import REQUEST_ID, EventLimiter, JsonFormatter, LogFormat, with_format
+from app.logs import REQUEST_ID, EventLimiter, JsonFormatter, LogFormat, TextFormatter, with_format
 from app.serving.server import log_config
 from app.web.middleware.request_id import RequestId
 from tests.conftest import RunningSandbox
@@ -202,3 +202,15 @@ def test_a_flood_of_one_event_writes_a_burst_then_a_line_a_second_saying_how_man
     assert limiter.admit("login_rejected", "login_expired") is None
     clock.now += 100
     assert [limiter.admit("login_rejected", "login_expired") for _ in range(4)] == [1, 0, 0, None]
+
+
+def test_a_text_line_carries_the_same_fields_as_a_json_one() -> None:
+    record = logging.LogRecord("app.test", logging.INFO, __file__, 1, "events applied", None, None)
+    record.event, record.district, record.applied = "events_applied", "d1", {"users.updated": 1}
+    line = TextFormatter().format(record)
+    assert (
+        line
+        == 'INFO app.test: events applied event="events_applied" district="d1" applied={"users.updated": 1}'
+    )
+    plain = logging.LogRecord("app.test", logging.INFO, __file__, 1, "plain", None, None)
+    assert TextFormatter().format(plain) == "INFO app.test: plain"

@@ -1,5 +1,6 @@
-"""Clever's rate limit as a budget (issue 6, part 2): the budget's rules, and a login wave larger
-than a district's budget, which must end in clear "try again" answers, not in 429s at Clever."""
+"""Clever's rate limit as a budget (the README's "Clever's rate limit"): the budget's rules, and a
+login wave larger than a district's budget, which must end in clear "try again" answers, not in
+429s at Clever."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 from tests.conftest import TEST_REDIRECT_URI, RunningSandbox
 from tests.reliability.clever_faults import DATA_API, MANY, arm, log_in, seen, session_keys
-from tests.support.backend import backend_settings, running_backend
+from tests.support.backend import backend_on
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
 from tests.support.servers import serve_in_thread
@@ -150,8 +151,7 @@ async def test_a_wave_over_the_budget_gets_try_again_answers_and_clever_no_429(
     sandbox = small_budget_sandbox
     teacher = str(demo_user(sandbox.sandbox.store, "teacher")["id"])
     await arm(sandbox, DATA_API, method="GET", status=None, count=MANY)  # counts what reaches Clever
-    settings = backend_settings(sandbox.url, sandbox.config, redis_url=redis_url, key_prefix=key_prefix)
-    with running_backend(settings) as backend:
+    with backend_on(sandbox, redis_url=redis_url, key_prefix=key_prefix) as backend:
 
         async def one() -> tuple[int, str | None, float]:
             async with Browser(backend) as browser:

@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import RunningSandbox
 from tests.reliability.conftest import LEFT_CONNECTIONS
-from tests.support.backend import backend_settings, running_backend
+from tests.support.backend import backend_on
 from tests.support.demo import demo_user
-from tests.support.redis_servers import RedisClusterGroup, redis_cluster
+from tests.support.redis_servers import RedisClusterGroup
 from tests.support.session_flow import whole_session_life
 
 pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
@@ -19,16 +19,9 @@ pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 PREFIX = "cluster-test:"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisClusterGroup]:
-    with redis_cluster() as group:
-        yield group
-
-
 @pytest.fixture
 def cluster_backend(sandbox: RunningSandbox, cluster: RedisClusterGroup) -> Iterator[str]:
-    settings = backend_settings(sandbox.url, sandbox.config, redis_url=cluster.url, key_prefix=PREFIX)
-    with running_backend(settings) as url:
+    with backend_on(sandbox, redis_url=cluster.url, key_prefix=PREFIX) as url:
         yield url
 
 
@@ -59,8 +52,7 @@ async def test_with_every_seed_node_down_the_answer_is_503_not_500(
     sandbox: RunningSandbox, cluster: RedisClusterGroup
 ) -> None:
     dead = "redis+cluster://127.0.0.1:1,127.0.0.1:2?socket_connect_timeout=0.2"
-    settings = backend_settings(sandbox.url, sandbox.config, redis_url=dead, key_prefix=PREFIX)
-    with running_backend(settings) as url:
+    with backend_on(sandbox, redis_url=dead, key_prefix=PREFIX) as url:
         async with httpx.AsyncClient(base_url=url) as http:
             ready = await http.get("/readyz")
             login = await http.get("/auth/login", headers={"Accept": "application/json"})

@@ -17,7 +17,7 @@ from app.redis_client import MASTER_CHECK_SECONDS
 from app.sessions.store import SessionStore
 from tests.conftest import RunningSandbox
 from tests.reliability.conftest import LEFT_CONNECTIONS
-from tests.support.backend import SESSION_SECRET, backend_settings, running_backend
+from tests.support.backend import SESSION_SECRET, backend_on
 from tests.support.demo import demo_user
 from tests.support.login_attempts import Outcomes, attempt_login, session_status
 from tests.support.redis_servers import HOST, SentinelGroup, sentinel_group, wait_until
@@ -43,10 +43,7 @@ def group() -> Iterator[SentinelGroup]:
 
 @pytest.fixture
 def sentinel_backend(sandbox: RunningSandbox, group: SentinelGroup) -> Iterator[str]:
-    settings = backend_settings(
-        sandbox.url, sandbox.config, redis_url=group.url + TIMEOUTS, key_prefix=PREFIX
-    )
-    with running_backend(settings) as url:
+    with backend_on(sandbox, redis_url=group.url + TIMEOUTS, key_prefix=PREFIX) as url:
         yield url
 
 

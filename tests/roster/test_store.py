@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from app.clever import CleverClient, CleverCredentials, CleverHTTP, CleverRejected, CleverUnavailable
+from app.clever import CleverClient, CleverRejected, CleverUnavailable
 from app.crypto.keyring import Keyring
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import fetch_roster
@@ -24,7 +24,7 @@ from clever_sandbox.config import SandboxConfig
 from clever_sandbox.district import DemoLogin
 from tests.clever.sandbox_control import add_fault
 from tests.conftest import TEST_REDIRECT_URI, RunningSandbox
-from tests.support.clever import FAST_RETRY, count_requests, requests_seen
+from tests.support.clever import count_requests, requests_seen, sandbox_clever
 from tests.support.redis import RecordingRedis
 from tests.support.servers import serve_in_thread
 
@@ -33,20 +33,8 @@ SECRET = "a roster store test secret, long enough to be one"
 BODY_LIMIT = SYNC_BODY_LIMIT
 
 
-@contextlib.asynccontextmanager
-async def big_page_clever(url: str, config: SandboxConfig) -> AsyncIterator[CleverClient]:
-    oauth, api = CleverHTTP(url), CleverHTTP(url)
-    try:
-        yield CleverClient(
-            oauth=oauth,
-            api=api,
-            credentials=CleverCredentials(config.client_id, config.client_secret),
-            retry=FAST_RETRY,
-            body_limit=BODY_LIMIT,
-        )
-    finally:
-        await oauth.aclose()
-        await api.aclose()
+def big_page_clever(url: str, config: SandboxConfig) -> contextlib.AbstractAsyncContextManager[CleverClient]:
+    return sandbox_clever(url, config, body_limit=BODY_LIMIT)
 
 
 @dataclass

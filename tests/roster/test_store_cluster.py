@@ -4,7 +4,7 @@ stay within one district's slot."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,18 +23,12 @@ from tests.conftest import RunningSandbox
 from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.roster.test_store import SECRET, big_page_clever, principal_of
 from tests.support.demo import demo_user
-from tests.support.redis_servers import RedisClusterGroup, redis_cluster
+from tests.support.redis_servers import RedisClusterGroup
 from tests.support.roster_copy import mark_events_read
 
 pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
 PREFIX = "roster-cluster-test:"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisClusterGroup]:
-    with redis_cluster() as group:
-        yield group
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.conftest import RunningSandbox
-from tests.support.backend import backend_settings, running_backend
+from tests.support.backend import backend_on
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
 
@@ -41,10 +41,7 @@ def shared_backend(sandbox_server: RunningSandbox, redis_url: str, shared_prefix
     """One backend with the default test settings for a whole module of attacks that change
     nothing shared (a backend per case would make the corpora slow). Tests that arm sandbox
     faults still ask for `sandbox`, which resets it afterwards."""
-    settings = backend_settings(
-        sandbox_server.url, sandbox_server.config, redis_url=redis_url, key_prefix=shared_prefix
-    )
-    with running_backend(settings) as url:
+    with backend_on(sandbox_server, redis_url=redis_url, key_prefix=shared_prefix) as url:
         yield url
 
 

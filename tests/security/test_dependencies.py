@@ -1,4 +1,4 @@
-"""The dependency floor of the security research (its section 4), and the audit's verdicts."""
+"""The dependency floor (SECURITY.md, requirement 35), and the audit's verdicts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
-# Package: the lowest version without a known advisory that concerns us (research section 4).
+# Package: the lowest version without a known advisory that concerns us.
 FLOORS = {
     "starlette": "1.0.1",
     "authlib": "1.6.11",

@@ -46,7 +46,7 @@ async def test_clevers_tokens_never_reach_the_browser(sandbox: RunningSandbox, s
             ),
         ):
             seen.append(str(response.headers) + response.text)
-    tokens = list(sandbox.sandbox.tokens._tokens)  # every user and district-app token it issued
+    tokens = sandbox.sandbox.tokens.issued_tokens()  # every user and district-app token it issued
     assert tokens
     everything = "\n".join(seen)
     assert [token[:4] for token in tokens if token in everything] == []

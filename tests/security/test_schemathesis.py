@@ -18,8 +18,7 @@ from schemathesis.core.result import Ok
 
 from tests.conftest import RunningSandbox
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET
-from tests.support.browser import Browser
-from tests.support.demo import demo_user
+from tests.support.browser import logged_in_browser
 
 EXAMPLES_PER_OPERATION = 25
 
@@ -60,9 +59,7 @@ def _fuzz(schema: schemathesis.BaseSchema, session_ticket: str) -> list[str]:
 
 
 async def test_no_operation_answers_a_server_error(sandbox: RunningSandbox, backend: str) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        await browser.login(user["id"])
+    async with logged_in_browser(backend, sandbox.sandbox.store, "teacher") as browser:
         ticket = str(browser.http.cookies["clever_session"])
     schema = schemathesis.openapi.from_url(f"{backend}/openapi.json")
     # Blocking calls (schemathesis uses `requests`): off the event loop, which the fixtures share.

@@ -1,4 +1,4 @@
-"""Security events (checklist item 40): each refused attempt leaves one structured log record with a
+"""Security events (SECURITY.md, requirement 40): each refused attempt leaves one structured log record with a
 stable event name and code, and nothing the client sent."""
 
 from __future__ import annotations

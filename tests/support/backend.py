@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from app.serving.http_protocol import protocol_factory
 from app.serving.server import REQUEST_TIMEOUT_SECONDS
@@ -66,3 +68,22 @@ def running_backend(settings: Settings) -> Iterator[str]:
     with serve_in_thread(checked, http=protocol_factory(REQUEST_TIMEOUT_SECONDS)) as url:
         yield url
     assert not checked.violations, "answers not as /openapi.json says:\n" + "\n".join(checked.violations)
+
+
+class SandboxAt(Protocol):
+    """A running sandbox: where it answers, and the app it has registered."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def config(self) -> SandboxConfig: ...
+
+
+def backend_on(
+    sandbox: SandboxAt, *, redis_url: str, key_prefix: str, extra: Mapping[str, str] | None = None
+) -> AbstractContextManager[str]:
+    """`running_backend` for the sandbox's app on this Redis; yields its base URL."""
+    return running_backend(
+        backend_settings(sandbox.url, sandbox.config, redis_url=redis_url, key_prefix=key_prefix, extra=extra)
+    )

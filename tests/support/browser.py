@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+
+from clever_sandbox.store import SandboxStore
+from tests.support.demo import demo_user
 
 
 @dataclass
@@ -66,3 +71,11 @@ class Browser:
 
     async def session(self) -> httpx.Response:
         return await self.http.get(f"{self.backend_url}/auth/session")
+
+
+@asynccontextmanager
+async def logged_in_browser(backend_url: str, store: SandboxStore, kind: str) -> AsyncIterator[Browser]:
+    """A browser in which the sandbox's first demo user of `kind` has just logged in."""
+    async with Browser(backend_url) as browser:
+        await browser.login(demo_user(store, kind)["id"])
+        yield browser

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
+from app.clever.http import DEFAULT_BODY_LIMIT
 from clever_sandbox.config import SandboxConfig
 
 # Real retries, short waits.
@@ -18,7 +19,9 @@ COUNTING = 100_000
 
 
 @contextlib.asynccontextmanager
-async def sandbox_clever(url: str, config: SandboxConfig) -> AsyncIterator[CleverClient]:
+async def sandbox_clever(
+    url: str, config: SandboxConfig, *, body_limit: int = DEFAULT_BODY_LIMIT
+) -> AsyncIterator[CleverClient]:
     """A CleverClient whose OAuth and API hosts are both the sandbox at `url`; closed on exit."""
     oauth, api = CleverHTTP(url), CleverHTTP(url)
     try:
@@ -27,6 +30,7 @@ async def sandbox_clever(url: str, config: SandboxConfig) -> AsyncIterator[Cleve
             api=api,
             credentials=CleverCredentials(config.client_id, config.client_secret),
             retry=FAST_RETRY,
+            body_limit=body_limit,
         )
     finally:
         await oauth.aclose()

@@ -40,7 +40,10 @@ def _report_unknown(field: str, value: str) -> None:
         return
     _reported.add(key)
     # The value is vocabulary (a grade, a language), logged without whose record it came from.
-    logger.warning("Clever sent an unknown %s value %r; kept as sent", field, value[:40])
+    logger.warning(
+        "Clever sent an unknown value; kept as sent",
+        extra={"event": "clever_unknown_value", "field": field, "value": value[:40]},
+    )
 
 
 def known(field: str, values: frozenset[str], *, fold: bool = False) -> AfterValidator:

@@ -1,6 +1,6 @@
 """CORS for the listed frontend origins, and CSRF checks on state-changing calls.
 
-Security checklist item 22 and design section 4. The frontend calls the JSON API with
+SECURITY.md, requirement 22. The frontend calls the JSON API with
 credentials from the origins in CORS_ORIGINS only. A browser request that could change state
 and carries a cookie must also carry `X-Requested-With`: a cross-origin page cannot add that
 header without a preflight, and preflights from unlisted origins are refused. Its `Origin`, when
@@ -147,6 +147,6 @@ def _protected(scope: Scope, prefix: str) -> bool:
 
 
 def _refused(code: str) -> Response:
-    # A security event (checklist item 40): the code only, never the origin a client sent.
+    # A security event (SECURITY.md, requirement 40): the code only, never the origin a client sent.
     logger.info("cross-origin request refused", extra={"event": "csrf_rejected", "code": code})
     return json_problem(code)

@@ -1,4 +1,4 @@
-"""Security headers on every HTTP answer (security checklist items 11 and 23)."""
+"""Security headers on every HTTP answer (SECURITY.md, requirements 11 and 23)."""
 
 from __future__ import annotations
 
