@@ -219,3 +219,16 @@ async def test_every_session_of_a_library_user_can_be_ended_by_a_service(
         ended = await service.delete(f"/auth/users/{teacher_id}/sessions", auth=SERVICE)
         assert ended.json() == {"ended": 1}
         assert (await browser.session()).status_code == 401
+
+
+async def test_ending_every_districts_sessions_leaves_a_library_session_alone(
+    sandbox: RunningSandbox, library_backend: str
+) -> None:
+    store = sandbox.sandbox.store
+    teacher_id = library_login(store, "Library teacher")
+    async with Browser(library_backend) as browser, httpx.AsyncClient(base_url=library_backend) as service:
+        await browser.login(teacher_id)
+        for district_id in store.district_ids():
+            ended = await service.delete(f"/auth/districts/{district_id}/sessions", auth=SERVICE)
+            assert ended.json() == {"ended": 0}
+        assert (await browser.session()).status_code == 200
