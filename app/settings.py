@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
@@ -21,6 +21,7 @@ PER_BROWSER_DEFAULT = 30
 TOTAL_DEFAULT = 100_000
 
 T = TypeVar("T")
+LibraryLogins = Literal["accept", "refuse"]
 
 DEFAULT_IDLE_TIMEOUT = 30 * 60  # OWASP: 15-30 minutes of inactivity for a low-risk app
 DEFAULT_ABSOLUTE_TIMEOUT = 8 * 60 * 60  # a school day
@@ -73,6 +74,9 @@ class Settings:
     service_clients: tuple[ServiceClient, ...] = ()
     allowed_districts: frozenset[str] | None = None  # None: every district
     allowed_roles: frozenset[str] | None = None  # None: every role
+    # Clever Library logins (no district, authorized by a teacher): "accept" or "refuse"
+    # (README, "Clever Library logins"). ALLOWED_DISTRICTS does not apply to them; ALLOWED_ROLES does.
+    library_logins: LibraryLogins = "refuse"
     events_poll_interval: float = 30.0
     # A district's roster copy serves logins only while its event stream was read to its end
     # within this many seconds (app.roster.source).
@@ -127,6 +131,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     service_clients = read("SERVICE_CLIENTS", _service_clients, no_clients)
     districts = read("ALLOWED_DISTRICTS", _districts, None)
     roles = read("ALLOWED_ROLES", _roles, None)
+    library: LibraryLogins = read("LIBRARY_LOGINS", _library_logins, "refuse")
     poll = read("EVENTS_POLL_INTERVAL", _poll_interval, 30.0)
     events_lag = read("ROSTER_MAX_EVENTS_LAG", _seconds(10, 3600), 120)
     key_prefix = read("REDIS_KEY_PREFIX", _key_prefix, "cl:")
@@ -165,6 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         service_clients=service_clients,
         allowed_districts=districts,
         allowed_roles=roles,
+        library_logins=library,
         events_poll_interval=poll,
         roster_max_events_lag=events_lag,
         redis_key_prefix=key_prefix,
@@ -317,6 +323,15 @@ def _key_prefix(raw: str) -> str:
 
 
 ROLE_NAMES = ("district_admin", "staff", "teacher", "student", "contact")
+
+
+def _library_logins(raw: str) -> LibraryLogins:
+    value = raw.strip().lower()
+    if value == "accept":
+        return "accept"
+    if value == "refuse":
+        return "refuse"
+    raise ValueError("must be accept or refuse")
 
 
 def _roles(raw: str) -> frozenset[str] | None:

@@ -4,6 +4,10 @@ Every path of Clever's definitions is served for both versions from one table of
 The token rules are Clever's: a district token sees its own district; a user token sees only
 its own user and district, and gets Clever's HTML page on anything that lists or relates
 records. Unknown ids, and records of another district, are the same JSON 404.
+
+A Library login's token (authorized by a teacher, no district) reads what the teachers who
+installed the app shared: the person's own record, their shared sections, and the people in
+those sections (`_LIBRARY_PATHS`); anything else is what any user token gets.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from clever_sandbox.errors import SandboxHTTPError, api_error, html_not_found
 from clever_sandbox.paging import PagingError, page_links, parse_page_request, select_page
-from clever_sandbox.roster import Roster
+from clever_sandbox.roster import Roster, section_teacher_ids
 from clever_sandbox.state import Sandbox
 from clever_sandbox.store import SandboxStore
 from clever_sandbox.tokens import Grant, authenticate
@@ -30,6 +34,9 @@ Keep = Callable[[Mapping[str, Any]], bool]
 NOT_FOUND_MESSAGE = "Resource not found"
 # The only Data API paths a user (SSO) token may read, and then only its own user and district.
 _USER_TOKEN_PATHS = frozenset({"/users/{id}", "/districts/{id}"})
+# What a Library login's token may read: its own user and what its teachers shared.
+_LIBRARY_OWN_PATHS = frozenset({"/users/{id}/sections", "/users/{id}/mystudents", "/users/{id}/myteachers"})
+_LIBRARY_PATHS = _LIBRARY_OWN_PATHS | {"/users/{id}", "/sections/{id}", "/sections/{id}/users"}
 EVENT_RECORD_TYPES = ("courses", "districts", "resources", "schools", "sections", "terms", "users")
 
 
@@ -181,9 +188,9 @@ def _not_found() -> Response:
     return api_error(404, NOT_FOUND_MESSAGE)
 
 
-def _answer_one(answer: One, grant: Grant, version: Version) -> Response:
+def _answer_one(answer: One, grant: Grant, version: Version, *, check: bool = True) -> Response:
     record = answer.record
-    if record is None or not _visible(answer.kind, record, grant.district_id):
+    if record is None or (check and not _visible(answer.kind, record, grant.district_id)):
         return _not_found()
     # The definitions' Link allows only self/next/prev, so a single object links to itself only.
     links = [{"rel": "self", "uri": f"/{version}/{answer.kind}/{record['id']}"}]
@@ -227,6 +234,8 @@ def _data_route(version: Version, endpoint: Endpoint) -> Route:
 
     def answer(request: Request, sandbox: Sandbox, grant: Grant) -> Response:
         record_id = request.path_params.get("id", "")
+        if grant.authorized_by == "teacher":
+            return _library_answer(request, sandbox, grant, endpoint, version)
         if grant.kind == "user":
             # Clever answers a user token outside its own user and district with its HTML page
             # for lists and related records, and with a JSON 404 for other single records.
@@ -254,6 +263,53 @@ def _data_route(version: Version, endpoint: Endpoint) -> Route:
         return _authenticated(request, lambda sandbox, grant: answer(request, sandbox, grant))
 
     return Route(f"/{version}{endpoint.path}", handle, methods=["GET"], name=f"{version}{endpoint.path}")
+
+
+def _library_answer(
+    request: Request, sandbox: Sandbox, grant: Grant, endpoint: Endpoint, version: Version
+) -> Response:
+    """A Library login's read: only within the sections its teachers shared with the app."""
+    if endpoint.path not in _LIBRARY_PATHS:
+        return html_not_found()
+    bad = _bad_choice(request.query_params, endpoint.choices)
+    if bad is not None:
+        return bad
+    assert grant.user_id is not None
+    store, record_id = sandbox.store, request.path_params.get("id", "")
+    shared = store.library_sections(grant.user_id)
+    if endpoint.root == "sections":
+        found = next((section for section in shared if section["id"] == record_id), None)
+        if found is None:
+            return _not_found()
+        if endpoint.path == "/sections/{id}":
+            return _answer_one(One("sections", found), grant, version, check=False)
+        users = store.roster.users_of_section(found, **_options(request.query_params, endpoint.choices))
+        return _answer_many(Many("users", users), request, version)
+    people = {grant.user_id} | {
+        person
+        for section in shared
+        for person in [*section_teacher_ids(section), *(section.get("students") or [])]
+    }
+    user = store.user(record_id) if record_id in people else None
+    if user is None or (endpoint.path in _LIBRARY_OWN_PATHS and record_id != grant.user_id):
+        return _not_found()
+    if endpoint.path == "/users/{id}":
+        return _answer_one(One("users", user), grant, version, check=False)
+    if endpoint.path == "/users/{id}/sections":
+        return _answer_many(Many("sections", shared), request, version)
+    role = "student" if endpoint.path == "/users/{id}/mystudents" else "teacher"
+    mine = [
+        section
+        for section in shared
+        if grant.user_id in _people_of(section, "teacher" if role == "student" else "student")
+    ]
+    ids = {person for section in mine for person in _people_of(section, role)}
+    found_users = [found for person in sorted(ids) if (found := store.user(person)) is not None]
+    return _answer_many(Many("users", found_users), request, version)
+
+
+def _people_of(section: Mapping[str, Any], role: str) -> list[str]:
+    return section_teacher_ids(section) if role == "teacher" else list(section.get("students") or [])
 
 
 # --- events ----------------------------------------------------------------------------------

@@ -71,6 +71,9 @@ class SeedData:
     resource_sections: dict[str, list[str]] = field(default_factory=dict)
     resource_users: dict[str, list[str]] = field(default_factory=dict)
     demo_logins: list[DemoLogin] = field(default_factory=list)
+    # Teachers who installed the app from the Clever Library ("Sign up with Clever"), sharing
+    # their own sections: see `_library`.
+    library_teachers: list[str] = field(default_factory=list)
     next_serial: int = 0
 
 
@@ -286,6 +289,7 @@ def build_districts(seed: int, students: int) -> SeedData:
     builder = _Builder(seed)
     _main_district(builder, students)
     _second_district(builder)
+    _library(builder)
     builder.data.next_serial = builder.serial
     return builder.data
 
@@ -856,6 +860,9 @@ def _main_district(b: _Builder, student_count: int) -> None:
         links = contact["roles"]["contact"]["student_relationships"]
         kin = links[0]["relationship"].lower() if links and links[0]["relationship"] else "contact"
         logins.append(DemoLogin(contact["id"], _label(contact, f"contact, {kin}"), did, "contact"))
+    # A teacher of a connected district who also installed the app from the Library: the
+    # district connection takes precedence for her logins.
+    b.data.library_teachers.append(rivera["id"])
 
 
 def _second_district(b: _Builder) -> None:
@@ -904,4 +911,73 @@ def _second_district(b: _Builder) -> None:
     b.data.demo_logins += [
         DemoLogin(teacher["id"], _label(teacher, "teacher, second district"), did, "teacher"),
         DemoLogin(students[0]["id"], _label(students[0], "student, second district"), did, "student"),
+    ]
+
+
+def _library(b: _Builder) -> None:
+    """Clever Library people: teachers of a school whose district has not connected the app, who
+    installed it themselves and so share their own sections; the students of those sections.
+
+    Their district has no record here and no district-app token: the app sees it only through
+    the teachers' own tokens. Among them: a student of two Library teachers, a Library teacher
+    with no sections, and a section whose teacher did not install the app (not shared).
+    """
+    did = b.new_id()  # the teachers' real district, never connected to the app
+    school = _school(b, did, "#DEMO Cedar Ridge Middle", "401", ("6", "8"), "Cedar Ridge")
+    term = _term(b, did, "2025-26 School Year", "2025-08-20", "2026-06-05")
+    domain = "cedarridge.example.org"
+    dates = ("2025-08-20T00:00:00.000Z", "2026-06-05T00:00:00.000Z")
+
+    def teacher(first: str, last: str, title: str) -> Record:
+        name = {"first": first, "middle": None, "last": last}
+        return b.user(
+            did, name, _email(name, domain), {"teacher": _teacher_role(b, did, name, [school["id"]], title)}
+        )
+
+    patel = teacher("Nina", "Patel", "Math Teacher")
+    moreau = teacher("Luc", "Moreau", "Art Teacher")
+    lindqvist = teacher("Sara", "Lindqvist", "Reading Specialist")  # installed, teaches nothing
+    ortiz = teacher("Diego", "Ortiz", "Music Teacher")  # never installed the app
+    students = []
+    for index in range(4):
+        gender = GENDERS[index % len(GENDERS)]
+        student_name, short = b.person_name(gender)
+        role = _student_role(
+            b,
+            14 + index,
+            grade="7",
+            gender=gender,
+            schools=[school["id"]],
+            school_dates=dates,
+            name=student_name,
+            short_name=short,
+        )
+        students.append(b.user(did, student_name, None, {"student": role}))
+    ids = [student["id"] for student in students]
+    for lead, subject, period, enrolled in (
+        (patel, "math", "1", ids[:3]),
+        (moreau, "arts and music", "3", [ids[0], ids[3]]),
+        (ortiz, "arts and music", "5", [ids[0], ids[1]]),
+    ):
+        _section(
+            b,
+            district_id=did,
+            school_id=school["id"],
+            course=None,
+            term_id=term["id"],
+            subject=subject,
+            grade="7",
+            period=period,
+            teachers=[lead],
+            students=enrolled,
+        )
+    b.data.library_teachers += [patel["id"], moreau["id"], lindqvist["id"]]
+    b.data.demo_logins += [
+        DemoLogin(patel["id"], _label(patel, "Library teacher"), "", "teacher"),
+        DemoLogin(moreau["id"], _label(moreau, "Library teacher"), "", "teacher"),
+        DemoLogin(lindqvist["id"], _label(lindqvist, "Library teacher, no sections"), "", "teacher"),
+        DemoLogin(
+            students[0]["id"], _label(students[0], "Library student, two Library teachers"), "", "student"
+        ),
+        DemoLogin(students[2]["id"], _label(students[2], "Library student"), "", "student"),
     ]

@@ -90,20 +90,23 @@ def id_token_claims(
     return claims
 
 
-def userinfo_body(user: LoginUser) -> dict[str, Any]:
+def userinfo_body(user: LoginUser, authorized_by: str = "district") -> dict[str, Any]:
+    """A Library login (`authorized_by` "teacher") has no district: the keys are left out."""
+    district = (
+        {"district_id": user.district, "district": user.district} if authorized_by == "district" else {}
+    )
     body: dict[str, Any] = {
         "sub": user.id,
         "user_id": user.legacy_id,
         "multi_role_user_id": user.id,
         "user_type": user.user_type,
-        "district_id": user.district,
-        "district": user.district,
+        **district,
         "name": {"first": user.first, "last": user.last, "middle": user.middle or ""},
         "schools": list(user.schools),
         "given_name": user.first,
         "family_name": user.last,
         "email_verified": False,
-        "authorized_by": "district",
+        "authorized_by": authorized_by,
     }
     if user.email is not None:
         body["email"] = user.email
@@ -111,7 +114,18 @@ def userinfo_body(user: LoginUser) -> dict[str, Any]:
 
 
 def me_body(grant: Grant) -> dict[str, Any]:
-    """`/v3.0/me`: since v3.0 a user's `type` is always "user", whatever their roles."""
+    """`/v3.0/me`: since v3.0 a user's `type` is always "user", whatever their roles. A Library
+    login's has no district (nor a link to one)."""
+    if grant.authorized_by == "teacher":
+        assert grant.user_id is not None
+        return {
+            "type": "user",
+            "data": {"id": grant.user_id, "type": "user", "authorized_by": "teacher"},
+            "links": [
+                {"rel": "self", "uri": "/v3.0/me"},
+                {"rel": "canonical", "uri": f"/v3.0/users/{grant.user_id}"},
+            ],
+        }
     district_link = {"rel": "district", "uri": f"/v3.0/districts/{grant.district_id}"}
     if grant.kind == "district":
         data = {"id": grant.district_id, "district": grant.district_id, "type": "district"}
@@ -188,7 +202,7 @@ async def userinfo(request: Request) -> Response:
         # The person (or this role of theirs) is gone since the login: the token no longer
         # stands for anyone.
         return api_error(401, "Your OAuth2 token is incorrect or has expired", headers=headers)
-    return JSONResponse(userinfo_body(user), headers=headers)
+    return JSONResponse(userinfo_body(user, grant.authorized_by), headers=headers)
 
 
 async def me(request: Request) -> Response:

@@ -48,6 +48,7 @@ _KINDS = (
     ("staff", "Staff"),
     ("district_admin", "District admins"),
     ("contact", "Contacts (parents and guardians)"),
+    ("library", "Clever Library (authorized by a teacher, no district)"),
 )
 
 
@@ -101,7 +102,33 @@ def _resolve(sandbox: Sandbox, choice: Choice | None, district_id: str | None) -
     user_type = choice.user_type or sandbox.store.login_role(choice.user_id) or ""
     if user_type not in USER_TYPES or user_type not in roles:
         return None
+    authorized_by = sandbox.store.authorized_by(choice.user_id)
+    # Clever Library serves teachers and students only, and only those a teacher's install covers.
+    if authorized_by is None or (authorized_by == "teacher" and user_type not in _LIBRARY_USER_TYPES):
+        return None
     return Choice(choice.user_id, user_type)
+
+
+_LIBRARY_USER_TYPES = ("teacher", "student")
+
+
+def issue_login_code(
+    sandbox: Sandbox, choice: Choice, *, redirect_uri: str, nonce: str | None, code_challenge: str | None
+) -> str:
+    """A code for `choice`; a Library login's carries no district (Clever's Library rules)."""
+    record = sandbox.store.user(choice.user_id)
+    assert record is not None
+    authorized_by = sandbox.store.authorized_by(choice.user_id) or "district"
+    return sandbox.tokens.issue_code(
+        client_id=sandbox.config.client_id,
+        redirect_uri=redirect_uri,
+        user_id=choice.user_id,
+        district_id=record["district"] if authorized_by == "district" else "",
+        user_type=choice.user_type,
+        nonce=nonce,
+        code_challenge=code_challenge,
+        authorized_by=authorized_by,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +187,9 @@ def _picker(
             continue
         href = with_query(path, {**base, "login_hint": demo.user_id, "login_role": demo.user_type})
         detail = "signs in as " + demo.user_type.replace("_", " ")
-        groups[kind_of(record.get("roles") or {})].append(PickerEntry(demo.label, detail, href))
+        library = sandbox.store.authorized_by(demo.user_id) == "teacher"
+        kind = "library" if library else kind_of(record.get("roles") or {})
+        groups[kind].append(PickerEntry(demo.label, detail, href))
     page = picker_page(
         [PickerGroup(title, groups[kind]) for kind, title in _KINDS],
         cancel_href=cancel_href,
@@ -230,14 +259,10 @@ async def authorize(request: Request) -> Response:
     if pick.choice is None:
         cancel = with_query(redirect_uri, {"error": "access_denied", "state": state})
         return _picker(request, "authorize", district_id, cancel, pick.notice)
-    record = sandbox.store.user(pick.choice.user_id)
-    assert record is not None
-    code = sandbox.tokens.issue_code(
-        client_id=sandbox.config.client_id,
+    code = issue_login_code(
+        sandbox,
+        pick.choice,
         redirect_uri=redirect_uri,
-        user_id=pick.choice.user_id,
-        district_id=record["district"],
-        user_type=pick.choice.user_type,
         nonce=params.get("nonce"),
         code_challenge=params.get("code_challenge"),
     )
@@ -256,16 +281,7 @@ async def instant_login(request: Request) -> Response:
         # As at authorize: Cancel answers the application access_denied, here without a state.
         cancel = with_query(primary, {"error": "access_denied"})
         return _picker(request, "instant-login", district_id, cancel, pick.notice)
-    record = sandbox.store.user(pick.choice.user_id)
-    assert record is not None
-    code = sandbox.tokens.issue_code(
-        client_id=sandbox.config.client_id,
-        redirect_uri=primary,
-        user_id=pick.choice.user_id,
-        district_id=record["district"],
-        user_type=pick.choice.user_type,
-        nonce=None,
-    )
+    code = issue_login_code(sandbox, pick.choice, redirect_uri=primary, nonce=None, code_challenge=None)
     return _signed_in(with_query(primary, {"code": code}), pick.choice)
 
 
@@ -392,7 +408,8 @@ async def exchange_code(request: Request) -> Response:
     if user is None:
         return oauth_error(400, "invalid_grant", "Invalid grant: invalid code")
     answer: dict[str, Any] = {"access_token": sandbox.tokens.issue_user_token(issued), "token_type": "bearer"}
-    if sandbox.oidc_enabled:
+    # Clever issues no id_token for Library logins, OIDC or not: they use /userinfo.
+    if sandbox.oidc_enabled and issued.authorized_by == "district":
         claims = id_token_claims(
             user,
             issuer=issuer_of(request),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from clever_sandbox.district import SEED_EPOCH, DemoLogin, IdMaker, build_districts, iso_timestamp
 from clever_sandbox.patches import merge_patch, previous_attributes
@@ -63,6 +63,7 @@ class SandboxStore:
         self._resource_sections = {key: list(value) for key, value in data.resource_sections.items()}
         self._resource_users = {key: list(value) for key, value in data.resource_users.items()}
         self._demo_logins = tuple(data.demo_logins)
+        self._library_teachers = frozenset(data.library_teachers)
         self._ids = IdMaker.for_seed(self.seed, SEED_EPOCH, "records")
         self._serial = data.next_serial
         self._events: list[Record] = []
@@ -101,6 +102,26 @@ class SandboxStore:
         if user is None:
             return None
         return next((role for role in _LOGIN_ROLE_ORDER if role in user["roles"]), None)
+
+    def authorized_by(self, user_id: str) -> Literal["district", "teacher"] | None:
+        """Who lets this person use the app: their district, when it is connected (a district
+        connection takes precedence over a teacher's); else a teacher who installed the app from
+        the Library (the teacher, or a student of one of their sections); else no one."""
+        user = self.user(user_id)
+        if user is None:
+            return None
+        if user.get("district") in self._records["districts"]:
+            return "district"
+        return "teacher" if self.library_sections(user_id) or user_id in self._library_teachers else None
+
+    def library_sections(self, user_id: str) -> list[Record]:
+        """The sections of a Library login: the person's sections that a teacher of theirs, who
+        installed the app from the Library, shared with it. In id order."""
+        return [
+            section
+            for section in self.roster.sections_of_user({"id": user_id})
+            if set(section_teacher_ids(section)) & self._library_teachers
+        ]
 
     def shared_sections(self, resource_id: str) -> list[str]:
         """The ids of the sections a resource is shared with."""

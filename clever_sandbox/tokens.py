@@ -1,8 +1,9 @@
 """Authorization codes, access tokens and per-token rate limits, with Clever's rules.
 
 Codes live `code_ttl_seconds` and redeem once, for the client and exact redirect_uri they
-were issued to. A user token sees its own user and district; the one district token per
-district sees the whole district. Every token has a fixed one-minute request budget.
+were issued to. A user token sees its own user and district (a Library login's: what its
+teachers shared, see data_api); the one district token per district sees the whole district.
+Every token has a fixed one-minute request budget.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class IssuedCode:
     user_type: str
     expires_at: float
     code_challenge: str | None = None  # PKCE S256 challenge, when the authorize request sent one
+    # Who authorized the app for this login: the person's district, or (Clever Library) a
+    # teacher, whose logins have no district.
+    authorized_by: Literal["district", "teacher"] = "district"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class Grant:
     user_id: str | None = None
     user_type: str | None = None
     created_at: float = 0.0  # wall-clock seconds; shown in the district token list
+    authorized_by: Literal["district", "teacher"] = "district"  # "teacher": a Library login, no district
 
 
 @dataclass(slots=True)
@@ -119,6 +124,7 @@ class TokenRegistry:
         user_type: str,
         nonce: str | None,
         code_challenge: str | None = None,
+        authorized_by: Literal["district", "teacher"] = "district",
     ) -> str:
         code = secrets.token_urlsafe(24)
         self._codes[code] = IssuedCode(
@@ -131,6 +137,7 @@ class TokenRegistry:
             user_type=user_type,
             expires_at=self.clock() + self.code_ttl_seconds,
             code_challenge=code_challenge,
+            authorized_by=authorized_by,
         )
         return code
 
@@ -159,6 +166,7 @@ class TokenRegistry:
             client_id=issued.client_id,
             user_id=issued.user_id,
             user_type=issued.user_type,
+            authorized_by=issued.authorized_by,
         )
         return token
 

@@ -162,6 +162,15 @@ def test_origin_of(url: str, origin: str) -> None:
     assert origin_of(url) == origin
 
 
+def test_library_logins_are_refused_unless_accepted() -> None:
+    assert load_settings(GOOD).library_logins == "refuse"
+    assert load_settings({**GOOD, "LIBRARY_LOGINS": " Accept "}).library_logins == "accept"
+    assert load_settings({**GOOD, "LIBRARY_LOGINS": "refuse"}).library_logins == "refuse"
+    with pytest.raises(SettingsError) as refused:
+        load_settings({**GOOD, "LIBRARY_LOGINS": "yes"})
+    assert refused.value.problems == ["LIBRARY_LOGINS: must be accept or refuse"]
+
+
 def test_allowed_roles_are_role_names() -> None:
     assert load_settings(GOOD).allowed_roles is None
     settings = load_settings({**GOOD, "ALLOWED_ROLES": "teacher, student"})

@@ -82,6 +82,8 @@ def dev_environ(
         # local app, which must not be able to plant one the backend reads (SECURITY.md).
         "COOKIE_NAME_SUFFIX": secrets.token_hex(8),
         "FRONTEND_URL": addresses.demo_url,
+        # The sandbox's picker offers Clever Library teachers and students.
+        "LIBRARY_LOGINS": "accept",
     }
 
 

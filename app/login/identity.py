@@ -2,6 +2,11 @@
 
 Nothing here branches on `/me`'s `type`: since API v3.0 it is "user" for everyone, and roles come
 from the Data API user record (app.roster.fetch).
+
+How the person was authorized (README, "Clever Library logins"): a login with a district is the
+district's, whatever else is true of the person (a district connection takes precedence over a
+teacher's); one without is a Clever Library login, authorized by a teacher who installed the app.
+Clever sends no id_token for those, so they always come through `/me`.
 """
 
 from __future__ import annotations
@@ -10,12 +15,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.clever.client import CleverClient
 from app.clever.errors import CleverError
-from app.clever.models import TokenResponse
+from app.clever.models import AuthorizedBy, TokenResponse
 from app.errors import ServiceError
 from app.login.idtoken import IdClaims, IdTokenInvalid, IdTokenKeyUnknown, verify_id_token
 
@@ -25,8 +30,7 @@ JWKS_REFRESH_INTERVAL = 60.0  # an unknown `kid` refetches the keys at most this
 
 
 class IdentityError(ServiceError):
-    """The login cannot be tied to a Clever user of a district: `id_token_invalid` or
-    `district_required`."""
+    """The login cannot be tied to a Clever user: `id_token_invalid`."""
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
@@ -36,9 +40,15 @@ class IdentityError(ServiceError):
 @dataclass(frozen=True, slots=True)
 class Identity:
     user_id: str
-    district_id: str
+    district_id: str  # "" for a Library login: no district
     login_user_type: str | None  # the role of this login, when Clever says it
     source: Literal["id_token", "me"]
+    authorized_by: AuthorizedBy = "district"
+    access_token: str = field(default="", repr=False)  # the user's own; a Library login reads with it
+
+    @property
+    def library(self) -> bool:
+        return self.authorized_by == "teacher"
 
 
 class OidcKeys:
@@ -102,9 +112,10 @@ async def identify(
         except IdTokenInvalid as exc:
             raise IdentityError("id_token_invalid", str(exc)) from exc
         if claims.district:
-            return Identity(claims.sub, claims.district, claims.user_type, "id_token")
+            return Identity(claims.sub, claims.district, claims.user_type, "id_token", "district")
     me = await clever.me(token.access_token)
-    if not me.district:
-        # Users no district shared (Library sign-ups) have no district to take roles and roster from.
-        raise IdentityError("district_required", "the Clever user belongs to no district")
-    return Identity(me.id, me.district, None, "me")
+    if me.district:
+        return Identity(me.id, me.district, None, "me", "district")
+    # No district: a Library login (Clever gives district-shared users a district id, always).
+    # Its roster is read with the user's own token (app.roster.fetch.fetch_library_roster).
+    return Identity(me.id, "", None, "me", "teacher", token.access_token)

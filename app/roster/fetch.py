@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, replace
 
 from app.clever import CleverClient, CleverUnauthorized
-from app.clever.models import Resource, Section, User
+from app.clever.models import AuthorizedBy, Resource, Section, User
 from app.roster.district_tokens import DistrictTokens
 from app.roster.principal import (
     Principal,
@@ -31,6 +31,9 @@ class Roster:
     # Where it came from; for the store, when the copy's full sync began (app.roster.store).
     source: RosterSource = "live"
     synced_at: float | None = None
+    # "teacher" for a Clever Library login, read with the user's own token (`fetch_library_roster`);
+    # `students` are then a Library teacher's students.
+    authorized_by: AuthorizedBy = "district"
 
     def holds_any(self, roles: frozenset[str] | None) -> bool:
         """Whether the person holds one of `roles` (None: any role at all will do)."""
@@ -49,6 +52,7 @@ class Roster:
             student_fields=student_fields,
             students=self.students,
             roster=roster_version(self.fetched_at, event_id, source=self.source, synced_at=self.synced_at),
+            authorized_by=self.authorized_by,
         )
 
 
@@ -85,6 +89,37 @@ async def fetch_roster(
         token = await tokens.get(district_id)
         roster = await _fetch(clever, token, user_id, eager_students=eager)
     return replace(roster, fetched_at=fetched_at)
+
+
+async def fetch_library_roster(clever: CleverClient, user_token: str, *, user_id: str) -> Roster:
+    """A Clever Library login's roster, read with the person's own token: a Library login has
+    no district, so no district-app token and no roster copy (README, "Clever Library logins").
+
+    The user record first (its roles say what else to read), then the sections the person's
+    teachers shared and, for a teacher, the students of those sections. No resources: Library
+    apps are not given them. Read afresh at every login, as Clever's Library certification asks.
+    Errors propagate as the client's `CleverError`.
+    """
+    fetched_at = time.time()
+    user = await clever.user(user_token, user_id)
+    try:
+        async with asyncio.TaskGroup() as group:
+            sections = group.create_task(clever.user_sections(user_token, user_id))
+            students = (
+                group.create_task(clever.user_students(user_token, user_id))
+                if user.roles.teacher is not None
+                else None
+            )
+    except ExceptionGroup as failed:
+        raise _first_error(failed) from None
+    return Roster(
+        user=user,
+        sections=sections.result(),
+        resources=[],
+        students=students.result() if students is not None else [],
+        fetched_at=fetched_at,
+        authorized_by="teacher",
+    )
 
 
 async def _fetch(clever: CleverClient, token: str, user_id: str, *, eager_students: bool) -> Roster:

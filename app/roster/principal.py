@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
-from app.clever.models import ROLE_ORDER, Resource, Section, User
+from app.clever.models import ROLE_ORDER, AuthorizedBy, Resource, Section, User
 from app.roster.fieldpolicy import apply_student_fields
 
 # ISO 8601 in UTC, e.g. "2026-01-31T08:00:00.000000Z".
@@ -28,12 +28,23 @@ class PersonName(TypedDict):
 
 class PrincipalUser(TypedDict):
     id: str
-    district: str
+    district: Annotated[str | None, {"description": "null for a Clever Library login: no district."}]
     name: PersonName
     email: str | None
     roles: Annotated[list[str], {"items": {"enum": list(ROLE_ORDER)}}]  # in ROLE_ORDER
     primary_role: str | None
     legacy_ids: dict[str, str]
+    authorized_by: NotRequired[
+        Annotated[
+            AuthorizedBy,
+            {
+                "description": "How the person came to use the app: `district` (their district "
+                "connected it), or `teacher` (a Clever Library login: a teacher installed it, and "
+                "the person has no district). Absent from sessions made before this field "
+                "existed, which were all district logins."
+            },
+        ]
+    ]
 
 
 class PrincipalSection(TypedDict):
@@ -141,15 +152,19 @@ def build_principal(
     student_fields: frozenset[str],
     students: Sequence[User] = (),
     roster: RosterVersion | None = None,
+    authorized_by: AuthorizedBy = "district",
 ) -> Principal:
     """`students` are a contact's linked students (see `app.roster.fetch`), summarised under
-    `roles.contact.students`; they are ignored for anyone who is not a contact. `roster`, when
-    given (see `roster_version`), says which roster this Principal reflects."""
+    `roles.contact.students`, or a Library teacher's students, under `roles.teacher.students`;
+    they are ignored for anyone else. `roster`, when given (see `roster_version`), says which
+    roster this Principal reflects. A Library login (`authorized_by` "teacher") has no district,
+    whatever district the record names: the app is not connected to it."""
     held = user.roles.names
+    library = authorized_by == "teacher"
     principal: Principal = {
         "user": {
             "id": user.id,
-            "district": user.district,
+            "district": None if library else user.district,
             "name": {
                 "first": user.name.first or "",
                 "middle": user.name.middle or "",
@@ -159,8 +174,9 @@ def build_principal(
             "roles": held,
             "primary_role": primary_role(held, login_user_type),
             "legacy_ids": _legacy_ids(user),
+            "authorized_by": authorized_by,
         },
-        "roles": _roles(user, student_fields, students),
+        "roles": _roles(user, student_fields, students, library=library),
         "sections": [_section(section, user.id) for section in sections],
         "resources": [_resource(resource) for resource in resources],
     }
@@ -248,7 +264,9 @@ def _legacy_ids(user: User) -> dict[str, str]:
     return ids
 
 
-def _roles(user: User, student_fields: frozenset[str], students: Sequence[User]) -> dict[str, Any]:
+def _roles(
+    user: User, student_fields: frozenset[str], students: Sequence[User], *, library: bool = False
+) -> dict[str, Any]:
     roles: dict[str, Any] = {}
     if (admin := user.roles.district_admin) is not None:
         roles["district_admin"] = {"title": admin.title or ""}
@@ -261,6 +279,9 @@ def _roles(user: User, student_fields: frozenset[str], students: Sequence[User])
         }
     if (teacher := user.roles.teacher) is not None:
         roles["teacher"] = {"schools": list(teacher.schools), "title": teacher.title or ""}
+        if library:
+            # What the teacher shared: the students of their sections (app.roster.fetch).
+            roles["teacher"]["students"] = [_student_summary(student, student_fields) for student in students]
     if (student := user.roles.student) is not None:
         # As Clever sent them: only fields present in the payload, "" kept as "".
         sent = student.model_dump(mode="json", exclude_unset=True)

@@ -11,7 +11,9 @@ live instead is one of `LIVE_REASONS`:
 - `no_copy`: the district has no copy (never synced, purged, expired);
 - `stale`: it has one, and it is not fresh;
 - `not_in_copy`: it is fresh, and the person is not in it (created since the last poll);
-- `unreadable`: it does not parse or unseal (sealed under a secret no longer held, corrupted).
+- `unreadable`: it does not parse or unseal (sealed under a secret no longer held, corrupted);
+- `library`: a Clever Library login, which has no district and so no copy: always read live
+  with the person's own token (`fetch_library_roster`).
 
 A Redis error propagates, as everywhere on the login path: the session could not be written
 either.
@@ -26,10 +28,10 @@ from typing import Literal, get_args
 
 from app.clever import CleverClient
 from app.roster.district_tokens import DistrictTokens
-from app.roster.fetch import Roster, fetch_roster
+from app.roster.fetch import Roster, fetch_library_roster, fetch_roster
 from app.roster.store import RosterStore, StoreMiss, is_fresh
 
-LiveReason = Literal["no_copy", "stale", "not_in_copy", "unreadable"]
+LiveReason = Literal["no_copy", "stale", "not_in_copy", "unreadable", "library"]
 LIVE_REASONS: tuple[LiveReason, ...] = get_args(LiveReason)
 
 
@@ -75,9 +77,15 @@ async def person_roster(
     max_events_lag: float,
     decided: Callable[[LiveReason | None], None] | None = None,
     clock: Callable[[], float] = time.time,
+    library_token: str | None = None,
 ) -> Roster:
     """The person's roster from a fresh copy, else fetched live (`fetch_roster`, whose errors
-    propagate). `decided` learns which, before any live fetch: None for the copy, else why not."""
+    propagate). `decided` learns which, before any live fetch: None for the copy, else why not.
+    With `library_token` (a Library login's own token) it is always read live with that token."""
+    if library_token is not None:
+        if decided is not None:
+            decided("library")
+        return await fetch_library_roster(clever, library_token, user_id=user_id)
     found = await from_store(
         store,
         user_id=user_id,

@@ -157,8 +157,9 @@ class SessionStore:
             # EXPIRE keeps each index exactly as long as its longest-lived member (and works on
             # Redis 6.2, which has no EXPIRE GT).
             pipe.expire(user_key, self._absolute)
-            pipe.zadd(district_key, {self._hash("user", user_id): expires_at})
-            pipe.expire(district_key, self._absolute)
+            if district_id:  # a Clever Library login has none: no district can end it
+                pipe.zadd(district_key, {self._hash("user", user_id): expires_at})
+                pipe.expire(district_key, self._absolute)
             pipe.set(key, sealed, ex=ttl)
             await pipe.execute()
         return session

@@ -114,6 +114,10 @@ def _document() -> dict[str, Any]:
                         ),
                         "401": _error("no_session"),
                         "403": _error("csrf_header_missing, csrf_origin_denied, role_not_allowed"),
+                        "409": _error(
+                            "refresh_needs_login (a Clever Library session: its roster is read "
+                            "again at each login)"
+                        ),
                         "429": _error("refresh_too_soon (at most one refresh per session every 30 s)"),
                         "503": _error("clever_unavailable, store_unavailable"),
                     },
@@ -144,6 +148,7 @@ def _document() -> dict[str, Any]:
                                     "X-Clever-District-Id",
                                     "X-Clever-Roles",
                                     "X-Clever-Primary-Role",
+                                    "X-Clever-Authorized-By",
                                 )
                             },
                         },
@@ -257,7 +262,11 @@ def _document() -> dict[str, Any]:
                     "properties": {
                         "active": {"type": "boolean"},
                         "sub": _STRING,
-                        "district": _STRING,
+                        "district": {
+                            **_NULLABLE_STRING,
+                            "description": "null for a Clever Library login: no district.",
+                        },
+                        "authorized_by": {"enum": ["district", "teacher"]},
                         "roles": _STRINGS,
                         "primary_role": _NULLABLE_STRING,
                         "iat": {"type": "integer"},

@@ -63,12 +63,16 @@ PROBLEMS: dict[str, Problem] = {
     "clever_error": Problem(502, "Clever answered in a way we did not expect. Please try again."),
     "clever_unavailable": Problem(503, "Clever cannot be reached right now. Please try again in a moment."),
     "id_token_invalid": Problem(502, "Clever's answer could not be verified. Please try again."),
+    # A Clever Library login (no district) while LIBRARY_LOGINS=refuse.
     "district_required": Problem(403, "This Clever account does not belong to a school district."),
     "district_not_allowed": Problem(403, "Your district is not set up to use this application."),
     "district_not_connected": Problem(403, "Your district has not connected this application in Clever."),
     "role_not_allowed": Problem(403, "This application is not available to your role."),
     "store_unavailable": Problem(503, "Sign-in is unavailable right now. Please try again in a moment."),
     "no_session": Problem(401, "You are not logged in."),
+    "refresh_needs_login": Problem(
+        409, "This session's classes are read again at each login. Please log in again to refresh them."
+    ),
     "refresh_too_soon": Problem(429, "This session was refreshed moments ago. Please try again shortly."),
     "too_many_pending_logins": Problem(
         429, "Too many logins were started and not finished. Please wait a few minutes and try again."

@@ -70,3 +70,34 @@ def test_me_is_read_the_same_whatever_type_an_older_api_version_answers(pinned_t
         {"type": pinned_type, "data": {"id": "u1", "district": "d1", "type": pinned_type}, "links": []}
     )
     assert (me.data.id, me.data.district) == ("u1", "d1")
+
+
+async def test_a_login_with_no_district_is_a_library_login_from_me_with_the_users_own_token(
+    sandbox: RunningSandbox,
+) -> None:
+    store = sandbox.sandbox.store
+    login = next(login for login in store.demo_logins() if not login.district_id)
+    tokens = await _tokens(sandbox, login.user_id, "n")
+    assert tokens.id_token is None  # OIDC is on: Clever still sends none for Library logins
+    async with sandbox_clever(sandbox.url, sandbox.config) as clever:
+        who = await identify(clever, OidcKeys(clever, issuer=sandbox.url), tokens,
+                             client_id=sandbox.config.client_id, nonce="n")  # fmt: skip
+    assert (who.user_id, who.district_id, who.source, who.authorized_by) == (
+        login.user_id,
+        "",
+        "me",
+        "teacher",
+    )
+    assert who.library
+    assert who.access_token == tokens.access_token
+    assert tokens.access_token not in repr(who)
+
+
+async def test_a_district_login_is_the_districts_and_keeps_no_user_token(sandbox: RunningSandbox) -> None:
+    user = demo_user(sandbox.sandbox.store, "teacher")
+    nonce = LoginTransaction.new(return_to="/", login_method="clever_sso").nonce
+    tokens = await _tokens(sandbox, user["id"], nonce)
+    async with sandbox_clever(sandbox.url, sandbox.config) as clever:
+        who = await identify(clever, OidcKeys(clever, issuer=sandbox.url), tokens,
+                             client_id=sandbox.config.client_id, nonce=nonce)  # fmt: skip
+    assert (who.authorized_by, who.access_token, who.library) == ("district", "", False)

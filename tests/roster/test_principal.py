@@ -150,3 +150,23 @@ def test_a_user_with_no_roles_sections_or_email_still_has_a_principal() -> None:
     assert principal["user"]["primary_role"] is None
     assert principal["roles"] == {}
     assert principal["sections"] == []
+
+
+def test_a_library_principal_has_no_district_and_a_teachers_students() -> None:
+    teacher = User.model_validate(TEACHER_STAFF)
+    student = User.model_validate(STUDENT)
+    library = build_principal(
+        teacher, [], [], login_user_type=None, student_fields=DEFAULT_STUDENT_FIELDS,
+        students=[student], authorized_by="teacher",
+    )  # fmt: skip
+    assert library["user"]["district"] is None
+    assert library["user"]["authorized_by"] == "teacher"
+    assert library["roles"]["teacher"]["students"] == [
+        {"id": "u-st", "name": {"first": "Ada", "last": "L"}, "grade": ""}
+    ]
+    district = build_principal(
+        teacher, [], [], login_user_type=None, student_fields=DEFAULT_STUDENT_FIELDS, students=[student]
+    )
+    assert district["user"]["district"] == "d1"
+    assert district["user"]["authorized_by"] == "district"
+    assert "students" not in district["roles"]["teacher"]

@@ -107,7 +107,8 @@ async def rig(sandbox: RunningSandbox, redis: Redis, key_prefix: str) -> AsyncIt
 
 
 def logins(sandbox: RunningSandbox) -> list[DemoLogin]:
-    return sandbox.sandbox.store.demo_logins()
+    # District logins: a Library login (no district) has no roster copy.
+    return [login for login in sandbox.sandbox.store.demo_logins() if login.district_id]
 
 
 # -- the same Principal as a live fetch ------------------------------------------------------------

@@ -738,3 +738,71 @@ async def test_openid_configuration_and_keys_conform(sandbox: RunningSandbox) ->
         certs = await client.get(urlsplit(document["jwks_uri"]).path)
         assert certs.status_code == 200
         json_of(certs, JWKS)
+
+
+# A Library login (authorized by a teacher) has no district: Clever's pages say so of such users,
+# and the answers leave the keys out.
+_NO_DISTRICT: JsonSchema = {"not": {"anyOf": [{"required": ["district"]}, {"required": ["district_id"]}]}}
+LIBRARY_USERINFO: JsonSchema = {
+    **USERINFO,
+    "required": ["sub", "user_id", "multi_role_user_id", "user_type", "authorized_by"],
+    **_NO_DISTRICT,
+}
+LIBRARY_ME: JsonSchema = {
+    **ME,
+    "properties": {
+        **ME["properties"],
+        "data": {**ME["properties"]["data"], "required": ["id", "type", "authorized_by"], **_NO_DISTRICT},
+    },
+}
+
+
+async def test_a_library_login_conforms(sandbox: RunningSandbox) -> None:
+    config, store = sandbox.config, sandbox.sandbox.store
+    library = [login for login in store.demo_logins() if not login.district_id]
+    assert {login.user_type for login in library} == {"teacher", "student"}
+    redirect_uri = config.redirect_uris[0]
+    basic = (config.client_id, config.client_secret)
+    async with httpx.AsyncClient(base_url=sandbox.url, timeout=30, verify=tls_context()) as client:
+        for login in library:
+            authorize = await client.get(
+                "/oauth/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": config.client_id,
+                    "redirect_uri": redirect_uri,
+                    "login_hint": login.user_id,
+                    "login_role": login.user_type,
+                },
+            )
+            (code,) = parse_qs(urlsplit(authorize.headers["location"]).query)["code"]
+            exchange = {"code": code, "grant_type": "authorization_code", "redirect_uri": redirect_uri}
+            tokens = json_of(await client.post("/oauth/tokens", json=exchange, auth=basic), TOKEN_ANSWER)
+            assert "id_token" not in tokens
+            bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+            assert (
+                json_of(await client.get("/userinfo", headers=bearer), LIBRARY_USERINFO)["sub"]
+                == login.user_id
+            )
+            assert (
+                json_of(await client.get("/v3.0/me", headers=bearer), LIBRARY_ME)["data"]["id"]
+                == login.user_id
+            )
+
+            for version, filename in clever_spec.DATA_FILES.items():
+                definitions = clever_spec.load(filename)
+                walker = Walker(client, version, definitions)
+                client.headers.update(bearer)
+                base = f"/{version}/users/{login.user_id}"
+                await walker.one("/users/{id}", base)
+                sections = await walker.pages(
+                    "/users/{id}/sections", f"{base}/sections", {"limit": str(PAGE_SIZE)}
+                )
+                mine = "/users/{id}/mystudents" if login.user_type == "teacher" else "/users/{id}/myteachers"
+                await walker.pages(mine, f"{base}/{mine.rsplit('/', 1)[1]}", {"limit": str(PAGE_SIZE)})
+                for item in sections:
+                    section = f"/{version}/sections/{item['id']}"
+                    await walker.one("/sections/{id}", section)
+                    await walker.pages("/sections/{id}/users", f"{section}/users", {"limit": str(PAGE_SIZE)})
+                status, _ = await walker.one("/users/{id}", f"/{version}/users/{UNKNOWN_ID}")
+                assert status == 404

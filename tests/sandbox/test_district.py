@@ -69,7 +69,7 @@ def test_ten_thousand_students_build_quickly() -> None:
     started = time.perf_counter()
     built = build_districts(seed=3, students=10_000)
     assert time.perf_counter() - started < 5
-    assert len(_users(built, "student")) == 10_002  # and the second district's two
+    assert len(_users(built, "student")) == 10_006  # and the second district's two, the Library's four
 
 
 @pytest.mark.parametrize(
@@ -265,7 +265,8 @@ def test_demo_logins_cover_every_kind_of_user(seed: SeedData) -> None:
     users = {u["id"]: u for u in seed.users}
     for login in seed.demo_logins:
         user = users[login.user_id]
-        assert user["district"] == login.district_id
+        # A Library login has no district; the person's own is not connected to the app.
+        assert user["district"] == login.district_id or not login.district_id
         assert login.user_type in user["roles"]
     kinds = {(login.district_id, login.user_type) for login in seed.demo_logins}
     main, second = (d["id"] for d in seed.districts)
@@ -274,6 +275,8 @@ def test_demo_logins_cover_every_kind_of_user(seed: SeedData) -> None:
     assert {(second, "teacher"), (second, "student")} <= kinds
     multi = [login for login in seed.demo_logins if len(users[login.user_id]["roles"]) > 1]
     assert {login.user_type for login in multi} == {"teacher", "staff"}
+    library = {login.user_type for login in seed.demo_logins if not login.district_id}
+    assert library == {"teacher", "student"}  # Clever Library serves only these
 
 
 @needs_spec

@@ -56,7 +56,12 @@ async def published_keys(http: httpx.AsyncClient) -> KeySet:
 
 
 def demo_logins(local: LocalSandbox) -> list[DemoLogin]:
-    return local.sandbox.store.demo_logins()
+    """The district-authorized demo logins (Library logins are tested on their own below)."""
+    return [login for login in local.sandbox.store.demo_logins() if login.district_id]
+
+
+def library_logins(local: LocalSandbox) -> list[DemoLogin]:
+    return [login for login in local.sandbox.store.demo_logins() if not login.district_id]
 
 
 # --- discovery and keys -------------------------------------------------------------------
@@ -332,3 +337,95 @@ async def test_id_token_over_loopback_uses_the_request_base_url(sandbox: Running
         ).json()
         keys = await published_keys(http)
     assert jwt.decode(answer["id_token"], keys).claims["iss"] == sandbox.url
+
+
+# --- Clever Library logins ------------------------------------------------------------------
+
+
+async def test_library_logins_get_no_id_token_even_with_oidc_on(local: LocalSandbox) -> None:
+    assert local.sandbox.oidc_enabled
+    assert library_logins(local)
+    for login in library_logins(local):
+        answer = await sign_in(local, login, nonce="n-1")
+        assert "id_token" not in answer
+        assert answer["access_token"]
+
+
+async def test_userinfo_and_me_of_a_library_login_have_no_district(local: LocalSandbox) -> None:
+    for login in library_logins(local):
+        token = (await sign_in(local, login))["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        info = (await local.http.get("/userinfo", headers=auth)).json()
+        assert info["sub"] == login.user_id
+        assert info["user_type"] == login.user_type
+        assert info["authorized_by"] == "teacher"
+        assert "district" not in info
+        assert "district_id" not in info
+        me = (await local.http.get("/v3.0/me", headers=auth)).json()
+        assert me["data"] == {"id": login.user_id, "type": "user", "authorized_by": "teacher"}
+        assert "district" not in {link["rel"] for link in me["links"]}
+
+
+async def test_a_connected_district_takes_precedence_over_a_library_install(local: LocalSandbox) -> None:
+    store = local.sandbox.store
+    (both,) = [
+        login
+        for login in demo_logins(local)
+        if login.user_type == "teacher"
+        and store.authorized_by(login.user_id) == "district"
+        and login.user_id in store._library_teachers  # the seed's install
+    ]
+    answer = await sign_in(local, both, nonce="n-2")
+    assert "id_token" in answer
+    info = (
+        await local.http.get("/userinfo", headers={"Authorization": f"Bearer {answer['access_token']}"})
+    ).json()
+    assert info["authorized_by"] == "district"
+    assert info["district"] == both.district_id
+
+
+async def library_token(local: LocalSandbox, label: str) -> tuple[DemoLogin, dict[str, str]]:
+    login = next(login for login in library_logins(local) if login.label.endswith(f"({label})"))
+    token = (await sign_in(local, login))["access_token"]
+    return login, {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_library_teacher_token_reads_the_teachers_shared_sections_and_students(
+    local: LocalSandbox,
+) -> None:
+    login, auth = await library_token(local, "Library teacher")
+    sections = (await local.http.get(f"/v3.1/users/{login.user_id}/sections", headers=auth)).json()["data"]
+    assert sections
+    assert all(login.user_id in item["data"]["teachers"] for item in sections)
+    students = (await local.http.get(f"/v3.1/users/{login.user_id}/mystudents", headers=auth)).json()["data"]
+    enrolled = {student for item in sections for student in item["data"]["students"]}
+    assert {item["data"]["id"] for item in students} == enrolled
+    section_id = sections[0]["data"]["id"]
+    assert (await local.http.get(f"/v3.1/sections/{section_id}", headers=auth)).status_code == 200
+    # Nothing beyond what was shared: no district, no listing, no other user.
+    assert (
+        (await local.http.get("/v3.1/sections", headers=auth)).headers["content-type"].startswith("text/html")
+    )
+    district = local.sandbox.store.district_ids()[0]
+    assert (await local.http.get(f"/v3.1/districts/{district}", headers=auth)).status_code == 404
+    other = next(login for login in demo_logins(local))
+    assert (await local.http.get(f"/v3.1/users/{other.user_id}", headers=auth)).status_code == 404
+
+
+async def test_a_library_teacher_with_no_sections_reads_an_empty_list(local: LocalSandbox) -> None:
+    login, auth = await library_token(local, "Library teacher, no sections")
+    response = await local.http.get(f"/v3.1/users/{login.user_id}/sections", headers=auth)
+    assert response.status_code == 200
+    assert response.json()["data"] == []
+
+
+async def test_a_library_student_reads_only_the_sections_library_teachers_shared(local: LocalSandbox) -> None:
+    login, auth = await library_token(local, "Library student, two Library teachers")
+    store = local.sandbox.store
+    every = store.roster.sections_of_user({"id": login.user_id})
+    shared = (await local.http.get(f"/v3.1/users/{login.user_id}/sections", headers=auth)).json()["data"]
+    shared_teachers = {item["data"]["teacher"] for item in shared}
+    assert len(shared_teachers) == 2  # two Library teachers
+    assert len(every) > len(shared)  # a section of a teacher who never installed the app is not shared
+    unshared = next(section for section in every if section["id"] not in {i["data"]["id"] for i in shared})
+    assert (await local.http.get(f"/v3.1/sections/{unshared['id']}", headers=auth)).status_code == 404

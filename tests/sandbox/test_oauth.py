@@ -99,6 +99,7 @@ async def test_picker_lists_every_demo_login_grouped_by_kind(local: LocalSandbox
         "Staff",
         "District admins",
         "Contacts (parents and guardians)",
+        "Clever Library (authorized by a teacher, no district)",
     ]
 
 

@@ -230,7 +230,7 @@ def test_roster_sources_have_a_fixed_vocabulary_shown_from_the_start() -> None:
     expected = {
         (("purpose", purpose), ("reason", reason), ("source", "store" if reason == "none" else "live"))
         for purpose in ("login", "refresh")
-        for reason in ("none", "no_copy", "stale", "not_in_copy", "unreadable")
+        for reason in ("none", "no_copy", "stale", "not_in_copy", "unreadable", "library")
     }
     assert set(found) == expected
     assert found[(("purpose", "login"), ("reason", "none"), ("source", "store"))] == 1

@@ -10,6 +10,7 @@ from app.clever.models.base import CleverModel, Envelope, Item, Link, Page
 from app.clever.models.events import Event, EventData, EventObject, EventPage
 from app.clever.models.oauth import (
     JWKS,
+    AuthorizedBy,
     DistrictToken,
     DistrictTokens,
     Me,
@@ -50,6 +51,7 @@ from app.clever.models.users import (
 __all__ = [
     "JWKS",
     "ROLE_ORDER",
+    "AuthorizedBy",
     "CleverModel",
     "ContactRole",
     "Course",

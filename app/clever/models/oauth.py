@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
 from app.clever.models.base import CleverModel, Id, Links, NullAsEmpty, StrList
 from app.clever.models.users import Name
+
+# How a login was authorized: by the person's district, or (Clever Library) by a teacher who
+# installed the app. Clever's `authorized_by` field; we derive it from the district's presence.
+AuthorizedBy = Literal["district", "teacher"]
 
 # Tokens are kept out of reprs so a logged model never carries one.
 Secret = Annotated[str, Field(min_length=1, repr=False)]

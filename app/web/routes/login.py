@@ -136,9 +136,14 @@ async def _complete(
     who = await identify(
         svc.clever, svc.oidc, token, client_id=settings.clever_client_id, nonce=transaction.nonce
     )
-    if settings.allowed_districts is not None and who.district_id not in settings.allowed_districts:
+    if who.library:
+        # A Clever Library login: no district, so ALLOWED_DISTRICTS has nothing to match.
+        if settings.library_logins == "refuse":
+            raise AppError("district_required")
+    elif settings.allowed_districts is not None and who.district_id not in settings.allowed_districts:
         raise AppError("district_not_allowed")
-    # The district's fresh copy when it holds the person, else Clever (app.roster.source).
+    # The district's fresh copy when it holds the person, else Clever (app.roster.source); a
+    # Library login's roster is always read live, with the person's own token.
     roster = await person_roster(
         svc.clever,
         svc.district_tokens,
@@ -149,8 +154,9 @@ async def _complete(
         student_fields=settings.student_fields,
         max_events_lag=settings.roster_max_events_lag,
         decided=lambda reason: svc.metrics.roster_source("login", reason),
+        library_token=who.access_token if who.library else None,
     )
-    if roster.user.id != who.user_id or roster.user.district != who.district_id:
+    if roster.user.id != who.user_id or (not who.library and roster.user.district != who.district_id):
         raise AppError("clever_error")
     if not roster.holds_any(settings.allowed_roles):
         raise AppError("role_not_allowed")
@@ -174,6 +180,7 @@ async def _complete(
             "method": transaction.login_method,
             "identity": who.source,
             "roster": roster.source,
+            "authorized_by": who.authorized_by,
         },
     )
     response = RedirectResponse(transaction.return_to, status_code=302)

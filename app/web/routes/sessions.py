@@ -96,6 +96,10 @@ async def get_session(request: Request) -> Response:
 async def refresh_session(request: Request) -> Response:
     svc = services(request)
     session = await current_session(request)
+    if not session.district_id:
+        # A Clever Library login: its roster is read with the person's own token, which the
+        # session does not keep; it is read again at each login (README, "Clever Library logins").
+        raise AppError("refresh_needs_login")
     # A refresh that goes live spends calls on the district token that every login of the
     # district shares (1200/min at Clever): one session looping on it must not starve the others.
     wait = await svc.sessions.claim_refresh(session, REFRESH_INTERVAL_SECONDS)
@@ -154,6 +158,7 @@ class Verify:
             (b"x-clever-district-id", session.district_id.encode("latin-1")),
             (b"x-clever-roles", ",".join(user["roles"]).encode("latin-1")),
             (b"x-clever-primary-role", (user["primary_role"] or "").encode("latin-1")),
+            (b"x-clever-authorized-by", user.get("authorized_by", "district").encode("latin-1")),
             (b"content-length", b"0"),
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -194,7 +199,8 @@ async def introspect(request: Request) -> Response:
         {
             "active": True,
             "sub": session.user_id,
-            "district": session.district_id,
+            "district": session.district_id or None,
+            "authorized_by": user.get("authorized_by", "district"),
             "roles": user["roles"],
             "primary_role": user["primary_role"],
             "iat": int(session.created_at),
