@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
 
+from app.clever.models import ROLE_ORDER
 from app.login.pending import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 from app.redis_client import parse_redis_url
 from app.roster.fieldpolicy import parse_student_fields
@@ -303,13 +304,10 @@ def _key_prefix(raw: str) -> str:
     return raw
 
 
-ROLE_NAMES = ("district_admin", "staff", "teacher", "student", "contact")
-
-
 def _roles(raw: str) -> frozenset[str] | None:
     names = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    if bad := sorted(name for name in names if name not in ROLE_NAMES):
-        raise ValueError(f"not a role: {', '.join(bad)} (roles: {', '.join(ROLE_NAMES)})")
+    if bad := sorted(name for name in names if name not in ROLE_ORDER):
+        raise ValueError(f"not a role: {', '.join(bad)} (roles: {', '.join(ROLE_ORDER)})")
     return names or None
 
 
