@@ -27,7 +27,8 @@ _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "example",
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _COOKIE_SUFFIX = re.compile(r"^[A-Za-z0-9]{1,32}$")
-# What a Clever district id may look like, wherever one is read (settings, /auth/login).
+# What a Clever district id may look like, wherever one is read (settings, /auth/login, the
+# events worker, metrics labels).
 DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
