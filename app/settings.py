@@ -15,6 +15,7 @@ from app.clever.models import ROLE_ORDER
 from app.login.pending import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 from app.redis_client import parse_redis_url
 from app.roster.fieldpolicy import parse_student_fields
+from app.urls import origin_of
 
 T = TypeVar("T")
 
@@ -161,19 +162,6 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         pending_logins_per_browser=per_browser,
         pending_logins_max=pending_max,
     )
-
-
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]`, lower-cased, without the scheme's default port."""
-    parts = urlsplit(url)
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    if scheme not in ("http", "https") or not host:
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    port = parts.port
-    if ":" in host:
-        host = f"[{host}]"
-    default = {"http": 80, "https": 443}[scheme]
-    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
 
 
 def _http_url(raw: str) -> str:

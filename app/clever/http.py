@@ -19,6 +19,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from app.urls import origin
+
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 USER_AGENT = "clever-login"
 
@@ -201,14 +203,6 @@ class _Chunks:
             return await self._chunks.__anext__()
         except _FOREIGN as exc:
             raise TransportFailed(exc) from exc
-
-
-def origin(url: str) -> tuple[str, str, int]:
-    """Scheme, host and port (the scheme's default when not given) of an absolute URL."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    return scheme, (parts.hostname or "").lower(), port
 
 
 def _text(value: str | int | float | bool | None) -> str:

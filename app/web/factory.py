@@ -18,7 +18,8 @@ from app.core import open_core
 from app.login.identity import OidcKeys
 from app.login.pending import PendingLogins
 from app.logs import EventLimiter
-from app.settings import Settings, origin_of
+from app.settings import Settings
+from app.urls import origin_of
 from app.web.cookies import Cookies
 from app.web.health import Readiness, health_routes
 from app.web.metrics import CleverMetrics, Metrics
