@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
 
+from app.clever.http import origin_of
 from app.clever.models import ROLE_ORDER
 from app.login.pending import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 from app.redis_client import parse_redis_url
 from app.roster.fieldpolicy import parse_student_fields
-from app.urls import origin_of
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from app.clever.breaker import BreakerPolicy
 from app.clever.budget import RateBudget
 from app.clever.calls import Caller
 from app.clever.errors import CleverMalformed
-from app.clever.http import DEFAULT_BODY_LIMIT, CleverHTTP, Param, Params
+from app.clever.http import DEFAULT_BODY_LIMIT, CleverHTTP, Param, Params, origin
 from app.clever.models import (
     JWKS,
     Course,
@@ -38,7 +38,6 @@ from app.clever.models import (
 )
 from app.clever.observer import CleverObserver
 from app.clever.retry import RetryPolicy
-from app.urls import origin
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -14,12 +14,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from app.clever.http import origin_of
 from app.core import open_core
 from app.login.identity import OidcKeys
 from app.login.pending import PendingLogins
 from app.logs import EventLimiter
 from app.settings import Settings
-from app.urls import origin_of
 from app.web.cookies import Cookies
 from app.web.health import Readiness, health_routes
 from app.web.metrics import CleverMetrics, Metrics
