@@ -79,10 +79,6 @@ class Settings:
     pending_logins_per_browser: int = PER_BROWSER_DEFAULT
     pending_logins_max: int = TOTAL_DEFAULT
 
-    @property
-    def frontend_origin(self) -> str:
-        return origin_of(self.frontend_url)
-
 
 def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bool = True) -> Settings:
     """Read the settings; raise SettingsError naming every variable that is missing or wrong."""

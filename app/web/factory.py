@@ -48,7 +48,6 @@ def create_app(settings: Settings) -> Starlette:
         async with open_core(settings, observer=CleverMetrics(metrics)) as core:
             services = Services(
                 settings=settings,
-                keyring=core.keyring,
                 cookies=Cookies(secure=settings.cookie_secure, suffix=settings.cookie_name_suffix),
                 redis=core.redis,
                 clever=core.clever,
