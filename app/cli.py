@@ -107,30 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer 503 beyond N requests being served at once; idle and unfinished connections do "
         "not count (default: no limit)",
     )
-    serve.add_argument(
-        "--timeout-keep-alive",
-        type=_positive_int,
-        default=SERVE_DEFAULTS.timeout_keep_alive,
-        metavar="SECONDS",
-        help="close connections with no request under way (new ones too) after this long; keep it above "
-        f"the load balancer's idle timeout (default {SERVE_DEFAULTS.timeout_keep_alive})",
-    )
-    serve.add_argument(
-        "--timeout-request",
-        type=_positive_int,
-        default=SERVE_DEFAULTS.timeout_request,
-        metavar="SECONDS",
-        help="close a connection whose request has not arrived whole this long after its first byte "
-        f"(default {SERVE_DEFAULTS.timeout_request})",
-    )
-    serve.add_argument(
-        "--timeout-graceful-shutdown",
-        type=_positive_int,
-        default=SERVE_DEFAULTS.timeout_graceful_shutdown,
-        metavar="SECONDS",
-        help="on SIGTERM, wait this long for open requests "
-        f"(default {SERVE_DEFAULTS.timeout_graceful_shutdown})",
-    )
+    for flag, seconds, what in (
+        (
+            "--timeout-keep-alive",
+            SERVE_DEFAULTS.timeout_keep_alive,
+            "close connections with no request under way (new ones too) after this long; keep it above "
+            "the load balancer's idle timeout",
+        ),
+        (
+            "--timeout-request",
+            SERVE_DEFAULTS.timeout_request,
+            "close a connection whose request has not arrived whole this long after its first byte",
+        ),
+        (
+            "--timeout-graceful-shutdown",
+            SERVE_DEFAULTS.timeout_graceful_shutdown,
+            "on SIGTERM, wait this long for open requests",
+        ),
+    ):
+        serve.add_argument(
+            flag, type=_positive_int, default=seconds, metavar="SECONDS", help=f"{what} (default {seconds})"
+        )
 
     events = commands.add_parser(
         "events", help="run the Events API worker (settings from environment variables, as for serve)"
