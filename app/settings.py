@@ -204,30 +204,26 @@ def _redis_url(raw: str) -> Secret:
     return Secret(raw)
 
 
-def _count(low: int, high: int) -> Callable[[str], int]:
+def _count(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """A parser of whole numbers from `low` to `high`; its messages name the `unit`, if any."""
+    whole, bounds = ("a whole number", f"between {low} and {high}")
+    if unit:
+        whole, bounds = f"{whole} of {unit}", f"{bounds} {unit}"
+
     def parse(raw: str) -> int:
         try:
             value = int(raw)
         except ValueError:
-            raise ValueError(f"must be a whole number, not {raw!r}") from None
+            raise ValueError(f"must be {whole}, not {raw!r}") from None
         if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
+            raise ValueError(f"must be {bounds}")
         return value
 
     return parse
 
 
 def _seconds(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"must be a whole number of seconds, not {raw!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high} seconds")
-        return value
-
-    return parse
+    return _count(low, high, "seconds")
 
 
 def _poll_interval(raw: str) -> float:
