@@ -18,9 +18,6 @@ import uvicorn
 from app.logs import LOG_FORMATS, with_format
 from app.logs import configure as configure_logs
 from app.serving.server import (
-    DEFAULT_FORWARDED_ALLOW_IPS,
-    GRACEFUL_SHUTDOWN_SECONDS,
-    REQUEST_TIMEOUT_SECONDS,
     PortInUseError,
     ServeOptions,
     raise_open_file_limit,
@@ -40,7 +37,8 @@ if TYPE_CHECKING:
 # Dockerfile): there, `sandbox` and `dev` say so and exit 2.
 
 SANDBOX_PORT = 8700
-BACKEND_PORT = 8000
+# `serve`'s defaults are ServeOptions' own.
+SERVE_DEFAULTS = ServeOptions()
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 # `clever-login sync`: 0 synced (or asked for), 1 the sync failed (the previous copy stays in
 # use), 2 bad usage or settings (a district not in ALLOWED_DISTRICTS too), these two:
@@ -77,24 +75,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the login backend (settings from environment variables)")
     serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)"
+        "--host",
+        default=SERVE_DEFAULTS.host,
+        help=f"address to listen on (default {SERVE_DEFAULTS.host}; 0.0.0.0 in a container)",
     )
-    serve.add_argument("--port", type=_port, default=BACKEND_PORT, help=f"default {BACKEND_PORT}")
-    serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--port", type=_port, default=SERVE_DEFAULTS.port, help=f"default {SERVE_DEFAULTS.port}"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=SERVE_DEFAULTS.workers,
+        help=f"worker processes (default {SERVE_DEFAULTS.workers})",
+    )
     serve.add_argument(
         "--forwarded-allow-ips",
-        default=os.environ.get("FORWARDED_ALLOW_IPS") or DEFAULT_FORWARDED_ALLOW_IPS,
+        default=os.environ.get("FORWARDED_ALLOW_IPS") or SERVE_DEFAULTS.forwarded_allow_ips,
         metavar="IPS",
         help="comma-separated proxy addresses or networks whose X-Forwarded-* headers are believed "
-        f"(default $FORWARDED_ALLOW_IPS, else {DEFAULT_FORWARDED_ALLOW_IPS})",
+        f"(default $FORWARDED_ALLOW_IPS, else {SERVE_DEFAULTS.forwarded_allow_ips})",
     )
     serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=SERVE_DEFAULTS.access_log,
         help="log every request (off by default: request lines carry login codes and client addresses)",
     )
-    serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    serve.add_argument("--log-level", choices=LOG_LEVELS, default=SERVE_DEFAULTS.log_level)
     serve.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
@@ -104,34 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--limit-concurrency",
         type=_positive_int,
-        default=None,
+        default=SERVE_DEFAULTS.limit_concurrency,
         metavar="N",
         help="answer 503 beyond N requests being served at once; idle and unfinished connections do "
         "not count (default: no limit)",
     )
-    serve.add_argument(
-        "--timeout-keep-alive",
-        type=_positive_int,
-        default=5,
-        metavar="SECONDS",
-        help="close connections with no request under way (new ones too) after this long; keep it above "
-        "the load balancer's idle timeout (default 5)",
-    )
-    serve.add_argument(
-        "--timeout-request",
-        type=_positive_int,
-        default=REQUEST_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help="close a connection whose request has not arrived whole this long after its first byte "
-        f"(default {REQUEST_TIMEOUT_SECONDS})",
-    )
-    serve.add_argument(
-        "--timeout-graceful-shutdown",
-        type=_positive_int,
-        default=GRACEFUL_SHUTDOWN_SECONDS,
-        metavar="SECONDS",
-        help=f"on SIGTERM, wait this long for open requests (default {GRACEFUL_SHUTDOWN_SECONDS})",
-    )
+    for flag, seconds, what in (
+        (
+            "--timeout-keep-alive",
+            SERVE_DEFAULTS.timeout_keep_alive,
+            "close connections with no request under way (new ones too) after this long; keep it above "
+            "the load balancer's idle timeout",
+        ),
+        (
+            "--timeout-request",
+            SERVE_DEFAULTS.timeout_request,
+            "close a connection whose request has not arrived whole this long after its first byte",
+        ),
+        (
+            "--timeout-graceful-shutdown",
+            SERVE_DEFAULTS.timeout_graceful_shutdown,
+            "on SIGTERM, wait this long for open requests",
+        ),
+    ):
+        serve.add_argument(
+            flag, type=_positive_int, default=seconds, metavar="SECONDS", help=f"{what} (default {seconds})"
+        )
 
     events = commands.add_parser(
         "events", help="run the Events API worker (settings from environment variables, as for serve)"
@@ -219,13 +224,8 @@ def run_sandbox(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     # Checked here as well as in each worker, so that every problem is reported once, plainly,
-    # before uvicorn starts (SettingsError names variables, never their values).
-    try:
-        load_settings()
-    except SettingsError as exc:
-        print("clever-login serve: invalid settings:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    # before uvicorn starts.
+    if _settings("serve") is None:
         return 2
     options = serve_options(args)
     raise_open_file_limit()
@@ -240,12 +240,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_events(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print("clever-login events: invalid settings:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    settings = _settings("events")
+    if settings is None:
         return 2
     from app.events.process import run_events as run_events_worker
 
@@ -387,6 +383,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sync":
         return run_sync(args)
     return run_dev()
+
+
+def _settings(command: str) -> Settings | None:
+    """The settings from the environment, or None after printing every problem with them
+    (SettingsError names variables, never their values)."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"clever-login {command}: invalid settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
 
 
 def _dev_tools_installed() -> bool:

@@ -29,8 +29,9 @@ import math
 import re
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -49,6 +50,8 @@ RedisClient: TypeAlias = Redis | RedisCluster
 # What a failing Redis raises: a cluster with no reachable node raises RedisClusterException,
 # which is not a RedisError.
 REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
+
+N = TypeVar("N", int, float)
 
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 1.0
@@ -378,26 +381,32 @@ def _query_options(query: str) -> dict[str, str]:
 
 
 def _seconds(options: dict[str, str], name: str, default: float) -> float:
-    if name not in options:
-        return default
-    try:
-        value = float(options[name])
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds") from None
-    if not (math.isfinite(value) and 0.01 <= value <= 60):
-        raise ValueError(f"{name} must be between 0.01 and 60 seconds")
-    return value
+    return _number(options, name, default, float, "a number of seconds", (0.01, 60), " seconds")
 
 
 def _count(options: dict[str, str], name: str, default: int) -> int:
+    return _number(options, name, default, int, "a whole number", (1, 10_000), "")
+
+
+def _number(
+    options: dict[str, str],
+    name: str,
+    default: N,
+    parse: Callable[[str], N],
+    what: str,
+    bounds: tuple[float, float],
+    unit: str,
+) -> N:
+    """The option `name` read with `parse`, within `bounds`; `default` when it is not given."""
     if name not in options:
         return default
     try:
-        value = int(options[name])
+        value = parse(options[name])
     except ValueError:
-        raise ValueError(f"{name} must be a whole number") from None
-    if not 1 <= value <= 10_000:
-        raise ValueError(f"{name} must be between 1 and 10000")
+        raise ValueError(f"{name} must be {what}") from None
+    low, high = bounds
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} must be between {low:g} and {high:g}{unit}")
     return value
 
 

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
 
+from app.clever.http import origin_of
+from app.clever.models import ROLE_ORDER
 from app.redis_client import parse_redis_url
 from app.roster.fieldpolicy import parse_student_fields
 
@@ -32,7 +34,8 @@ _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "example",
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _COOKIE_SUFFIX = re.compile(r"^[A-Za-z0-9]{1,32}$")
-# What a Clever district id may look like, wherever one is read (settings, /auth/login).
+# What a Clever district id may look like, wherever one is read (settings, /auth/login, the
+# events worker, metrics labels).
 DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -88,10 +91,6 @@ class Settings:
     pending_logins_per_browser: int = PER_BROWSER_DEFAULT
     pending_logins_max: int = TOTAL_DEFAULT
 
-    @property
-    def frontend_origin(self) -> str:
-        return origin_of(self.frontend_url)
-
 
 def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bool = True) -> Settings:
     """Read the settings; raise SettingsError naming every variable that is missing or wrong."""
@@ -110,34 +109,35 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
             problems.append(f"{name}: {exc}")
             return default  # type: ignore[return-value]
 
+    # A variable left unset takes the Settings field's default (read from the class): one copy each.
     client_id = read("CLEVER_CLIENT_ID", str, required=True)
     client_secret = read("CLEVER_CLIENT_SECRET", Secret, required=True)
     redirect_uri = read("CLEVER_REDIRECT_URI", _redirect_uri, required=True)
     frontend_url = read("FRONTEND_URL", _http_url, required=True)
     session_secret = read("SESSION_SECRET", _session_secret, required=True)
-    no_secrets: tuple[Secret, ...] = ()
-    previous_secrets = read("SESSION_SECRET_PREVIOUS", _previous_secrets, no_secrets)
+    previous_secrets = read("SESSION_SECRET_PREVIOUS", _previous_secrets, Settings.session_secret_previous)
     redis_url = read("REDIS_URL", _redis_url, required=require_redis)
-    oauth_url = read("CLEVER_OAUTH_URL", _base_url, "https://clever.com")
-    api_url = read("CLEVER_API_URL", _base_url, "https://api.clever.com")
-    idle = read("SESSION_IDLE_TIMEOUT", _seconds(60, 24 * 60 * 60), DEFAULT_IDLE_TIMEOUT)
-    absolute = read("SESSION_ABSOLUTE_TIMEOUT", _seconds(60, MAX_ABSOLUTE_TIMEOUT), DEFAULT_ABSOLUTE_TIMEOUT)
-    cookie_secure = read("COOKIE_SECURE", _boolean, True)
-    cookie_suffix = read("COOKIE_NAME_SUFFIX", _cookie_suffix, "")
-    return_to = read("ALLOWED_RETURN_TO", _origins, frozenset[str]())
-    cors = read("CORS_ORIGINS", _origins, frozenset[str]())
+    oauth_url = read("CLEVER_OAUTH_URL", _base_url, Settings.clever_oauth_url)
+    api_url = read("CLEVER_API_URL", _base_url, Settings.clever_api_url)
+    idle = read("SESSION_IDLE_TIMEOUT", _seconds(60, 24 * 60 * 60), Settings.session_idle_timeout)
+    absolute = read(
+        "SESSION_ABSOLUTE_TIMEOUT", _seconds(60, MAX_ABSOLUTE_TIMEOUT), Settings.session_absolute_timeout
+    )
+    cookie_secure = read("COOKIE_SECURE", _boolean, Settings.cookie_secure)
+    cookie_suffix = read("COOKIE_NAME_SUFFIX", _cookie_suffix, Settings.cookie_name_suffix)
+    return_to = read("ALLOWED_RETURN_TO", _origins, Settings.allowed_return_to)
+    cors = read("CORS_ORIGINS", _origins, Settings.cors_origins)
     student_fields = read("STUDENT_FIELDS", parse_student_fields, parse_student_fields(None))
-    no_clients: tuple[ServiceClient, ...] = ()
-    service_clients = read("SERVICE_CLIENTS", _service_clients, no_clients)
+    service_clients = read("SERVICE_CLIENTS", _service_clients, Settings.service_clients)
     districts = read("ALLOWED_DISTRICTS", _districts, None)
     roles = read("ALLOWED_ROLES", _roles, None)
-    library: LibraryLogins = read("LIBRARY_LOGINS", _library_logins, "refuse")
-    poll = read("EVENTS_POLL_INTERVAL", _poll_interval, 30.0)
-    events_lag = read("ROSTER_MAX_EVENTS_LAG", _seconds(10, 3600), 120)
-    key_prefix = read("REDIS_KEY_PREFIX", _key_prefix, "cl:")
-    clever_timeout = read("CLEVER_TIMEOUT", _seconds(1, 60), 10)
-    per_browser = read("PENDING_LOGINS_PER_BROWSER", _count(2, 1000), PER_BROWSER_DEFAULT)
-    pending_max = read("PENDING_LOGINS_MAX", _count(1, 10_000_000), TOTAL_DEFAULT)
+    library: LibraryLogins = read("LIBRARY_LOGINS", _library_logins, Settings.library_logins)
+    poll = read("EVENTS_POLL_INTERVAL", _poll_interval, Settings.events_poll_interval)
+    events_lag = read("ROSTER_MAX_EVENTS_LAG", _seconds(10, 3600), Settings.roster_max_events_lag)
+    key_prefix = read("REDIS_KEY_PREFIX", _key_prefix, Settings.redis_key_prefix)
+    clever_timeout = read("CLEVER_TIMEOUT", _seconds(1, 60), Settings.clever_timeout)
+    per_browser = read("PENDING_LOGINS_PER_BROWSER", _count(2, 1000), Settings.pending_logins_per_browser)
+    pending_max = read("PENDING_LOGINS_MAX", _count(1, 10_000_000), Settings.pending_logins_max)
 
     if session_secret and any(str(old) == str(session_secret) for old in previous_secrets):
         problems.append("SESSION_SECRET_PREVIOUS: must not repeat SESSION_SECRET")
@@ -178,19 +178,6 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         pending_logins_per_browser=per_browser,
         pending_logins_max=pending_max,
     )
-
-
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]`, lower-cased, without the scheme's default port."""
-    parts = urlsplit(url)
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    if scheme not in ("http", "https") or not host:
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    port = parts.port
-    if ":" in host:
-        host = f"[{host}]"
-    default = {"http": 80, "https": 443}[scheme]
-    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
 
 
 def _http_url(raw: str) -> str:
@@ -236,30 +223,26 @@ def _redis_url(raw: str) -> Secret:
     return Secret(raw)
 
 
-def _count(low: int, high: int) -> Callable[[str], int]:
+def _count(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """A parser of whole numbers from `low` to `high`; its messages name the `unit`, if any."""
+    whole, bounds = ("a whole number", f"between {low} and {high}")
+    if unit:
+        whole, bounds = f"{whole} of {unit}", f"{bounds} {unit}"
+
     def parse(raw: str) -> int:
         try:
             value = int(raw)
         except ValueError:
-            raise ValueError(f"must be a whole number, not {raw!r}") from None
+            raise ValueError(f"must be {whole}, not {raw!r}") from None
         if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
+            raise ValueError(f"must be {bounds}")
         return value
 
     return parse
 
 
 def _seconds(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"must be a whole number of seconds, not {raw!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high} seconds")
-        return value
-
-    return parse
+    return _count(low, high, "seconds")
 
 
 def _poll_interval(raw: str) -> float:
@@ -322,9 +305,6 @@ def _key_prefix(raw: str) -> str:
     return raw
 
 
-ROLE_NAMES = ("district_admin", "staff", "teacher", "student", "contact")
-
-
 def _library_logins(raw: str) -> LibraryLogins:
     value = raw.strip().lower()
     if value == "accept":
@@ -336,8 +316,8 @@ def _library_logins(raw: str) -> LibraryLogins:
 
 def _roles(raw: str) -> frozenset[str] | None:
     names = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    if bad := sorted(name for name in names if name not in ROLE_NAMES):
-        raise ValueError(f"not a role: {', '.join(bad)} (roles: {', '.join(ROLE_NAMES)})")
+    if bad := sorted(name for name in names if name not in ROLE_ORDER):
+        raise ValueError(f"not a role: {', '.join(bad)} (roles: {', '.join(ROLE_ORDER)})")
     return names or None
 
 

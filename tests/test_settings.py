@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
-from app.settings import SettingsError, load_settings, origin_of
+from app.settings import SettingsError, load_settings
 
 GOOD = {
     "CLEVER_CLIENT_ID": "client-id",
@@ -148,18 +148,6 @@ def test_lists_of_origins_and_districts_are_normalised() -> None:
     assert settings.allowed_return_to == {"https://app.example.org", "http://localhost:5173"}
     assert settings.allowed_districts == frozenset({"5f0c1a2b3c4d5e6f7a8b9c0d", "5f0c1a2b3c4d5e6f7a8b9c0e"})
     assert settings.cookie_secure is False
-
-
-@pytest.mark.parametrize(
-    ("url", "origin"),
-    [
-        ("https://a.example.org/x?y", "https://a.example.org"),
-        ("HTTP://A.example.org:80", "http://a.example.org"),
-        ("http://[::1]:8000/", "http://[::1]:8000"),
-    ],
-)
-def test_origin_of(url: str, origin: str) -> None:
-    assert origin_of(url) == origin
 
 
 def test_library_logins_are_refused_unless_accepted() -> None:

@@ -22,18 +22,17 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from app.clever import CleverClient, CleverNotFound, CleverUnauthorized
-from app.clever.models import Event, Section
+from app.clever.models import ROLE_ORDER, Event, Section
 from app.events.metrics import EventMetrics
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import Roster, fetch_roster
 from app.roster.principal import DropResources, PrincipalUpdate
 from app.roster.store import RosterStore
 from app.sessions.store import SessionStore
-from app.settings import ROLE_NAMES
 
 logger = logging.getLogger("app.events")
 
-ALL_ROLES = frozenset(ROLE_NAMES)
+ALL_ROLES = frozenset(ROLE_ORDER)
 T = TypeVar("T")
 
 

@@ -24,8 +24,8 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from app.clever.models.vocabulary import EVENT_RECORD_TYPES
 from app.events.cursor import Cursors
-from app.events.metrics import RECORD_TYPES
 from app.roster.store import RosterStore
 from app.settings import DISTRICT_ID
 
@@ -129,7 +129,7 @@ class RosterHealth:
             self._age.labels(district=district_id).set(max(0.0, now - info.synced_at))
             self._sync_seconds.labels(district=district_id).set(info.seconds)
             self._sync_calls.labels(district=district_id).set(info.calls)
-            for kind in RECORD_TYPES:
+            for kind in sorted(EVENT_RECORD_TYPES):
                 self._records.labels(district=district_id, kind=kind).set(info.counts.get(kind, 0))
         for gone in self._labelled - set(districts):
             self._forget_copy(gone)
@@ -140,7 +140,7 @@ class RosterHealth:
     def _forget_copy(self, district_id: str) -> None:
         for gauge in (self._age, self._sync_seconds, self._sync_calls):
             _remove(gauge, district_id)
-        for kind in RECORD_TYPES:
+        for kind in sorted(EVENT_RECORD_TYPES):
             _remove(self._records, district_id, kind)
 
 

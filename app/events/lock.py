@@ -1,7 +1,7 @@
 """A per-district lock in Redis, so that exactly one worker consumes a district's events.
 
-`SET NX PX` with a random owner token; renewed and released only by its owner (scripts that
-compare the token first). A worker that dies leaves the lock to expire after `ttl` seconds.
+The one Redis lock (`app.redis_lock`), held while a worker consumes the district and renewed in
+the background. A worker that dies leaves the lock to expire after `ttl` seconds.
 """
 
 from __future__ import annotations
@@ -9,54 +9,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator
 
 from app.redis_client import RedisClient
+from app.redis_lock import RedisLock
 
 logger = logging.getLogger("app.events")
-
-_EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 class LockLost(Exception):
     """The lock expired or was taken while its holder was still working."""
 
 
-class DistrictLock:
+class DistrictLock(RedisLock):
     """One district's lock. `hold()` takes it (or answers None when another worker has it) and
     keeps renewing it in the background until the block ends; `owner` is the token to check
     before a write that only the holder may make (see `app.events.cursor`)."""
 
     def __init__(self, redis: RedisClient, key: str, *, ttl: float) -> None:
-        self._redis = redis
-        self.key = key
-        self._ttl_ms = max(1000, int(ttl * 1000))
-        self.owner = secrets.token_hex(16)
+        super().__init__(redis, key, ttl_ms=max(1000, int(ttl * 1000)))
         self.lost = False
-        self._extend = redis.register_script(_EXTEND)
-        self._release = redis.register_script(_RELEASE)
-
-    async def acquire(self) -> bool:
-        return bool(await self._redis.set(self.key, self.owner, nx=True, px=self._ttl_ms))
-
-    async def extend(self) -> bool:
-        return bool(await self._extend(keys=[self.key], args=[self.owner, self._ttl_ms]))
-
-    async def release(self) -> None:
-        await self._release(keys=[self.key], args=[self.owner])
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[bool]:

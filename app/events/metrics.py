@@ -10,9 +10,9 @@ import contextlib
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
-RECORD_TYPES = ("courses", "districts", "resources", "schools", "sections", "terms", "users")
-ACTIONS = ("created", "updated", "deleted")
-EVENT_TYPES = frozenset(f"{record}.{action}" for record in RECORD_TYPES for action in ACTIONS)
+from app.clever.models.vocabulary import EVENT_ACTIONS, EVENT_RECORD_TYPES
+
+EVENT_TYPES = frozenset(f"{record}.{action}" for record in EVENT_RECORD_TYPES for action in EVENT_ACTIONS)
 
 
 class EventMetrics:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from app.settings import origin_of
+from app.clever.http import origin_of
 
 # Each pending login stores its return_to: its length bounds what a login can leave in Redis.
 MAX_RETURN_TO_LENGTH = 1024

@@ -25,7 +25,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import secrets
 import time
 from collections.abc import Callable
 
@@ -33,17 +32,9 @@ from app.clever import CleverClient
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.errors import ServiceError
 from app.redis_client import RedisClient
+from app.redis_lock import COMPARE_AND_DELETE, RedisLock
 
 logger = logging.getLogger("app.roster.district_tokens")
-
-# Deletes KEYS[1] only while it still holds ARGV[1]: releases a lock only by its owner, and
-# drops a cached token only if no one has replaced it meanwhile.
-_COMPARE_AND_DELETE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 _POLL_FIRST = 0.02
 _POLL_MAX = 0.25
@@ -93,7 +84,8 @@ class DistrictTokens:
         self._ttl_ms = ttl_seconds * 1000
         self._lock_ms = max(1, int(lock_timeout * 1000))
         self._lock_timeout = lock_timeout
-        self._compare_and_delete = redis.register_script(_COMPARE_AND_DELETE)
+        # Drops a cached token only if no one has replaced it meanwhile.
+        self._compare_and_delete = redis.register_script(COMPARE_AND_DELETE)
         self._inflight: dict[str, asyncio.Task[str]] = {}
         self._memory: dict[str, tuple[str, float]] = {}  # district id -> (token, remembered until)
         self._memory_seconds = memory_seconds
@@ -172,19 +164,18 @@ class DistrictTokens:
 
     async def _fill(self, district_id: str) -> str:
         key = self.key(district_id)
-        lock = f"{key}:lock"
-        owner = secrets.token_hex(16)
+        lock = RedisLock(self._redis, f"{key}:lock", ttl_ms=self._lock_ms)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lock_timeout
         pause = _POLL_FIRST
         while True:
-            if await self._redis.set(lock, owner, nx=True, px=self._lock_ms):
+            if await lock.acquire():
                 try:
                     # Another replica may have stored it between our miss and our lock.
                     cached = await self._read(key)
                     return cached if cached is not None else await self._fetch(district_id, key)
                 finally:
-                    await self._compare_and_delete(keys=[lock], args=[owner])
+                    await lock.release()
             if loop.time() >= deadline:
                 # The holder outlived its lock without storing a token (stuck, or retrying):
                 # fetch without it rather than keep this login waiting.

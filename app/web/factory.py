@@ -14,11 +14,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from app.clever.http import origin_of
 from app.core import open_core
 from app.login.identity import OidcKeys
 from app.login.pending import PendingLogins
 from app.logs import EventLimiter
-from app.settings import Settings, origin_of
+from app.settings import Settings
 from app.web.cookies import Cookies
 from app.web.health import Readiness, health_routes
 from app.web.metrics import CleverMetrics, Metrics
@@ -48,7 +49,6 @@ def create_app(settings: Settings) -> Starlette:
         async with open_core(settings, observer=CleverMetrics(metrics)) as core:
             services = Services(
                 settings=settings,
-                keyring=core.keyring,
                 cookies=Cookies(secure=settings.cookie_secure, suffix=settings.cookie_name_suffix),
                 redis=core.redis,
                 clever=core.clever,

@@ -26,13 +26,11 @@ from prometheus_client import (
 
 from app.clever.budget import Headroom
 from app.roster.source import LIVE_REASONS, LiveReason
+from app.settings import DISTRICT_ID
 
 # Seconds; a session check is a few ms, a login with its Clever calls up to a few seconds.
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-# Clever district ids (24 hex digits; the sandbox's look alike): not personal data, and bounded
-# by the districts that connected the app.
-_DISTRICT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 # What a roster was read for (`roster_sources_total`).
 RosterPurpose = Literal["login", "refresh"]
@@ -191,7 +189,9 @@ class Metrics:
 
     def rate_headroom(self, district_id: str, remaining: int, limit: int) -> None:
         """What is left of a district token's window; an id that does not look like one is `other`."""
-        district = district_id if _DISTRICT.match(district_id) else OTHER
+        # Clever district ids (24 hex digits; the sandbox's look alike): not personal data, and
+        # bounded by the districts that connected the app.
+        district = district_id if DISTRICT_ID.match(district_id) else OTHER
         self._rate_remaining.labels(district=district).set(remaining)
         self._rate_limit.labels(district=district).set(limit)
 

@@ -9,7 +9,6 @@ from typing import cast
 from starlette.requests import HTTPConnection
 
 from app.clever.client import CleverClient
-from app.crypto.keyring import Keyring
 from app.login.identity import OidcKeys
 from app.login.pending import PendingLogins
 from app.logs import EventLimiter
@@ -26,7 +25,6 @@ from app.web.throttle import ServiceAuthThrottle
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    keyring: Keyring
     cookies: Cookies
     redis: RedisClient
     clever: CleverClient

@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.clever.http import origin_of
 from app.crypto.keyring import Keyring
 from app.crypto.ticket import Ticket, decode_ticket
 from app.login.returnto import safe_return_to
 from app.login.transaction import LoginTransaction, TransactionInvalid, is_state
-from app.settings import origin_of
 from tests.security.redirect_corpus import ALLOWED, ALLOWED_HOST, EVIL, PAYLOADS
 
 KEYS = Keyring.from_secret("fuzzing-secret-0123456789-abcdefghijkl")

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from app.clever.http import origin_of
 from app.login.returnto import safe_return_to
-from app.settings import origin_of
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.security.conftest import error_code
 from tests.security.redirect_corpus import ACCEPTED, ALLOWED, EVIL, PAYLOADS

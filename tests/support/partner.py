@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from app.settings import origin_of
+from app.clever.http import origin_of
 from tests.support.browser import Browser
 
 

@@ -9,6 +9,8 @@ from pydantic import Field
 from app.clever.models import vocabulary as vocab
 from app.clever.models.base import CleverModel, Id, NullAsEmpty, StrList, known, known_items
 
+# Clever's five user roles, in the order the Principal lists them: the one list of role names
+# (ALLOWED_ROLES, the events worker and the OpenAPI schema read it).
 ROLE_ORDER = ("district_admin", "staff", "teacher", "student", "contact")
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.settings import origin_of
+from app.clever.http import origin_of
 
 _FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),

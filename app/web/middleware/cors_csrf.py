@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.settings import origin_of
+from app.clever.http import origin_of
 from app.web.middleware import headers
 from app.web.problems import json_problem
 

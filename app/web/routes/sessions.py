@@ -222,8 +222,8 @@ async def end_district_sessions(request: Request) -> Response:
     return JSONResponse({"ended": await svc.sessions.delete_district(request.path_params["district_id"])})
 
 
-async def service_client(request: Request, svc: Services) -> str:
-    """The calling service's name, after checking its HTTP Basic credentials in constant time.
+async def service_client(request: Request, svc: Services) -> None:
+    """Checks the calling service's HTTP Basic credentials, in constant time.
 
     Credentials that name a client count against its failure window (app.web.throttle), and are
     not checked at all while it is full; no credentials, or undecodable ones, guess nothing.
@@ -242,13 +242,13 @@ async def service_client(request: Request, svc: Services) -> str:
     if wait:
         svc.metrics.service_auth_failure(label, "throttled")
         raise AppError("client_throttled", headers={"Retry-After": str(wait)})
-    matched = None
+    matched = False
     for client in svc.settings.service_clients:
         name_ok = hmac.compare_digest(client.name.encode(), name.encode())
         secret_ok = hmac.compare_digest(str(client.secret).encode(), secret.encode())
         if name_ok and secret_ok:
-            matched = client.name
-    if matched is None:
+            matched = True
+    if not matched:
         failure = await throttle.failed(name)
         svc.metrics.service_auth_failure(label, "rejected")
         # Security events (SECURITY.md, requirement 40): the client's configured name or
@@ -268,7 +268,6 @@ async def service_client(request: Request, svc: Services) -> str:
                 },
             )
         raise AppError("unauthorized_client", headers=challenge)
-    return matched
 
 
 async def _bounded_body(request: Request) -> bytes:
