@@ -30,6 +30,7 @@ from app.clever import (
     CleverRejected,
     CleverUnauthorized,
     CleverUnavailable,
+    in_background,
 )
 from app.clever.models import Event
 from app.events.cursor import RETENTION_SECONDS, Cursor, Cursors
@@ -94,6 +95,7 @@ class EventsWorker:
         """Finish the district in hand (its current event) and return from `run`."""
         self._stopping.set()
 
+    @in_background  # the worker's calls leave the district token's window to logins first
     async def run(self) -> None:
         """Poll until `stop`; failures are logged and retried, never fatal."""
         while not self._stopping.is_set():
