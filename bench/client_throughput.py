@@ -89,7 +89,7 @@ def _serve_sandbox(port: int, cpu: int | None) -> None:
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
-    app = create_sandbox_app(SandboxConfig(rate_limit_per_minute=RATE_LIMIT))
+    app = create_sandbox_app(SandboxConfig(rate_limit_per_minute=RATE_LIMIT, rate_headers="every"))
     uvicorn.run(
         app,
         host="127.0.0.1",

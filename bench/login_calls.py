@@ -46,7 +46,7 @@ ARMED = 1_000_000
 
 @contextmanager
 def running(latency_ms: int) -> Iterator[tuple[str, str, SandboxConfig]]:
-    config = SandboxConfig(rate_limit_per_minute=10**9)
+    config = SandboxConfig(rate_limit_per_minute=10**9, rate_headers="every")
     sandbox_app = create_sandbox_app(config)
     with local_redis() as redis_url, serve_in_thread(sandbox_app) as sandbox_url:
         settings = backend_settings(

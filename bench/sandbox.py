@@ -1,11 +1,14 @@
 """The Clever sandbox as the benchmark runs it, in its own process.
 
     python -m bench.sandbox --port P --redirect-uri URI [--redirect-uri URI ...]
+                            [--rate-limit N] [--rate-headers every|on_429] [--students N]
 
 The same app as `clever-login sandbox`, with three differences for load:
 
 - the per-token rate limit is raised far above Clever's 1200/min, since every login of the
-  district spends the one district token and the benchmark measures the services, not the limit;
+  district spends the one district token and the benchmark measures the services, not the limit
+  and `X-RateLimit-*` go on every answer, so that the client's budget learns the raised limit
+  (`--rate-limit 1200 --rate-headers on_429` puts Clever's rule back, for bench/bell.py);
 - one more teacher, with 6 sections and 10 resources, the "typical teacher" whose session size
   is a target (the seeded district has none that large);
 - `/bench/stats` counts the server-to-server calls (everything but `/oauth/authorize` and the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import re
 from collections import Counter
 from typing import Any
@@ -26,7 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clever_sandbox import create_sandbox_app
-from clever_sandbox.config import SandboxConfig
+from clever_sandbox.config import RateHeaders, SandboxConfig
 from clever_sandbox.store import SandboxStore
 
 RATE_LIMIT = 10**9
@@ -96,10 +100,19 @@ def add_bench_teacher(store: SandboxStore, sections: int = 6, resources: int = 1
     return str(teacher["id"])
 
 
-def create_app(redirect_uris: list[str]) -> tuple[ASGIApp, str]:
-    sandbox_app: Starlette = create_sandbox_app(
-        SandboxConfig(redirect_uris=tuple(redirect_uris), rate_limit_per_minute=RATE_LIMIT)
+def create_app(
+    redirect_uris: list[str],
+    *,
+    rate_limit: int = RATE_LIMIT,
+    rate_headers: RateHeaders = "every",
+    students: int | None = None,
+) -> tuple[ASGIApp, str]:
+    config = SandboxConfig(
+        redirect_uris=tuple(redirect_uris), rate_limit_per_minute=rate_limit, rate_headers=rate_headers
     )
+    if students is not None:
+        config = dataclasses.replace(config, students=students)
+    sandbox_app: Starlette = create_sandbox_app(config)
     teacher_id = add_bench_teacher(sandbox_app.state.sandbox.store)
     return CallCounter(sandbox_app), teacher_id
 
@@ -108,8 +121,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redirect-uri", action="append", dest="redirect_uris", required=True)
+    parser.add_argument("--rate-limit", type=int, default=RATE_LIMIT)
+    parser.add_argument("--rate-headers", choices=["every", "on_429"], default="every")
+    parser.add_argument("--students", type=int)
     args = parser.parse_args()
-    app, _ = create_app(args.redirect_uris)
+    app, _ = create_app(
+        args.redirect_uris, rate_limit=args.rate_limit, rate_headers=args.rate_headers, students=args.students
+    )
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -27,7 +27,7 @@ class Sandbox:
             config=config,
             store=SandboxStore(seed=config.seed, students=config.students),
             tokens=TokenRegistry(code_ttl_seconds=config.code_ttl_seconds),
-            limiter=RateLimiter(limit=config.rate_limit_per_minute),
+            limiter=RateLimiter(limit=config.rate_limit_per_minute, rate_headers=config.rate_headers),
             faults=FaultSet(),
             keys=SigningKeys.generate(),
             oidc_enabled=config.oidc_enabled,

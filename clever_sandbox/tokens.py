@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from clever_sandbox.config import RateHeaders
 from clever_sandbox.errors import SandboxHTTPError, api_error
 
 Clock = Callable[[], float]
@@ -68,8 +69,14 @@ class RateStatus:
     limit: int
     remaining: int
     reset_epoch: int
+    # Whether an allowed answer carries the numbers too (a 429 always does).
+    on_every_answer: bool = True
 
     def headers(self) -> dict[str, str]:
+        """The `X-RateLimit-*` headers this answer carries: none on an allowed answer unless
+        the sandbox sends them on every one."""
+        if self.allowed and not self.on_every_answer:
+            return {}
         return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
@@ -85,10 +92,13 @@ class _Window:
 
 @dataclass
 class RateLimiter:
-    """A fixed window of `limit` requests per token, reset every minute (Clever's rule)."""
+    """A fixed window of `limit` requests per token, reset every minute (Clever's rule); the
+    window opens with a token's first request after the last one ended. `rate_headers` as in
+    `SandboxConfig`."""
 
     limit: int
     clock: Clock = time.time
+    rate_headers: RateHeaders = "on_429"
     _windows: dict[str, _Window] = field(default_factory=dict)
 
     def hit(self, token: str) -> RateStatus:
@@ -97,10 +107,11 @@ class RateLimiter:
         if window is None or now >= window.start + 60:
             window = self._windows[token] = _Window(start=now)
         reset = math.ceil(window.start + 60)
+        every = self.rate_headers == "every"
         if window.count >= self.limit:
-            return RateStatus(False, self.limit, 0, reset)
+            return RateStatus(False, self.limit, 0, reset, every)
         window.count += 1
-        return RateStatus(True, self.limit, self.limit - window.count, reset)
+        return RateStatus(True, self.limit, self.limit - window.count, reset, every)
 
     def clear(self) -> None:
         self._windows.clear()

@@ -1,5 +1,6 @@
 """Talking to Clever: pooled HTTP per host, typed payloads, bounded retries, a circuit breaker per
-host, the rate budget of district tokens, one error tree."""
+host, the rate budget of district tokens (logins first, `in_background` for the rest), one error
+tree."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.clever.errors import (
 )
 from app.clever.http import CleverHTTP
 from app.clever.observer import CleverObserver
+from app.clever.priority import Priority, in_background
 from app.clever.retry import RetryPolicy
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "CleverRejected",
     "CleverUnauthorized",
     "CleverUnavailable",
+    "Priority",
     "RateBudget",
     "RetryPolicy",
+    "in_background",
 ]

@@ -1,19 +1,31 @@
-"""Clever's rate limit as a budget: 1200 requests a minute per bearer token, spent knowingly.
+"""Clever's rate limit as a budget: 1200 requests a minute per bearer token, spent knowingly, with
+logins first.
 
-Every login of a district spends Data API calls on the same district-app token, so a bell-time
-wave of logins can empty that token's window. Rather than find out from a storm of 429s, the
-client keeps, per *tracked* token (the district-app tokens; a user token's budget is its own
-user's and is not tracked), what Clever last said in `X-RateLimit-Remaining`/`-Reset` and how
-many calls are in flight on it, and lets a call start only while
+Every login of a district that is not served from the roster copy spends Data API calls on the
+district-app token, and so do the district's full syncs and event handling. The client keeps,
+per *tracked* token (the district-app tokens; a user token's budget is its own user's and is not
+tracked), an estimate of what is left of Clever's current window and when it reopens, and lets a
+call start only while
 
-    remaining - in_flight > reserve
+    left > reserve            interactive calls (`app.clever.priority`): a login, a live refresh
+    left > background_reserve background calls: a sync, an event's effects
 
-Otherwise the call waits for the window to reopen when that is near (`max_wait`), or fails at
-once with `BudgetExhausted` (the login answers "try again" with `Retry-After`). Clever counts per
-token across all our replicas, so its headers already include what the other replicas spent; the
-reserve covers what they have in flight. Until Clever has answered once on a token, at most
-`first_calls` go out at once to learn the numbers (a login's calls still overlap; a process that
-starts into a spent window risks that many 429s, not a wave's worth).
+so background work stops while a quarter of the window is still there for logins, and waits for
+the window to reopen (up to `background_max_wait`, a little over Clever's minute); an
+interactive call waits only when the window reopens that soon (`max_wait`), else fails at once
+with `BudgetExhausted` (the login answers "try again" with `Retry-After`).
+
+Clever documents its `X-RateLimit-*` headers on 429 answers only, so the estimate does not rely
+on them: each call started on the token counts against the window, which opens with our first
+call and lasts `window` seconds, at `limit` calls (Clever's documented 1200 a minute; README,
+"Clever's rate limit", lists these assumptions). Whatever Clever does say wins: a 429 empties the
+window until its reset (and teaches the limit), and numbers on any other answer replace the
+estimate (within one window they only ever lower it).
+
+The counts are per process: a replica does not see what the others spend, except through
+Clever's numbers. Hence the defaults: the background reserve assumes the logins are made by
+other processes (the events worker runs apart from the backend), and an interactive call that
+finds the window spent by others learns it from the 429 and waits or refuses from then on.
 
 State lives in memory, per process, bounded (`max_tokens`); keys are digests, never tokens.
 """
@@ -26,18 +38,34 @@ import hashlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from app.clever.ratelimit import rate_limit
+from app.clever.priority import Priority, current_priority
+from app.clever.ratelimit import RateLimit
+
+# Clever's documented rule: 1200 requests per minute per token, a fixed count reset every minute.
+CLEVER_LIMIT = 1200
+CLEVER_WINDOW = 60.0
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetPolicy:
-    """`reserve` is the share of the limit left unspent; `max_wait` the longest a call queues."""
+    """The budget's rules; shares are of the window's limit.
 
+    `limit` and `window` are what is assumed of a token until Clever says otherwise. `reserve`
+    is left unspent by every call (other replicas' calls in flight), `background_reserve` by
+    background calls (the logins'). `max_wait` is the longest an interactive call queues for the
+    window, `background_max_wait` a background call's (not counted against its call timeout).
+    Until Clever has answered once on a token, at most `first_calls` go out at once.
+    """
+
+    limit: int = CLEVER_LIMIT
+    window: float = CLEVER_WINDOW
     reserve: float = 0.02
+    background_reserve: float = 0.25
     max_wait: float = 3.0
+    background_max_wait: float = 75.0
     first_calls: int = 8
     max_tokens: int = 10_000
     clock: Callable[[], float] = field(default=time.time, repr=False)
@@ -45,12 +73,13 @@ class BudgetPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Headroom:
-    """What is known of one tracked token's window (Clever's numbers, minus calls in flight)."""
+    """What is known of one tracked token's window: calls left (those in flight counted as
+    spent) and when it reopens (None before our first call in it)."""
 
     label: str
     limit: int
     remaining: int
-    reset_at: float
+    reset_at: float | None
 
 
 class BudgetExhausted(Exception):
@@ -64,12 +93,13 @@ class BudgetExhausted(Exception):
 @dataclass
 class _Window:
     label: str
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: float = 0.0
+    limit: int
+    # Calls left in Clever's current window, each call started counted at once.
+    remaining: int
+    # When the current window ends; None while none is open (it opens with the next call).
+    reset_at: float | None = None
     in_flight: int = 0
-    # Clever answered without rate-limit headers: nothing to go by, so nothing is held back.
-    blind: bool = False
+    answered: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -80,12 +110,17 @@ class RateBudget:
         self._policy = policy or BudgetPolicy()
         self._windows: OrderedDict[bytes, _Window] = OrderedDict()
 
+    @property
+    def policy(self) -> BudgetPolicy:
+        return self._policy
+
     def track(self, token: str, label: str) -> None:
         """Spend `token`'s calls through this budget, reported under `label` (e.g. a district id)."""
         key = _key(token)
         window = self._windows.get(key)
         if window is None:
-            self._windows[key] = _Window(label=label)
+            limit = self._policy.limit
+            self._windows[key] = _Window(label=label, limit=limit, remaining=limit)
             while len(self._windows) > self._policy.max_tokens:
                 self._windows.popitem(last=False)
         else:
@@ -94,15 +129,16 @@ class RateBudget:
 
     def headroom(self, token: str) -> Headroom | None:
         window = self._windows.get(_key(token))
-        if window is None or window.limit is None or window.remaining is None:
-            return None
-        return Headroom(window.label, window.limit, window.remaining - window.in_flight, window.reset_at)
+        return None if window is None else _headroom(window)
 
-    async def acquire(self, token: str | None, max_wait: float | None = None) -> _Window | None:
-        """Waits until a call on `token` may start and counts it in flight; None if untracked.
+    async def acquire(
+        self, token: str | None, max_wait: float | None = None, priority: Priority | None = None
+    ) -> _Window | None:
+        """Waits until a call on `token` may start and counts it; None if untracked.
 
-        Waits at most the policy's `max_wait`, or `max_wait` seconds if that is shorter; raises
-        BudgetExhausted when the window will not reopen in time.
+        `priority` is the task's (`current_priority`) unless given. Waits at most the policy's
+        wait for that class, or `max_wait` seconds if that is shorter; raises BudgetExhausted
+        when the window will not reopen in time.
         """
         if token is None:
             return None
@@ -110,65 +146,83 @@ class RateBudget:
         if window is None:
             return None
         policy = self._policy
-        patience = policy.max_wait if max_wait is None else min(policy.max_wait, max_wait)
+        background = (priority or current_priority()) is Priority.BACKGROUND
+        patience = policy.background_max_wait if background else policy.max_wait
+        if max_wait is not None:
+            patience = min(patience, max_wait)
         give_up = policy.clock() + patience
-        while not self._may_start(window):
+        while not self._may_start(window, background):
             now = policy.clock()
-            # Known numbers: wait for the window to reopen. Unknown: for the call learning them.
-            until = window.reset_at if window.remaining is not None else give_up
+            # Before Clever's first answer: wait for it. Else for the window to reopen.
+            until = window.reset_at if window.answered and window.reset_at is not None else give_up
             if until > give_up:
                 raise BudgetExhausted(window.reset_at)
             if now >= give_up:
                 raise BudgetExhausted(None)
             changed = window.changed
-            # Woken by an answer on this token; else re-checked when the window reopens.
+            # Woken by an answer that may leave room; else re-checked when the window reopens.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=max(0.01, until - now))
+        if window.reset_at is None:
+            window.reset_at = policy.clock() + policy.window  # our first call opens a window
         window.in_flight += 1
+        window.remaining -= 1
         return window
 
-    def release(self, window: _Window | None, headers: Mapping[str, str] | None) -> Headroom | None:
-        """The call is over; `headers` are Clever's answer headers (None if no answer came)."""
+    def release(
+        self, window: _Window | None, said: RateLimit | None, *, status: int | None = None, sent: bool = True
+    ) -> Headroom | None:
+        """The call is over. `said` is what Clever's answer headers said (None if no answer
+        came), `status` the answer's; `sent` is False when the request never left."""
         if window is None:
             return None
+        before, gated = window.remaining, not window.answered
         window.in_flight -= 1
-        if headers is not None and not _learn(window, headers):
-            window.blind = window.remaining is None
-        window.changed.set()
-        window.changed = asyncio.Event()
-        if window.limit is None or window.remaining is None:
-            return None
-        return Headroom(window.label, window.limit, window.remaining - window.in_flight, window.reset_at)
+        if not sent:
+            window.remaining = min(window.limit, window.remaining + 1)
+        elif said is not None:
+            window.answered = True
+            self._learn(window, said, status)
+        if window.remaining > before or gated:
+            window.changed.set()
+            window.changed = asyncio.Event()
+        return _headroom(window)
 
-    def _may_start(self, window: _Window) -> bool:
-        if window.blind:
-            return True
-        if window.remaining is None or window.limit is None:
-            return window.in_flight < self._policy.first_calls
-        if self._policy.clock() >= window.reset_at:
-            window.remaining = window.limit  # a new window: Clever refilled it
-        reserve = math.floor(window.limit * self._policy.reserve)
-        return window.remaining - window.in_flight > reserve
+    def _may_start(self, window: _Window, background: bool) -> bool:
+        policy = self._policy
+        if window.reset_at is not None and policy.clock() >= window.reset_at:
+            # The window is over: Clever refilled it, and the next call opens another.
+            window.remaining, window.reset_at = window.limit, None
+        if not window.answered:
+            return window.in_flight < policy.first_calls
+        share = policy.background_reserve if background else policy.reserve
+        return window.remaining > math.floor(window.limit * share)
+
+    def _learn(self, window: _Window, said: RateLimit, status: int | None) -> None:
+        now = self._policy.clock()
+        if said.limit is not None:
+            window.limit = int(said.limit)
+        if status == 429:
+            # Spent, whatever else the answer says, until Clever's reset (or a window from now).
+            reopens = said.reopens_at(now)
+            if reopens is None or reopens <= now:
+                known = window.reset_at
+                reopens = known if known is not None and known > now else now + self._policy.window
+            window.remaining, window.reset_at = 0, reopens
+            return
+        if said.remaining is None or said.reset_at is None or said.reset_at <= now:
+            return  # nothing said, or of a window already over: our own count stands
+        told = int(said.remaining) - window.in_flight
+        if window.reset_at is None or said.reset_at != window.reset_at:
+            # Another window, or our estimate of this one: Clever's word wins.
+            window.remaining, window.reset_at = told, said.reset_at
+        else:
+            # Answers overtake each other; within one window the count only goes down.
+            window.remaining = min(window.remaining, told)
 
 
-def _learn(window: _Window, headers: Mapping[str, str]) -> bool:
-    """Takes Clever's numbers from an answer's headers; False when it sent none."""
-    said = rate_limit(headers)
-    limit, remaining, reset = said.limit, said.remaining, said.reset_at
-    if remaining is None or reset is None:
-        return False
-    window.blind = False
-    if limit is not None:
-        window.limit = int(limit)
-    elif window.limit is None:
-        window.limit = int(remaining)
-    if window.remaining is None or reset != window.reset_at:
-        # Another window, or a 429 saying when this one reopens: Clever's word wins.
-        window.remaining, window.reset_at = int(remaining), reset
-    else:
-        # Answers overtake each other; within one window the count only goes down.
-        window.remaining = min(window.remaining, int(remaining))
-    return True
+def _headroom(window: _Window) -> Headroom:
+    return Headroom(window.label, window.limit, max(0, window.remaining), window.reset_at)
 
 
 def _key(token: str) -> bytes:

@@ -10,7 +10,6 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from app.clever.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
@@ -36,7 +35,8 @@ from app.clever.http import (
     read_json_body,
 )
 from app.clever.observer import CleverObserver
-from app.clever.ratelimit import rate_limit
+from app.clever.priority import Priority, current_priority
+from app.clever.ratelimit import RateLimit, rate_limit
 from app.clever.retry import RETRY_STATUSES, RetryPolicy
 
 logger = logging.getLogger("app.clever")
@@ -99,7 +99,7 @@ class Caller:
             operation=operation,
             json_body=json_body,
             basic=basic,
-            deadline=self._deadline(),
+            deadline=_Deadline(self._call_timeout),
         )
 
     async def get(
@@ -114,7 +114,8 @@ class Caller:
     ) -> bytes:
         """A GET with the retry policy: it is idempotent, so transient failures are tried again."""
         policy = self._retry
-        deadline = self._deadline()
+        deadline = _Deadline(self._call_timeout)
+        background = current_priority() is Priority.BACKGROUND
         attempt = 0
         while True:
             attempt += 1
@@ -130,18 +131,18 @@ class Caller:
                     deadline=deadline,
                 )
             except CleverRateLimited as exc:
-                # A spent budget has already waited as long as it may: not again here.
-                wait = (
-                    None
-                    if isinstance(exc.__cause__, BudgetExhausted)
-                    else policy.rate_limit_wait(exc.reset_at)
-                )
-                if wait is None or attempt >= policy.attempts or wait >= _left(deadline):
+                if isinstance(exc.__cause__, BudgetExhausted):
+                    wait = None  # a spent budget has already waited as long as it may
+                elif background and token is not None and self._budget.headroom(token) is not None:
+                    wait = 0.0  # the 429 emptied the token's window: its budget waits for the reset
+                else:
+                    wait = policy.rate_limit_wait(exc.reset_at)
+                if wait is None or attempt >= policy.attempts or wait >= deadline.left():
                     exc.attempts = attempt
                     raise
             except CleverUnavailable as exc:
                 wait = policy.backoff(attempt)
-                if not exc.transient or attempt >= policy.attempts or wait >= _left(deadline):
+                if not exc.transient or attempt >= policy.attempts or wait >= deadline.left():
                     exc.attempts = attempt
                     raise
             logger.info(
@@ -162,7 +163,7 @@ class Caller:
         url: str,
         *,
         operation: str,
-        deadline: float,
+        deadline: _Deadline,
         token: str | None = None,
         params: Params | None = None,
         basic: bool = False,
@@ -170,28 +171,37 @@ class Caller:
     ) -> bytes:
         """One request; the body of a 2xx JSON answer, or the CleverError that describes it.
 
-        `deadline` (event-loop time) ends the attempt, waiting for budget included.
+        `deadline` ends the attempt, waiting for budget included, except a background call's:
+        holding it back is our choice, not Clever's slowness, so that wait moves the deadline.
         """
+        priority = current_priority()
+        background = priority is Priority.BACKGROUND
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
         try:
-            window = await self._budget.acquire(token, max_wait=_left(deadline))
+            window = await self._budget.acquire(
+                token, max_wait=None if background else deadline.left(), priority=priority
+            )
         except BudgetExhausted as exc:
             self._observe(operation, "budget_spent", None, 0.0)
             raise CleverRateLimited(operation, "rate budget spent", reset_at=exc.reset_at) from exc
+        if background:
+            deadline.at += loop.time() - queued
         breaker = self._breakers[id(http)]
-        answer: Mapping[str, str] | None = None
+        said: RateLimit | None = None
         status: int | None = None
         outcome = "cancelled"
         started = time.perf_counter()
         try:
-            await breaker.admit(max_wait=_left(deadline))
+            await breaker.admit(max_wait=deadline.left())
         except CircuitOpen as exc:
-            self._budget.release(window, None)
+            self._budget.release(window, None, sent=False)
             self._observe(operation, "circuit_open", None, 0.0)
             raise CleverUnavailable(
                 operation, "circuit open", transient=False, retry_after=exc.retry_after
             ) from exc
         except BaseException:
-            self._budget.release(window, None)
+            self._budget.release(window, None, sent=False)
             raise
         try:
             if basic:
@@ -200,11 +210,11 @@ class Caller:
                 headers = {"Authorization": f"Bearer {token}"} if token is not None else None
             try:
                 async with (
-                    asyncio.timeout(min(self._attempt_timeout, max(0.0, _left(deadline)))),
+                    asyncio.timeout(min(self._attempt_timeout, max(0.0, deadline.left()))),
                     http.request(method, url, params=params, headers=headers, json=json_body) as response,
                 ):
-                    answer, status = response.headers, response.status
-                    body = await self._read(response, operation)
+                    said, status = rate_limit(response.headers), response.status
+                    body = await self._read(response, operation, said)
             except TransportFailed as exc:
                 raise CleverUnavailable(operation, str(exc)) from exc
             except TimeoutError as exc:  # the attempt's own deadline
@@ -224,7 +234,7 @@ class Caller:
             breaker.abandoned()
             raise
         finally:
-            headroom = self._budget.release(window, answer)
+            headroom = self._budget.release(window, said, status=status)
             self._observe(operation, outcome, status, time.perf_counter() - started)
             if headroom is not None and self._observer is not None:
                 self._observer.headroom(headroom)
@@ -233,13 +243,10 @@ class Caller:
         if self._observer is not None:
             self._observer.attempt(operation, outcome, status, seconds)
 
-    def _deadline(self) -> float:
-        return asyncio.get_running_loop().time() + self._call_timeout
-
-    async def _read(self, response: Answer, operation: str) -> bytes:
+    async def _read(self, response: Answer, operation: str, said: RateLimit) -> bytes:
         status = response.status
         if not 200 <= status < 300:
-            raise await _error(response, operation)
+            raise await _error(response, operation, said)
         try:
             return await read_json_body(response.headers, response.chunks(), self._body_limit)
         except NotJSON as exc:
@@ -250,8 +257,16 @@ class Caller:
             ) from exc
 
 
-def _left(deadline: float) -> float:
-    return deadline - asyncio.get_running_loop().time()
+class _Deadline:
+    """When a call must be over, in event-loop time."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, seconds: float) -> None:
+        self.at = asyncio.get_running_loop().time() + seconds
+
+    def left(self) -> float:
+        return self.at - asyncio.get_running_loop().time()
 
 
 def _outcome(exc: CleverError) -> str:
@@ -264,10 +279,10 @@ def _outcome(exc: CleverError) -> str:
     return "rejected"
 
 
-async def _error(response: Answer, operation: str) -> CleverError:
+async def _error(response: Answer, operation: str, said: RateLimit) -> CleverError:
     status = response.status
     if status == 429:
-        return CleverRateLimited(operation, "rate limited", reset_at=rate_limit(response.headers).reset_at)
+        return CleverRateLimited(operation, "rate limited", reset_at=said.reopens_at(time.time()))
     if status in RETRY_STATUSES:
         return CleverUnavailable(operation, "Clever failed", status=status)
     if status >= 500 and status != 501:

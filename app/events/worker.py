@@ -43,6 +43,7 @@ from app.clever import (
     CleverRejected,
     CleverUnauthorized,
     CleverUnavailable,
+    in_background,
 )
 from app.clever.models import Event
 from app.events.cursor import RETENTION_SECONDS, Cursor, Cursors
@@ -134,6 +135,7 @@ class EventsWorker:
         """Finish the district in hand (its current event) and return from `run`."""
         self._stopping.set()
 
+    @in_background  # the worker's calls leave the district token's window to logins first
     async def run(self) -> None:
         """Poll until `stop`; failures are logged and retried, never fatal. A sync still running
         at the end is cancelled (the district keeps its previous copy)."""

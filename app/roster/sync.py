@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from app.clever import CleverClient, CleverRejected, CleverUnauthorized
+from app.clever import CleverClient, CleverRejected, CleverUnauthorized, in_background
 from app.clever.models import Resource, Section, User
 from app.roster.district_tokens import DistrictTokens
 from app.roster.store import ENROLLED, RESOURCE, STUDENT, TEACHES, CopyInfo, RosterStore
@@ -61,6 +61,7 @@ class _Calls:
         self.count += len(items) // self.size + 1
 
 
+@in_background  # a sync's calls leave the district token's window to logins first
 async def sync_district(
     clever: CleverClient,
     tokens: DistrictTokens,

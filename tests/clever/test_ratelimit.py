@@ -1,4 +1,5 @@
-"""Clever's X-RateLimit-* headers, read by one parser for the rate budget and a 429's wait."""
+"""Clever's X-RateLimit-* headers (and a Retry-After), read by one parser for the rate budget and a
+429's wait."""
 
 from __future__ import annotations
 
@@ -60,7 +61,24 @@ def lines(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
         (lines(("X-RateLimit-Limit", " 1200 ")), RateLimit(1200.0, None, None)),
         # Other headers are not read.
         (lines(("X-RateLimit-Resets", "7"), ("RateLimit-Reset", "7")), RateLimit(None, None, None)),
+        # A Retry-After in seconds is kept (Clever documents none); its HTTP-date form is not read.
+        (lines(("Retry-After", "30")), RateLimit(None, None, None, 30.0)),
+        (lines(("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")), RateLimit(None, None, None)),
     ],
 )
 def test_rate_limit_headers(headers: Mapping[str, str], expected: RateLimit) -> None:
     assert rate_limit(headers) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        (RateLimit(None, None, None), None),
+        (RateLimit(None, 0.0, 1060.0), 1060.0),
+        (RateLimit(None, None, None, 30.0), 1030.0),
+        # Clever's reset wins over a Retry-After.
+        (RateLimit(None, None, 1010.0, 30.0), 1010.0),
+    ],
+)
+def test_when_the_window_reopens(said: RateLimit, expected: float | None) -> None:
+    assert said.reopens_at(1000.0) == expected

@@ -50,8 +50,11 @@ FAULTS = [
 @pytest.fixture
 def load_sandbox() -> Iterator[RunningSandbox]:
     """A sandbox of its own: Clever's real budget (1200/min) would cap this wave at ~6 logins/s,
-    which `test_rate_budget` covers; here the limit is out of the way."""
-    config = SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,), rate_limit_per_minute=1_000_000)
+    which `test_rate_budget` covers; here the limit is out of the way (its headers on every answer,
+    so that the client's budget learns the raised limit instead of assuming Clever's)."""
+    config = SandboxConfig(
+        redirect_uris=(TEST_REDIRECT_URI,), rate_limit_per_minute=1_000_000, rate_headers="every"
+    )
     app = create_sandbox_app(config)
     with serve_in_thread(app) as url:
         yield RunningSandbox(url=url, sandbox=app.state.sandbox)

@@ -9,11 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from clever_sandbox.config import SandboxConfig
 from clever_sandbox.data_api import ENDPOINTS
 from clever_sandbox.store import SandboxStore
 from clever_sandbox.tokens import IssuedCode
 from clever_sandbox.versions import V31_ONLY_STUDENT_FIELDS
 from tests.conftest import RunningSandbox
+from tests.sandbox.asgi import local_sandbox
 from tests.support import clever_spec
 
 UNKNOWN_ID = "0123456789abcdef01234567"
@@ -86,9 +88,20 @@ async def test_no_valid_token_is_401(sandbox: RunningSandbox, headers: dict[str,
     assert "message" in response.json()
 
 
-async def test_answers_carry_rate_limit_headers(api: httpx.AsyncClient) -> None:
-    first = await api.get("/v3.1/schools")
-    second = await api.get(f"/v3.1/schools/{UNKNOWN_ID}")
+async def test_by_default_only_a_429_carries_rate_limit_headers(api: httpx.AsyncClient) -> None:
+    # Clever documents X-RateLimit-* on throttled answers only (tests/sandbox/test_ratelimit.py).
+    for answer in (await api.get("/v3.1/schools"), await api.get(f"/v3.1/schools/{UNKNOWN_ID}")):
+        assert not any(name.lower().startswith("x-ratelimit-") for name in answer.headers)
+
+
+async def test_every_answer_carries_rate_limit_headers_in_that_mode() -> None:
+    async with local_sandbox(SandboxConfig(rate_headers="every")) as local:
+        token = local.sandbox.tokens.district_token(
+            local.sandbox.store.district_ids()[0], local.config.client_id
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        first = await local.http.get("/v3.1/schools", headers=headers)
+        second = await local.http.get(f"/v3.1/schools/{UNKNOWN_ID}", headers=headers)
     assert first.headers["X-RateLimit-Limit"] == "1200"
     assert int(second.headers["X-RateLimit-Remaining"]) == int(first.headers["X-RateLimit-Remaining"]) - 1
     assert "X-RateLimit-Reset" in second.headers

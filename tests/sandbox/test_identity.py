@@ -237,7 +237,7 @@ async def test_userinfo_describes_the_login_for_every_demo_user(local: LocalSand
         role = record["roles"][login.user_type]
 
         assert response.status_code == 200
-        assert int(response.headers["X-RateLimit-Remaining"]) < local.config.rate_limit_per_minute
+        assert "X-RateLimit-Remaining" not in response.headers  # Clever sends them on 429s only
         info = response.json()
         assert info["sub"] == info["multi_role_user_id"] == record["id"]
         assert info["user_id"] == role["legacy_id"]
@@ -263,7 +263,7 @@ async def test_me_is_type_user_for_every_kind_of_demo_user(local: LocalSandbox) 
         response = await local.http.get("/v3.0/me", headers={"Authorization": f"Bearer {token}"})
 
         assert response.status_code == 200
-        assert "X-RateLimit-Limit" in response.headers
+        assert "X-RateLimit-Limit" not in response.headers
         body = response.json()
         assert body["type"] == "user"
         assert body["data"] == {

@@ -1,4 +1,5 @@
-"""Clever's rate limit in the sandbox: a fixed budget per token per minute, with X-RateLimit-* headers."""
+"""Clever's rate limit in the sandbox: a fixed budget per token per minute, with X-RateLimit-* headers
+on the 429 (as Clever documents) or on every answer."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from tests.support.clock import Clock
 LIMIT = 3
 
 
-async def test_budget_then_429_with_headers() -> None:
-    async with local_sandbox(SandboxConfig(rate_limit_per_minute=LIMIT)) as local:
+async def test_budget_then_429_with_headers_in_every_answer_mode() -> None:
+    async with local_sandbox(SandboxConfig(rate_limit_per_minute=LIMIT, rate_headers="every")) as local:
         token = local.sandbox.tokens.district_token(
             local.sandbox.store.district_ids()[0], local.config.client_id
         )
@@ -36,6 +37,23 @@ async def test_budget_then_429_with_headers() -> None:
     assert math.ceil(started) <= reset <= math.ceil(time.time()) + 60
     assert reset == int(answers[0].headers["X-RateLimit-Reset"]), "one fixed window"
     assert someone_else.status_code == 200, "the budget is per token"
+
+
+async def test_by_default_only_the_429_carries_the_headers() -> None:
+    async with local_sandbox(SandboxConfig(rate_limit_per_minute=LIMIT)) as local:
+        token = local.sandbox.tokens.district_token(
+            local.sandbox.store.district_ids()[0], local.config.client_id
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        answers = [await local.http.get("/v3.0/me", headers=headers) for _ in range(LIMIT + 1)]
+
+    assert [a.status_code for a in answers] == [200] * LIMIT + [429]
+    for answer in answers[:-1]:
+        assert not any(name.lower().startswith("x-ratelimit-") for name in answer.headers)
+    throttled = answers[-1]
+    assert throttled.headers["X-RateLimit-Limit"] == str(LIMIT)
+    assert throttled.headers["X-RateLimit-Remaining"] == "0"
+    assert int(throttled.headers["X-RateLimit-Reset"]) > time.time()
 
 
 async def test_userinfo_is_rate_limited_too() -> None:
