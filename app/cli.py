@@ -172,7 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
     sync.add_argument("--log-format", choices=LOG_FORMATS, default="text")
 
-    commands.add_parser("dev", help="everything for a first look, on this machine")
+    dev = commands.add_parser("dev", help="everything for a first look, on this machine")
+    dev.add_argument(
+        "--frontend-url",
+        metavar="URL",
+        help="your own frontend (e.g. http://localhost:3000/): logins land there, and its origin may "
+        "call the backend and be returned to, as the demo page's still may (default: the demo page)",
+    )
+    # Defaults None: the dev stack's own (app/dev/stack.py), which this module must not import.
+    for app_name in ("backend", "sandbox", "demo"):
+        dev.add_argument(
+            f"--{app_name}-port", type=_port, default=None, metavar="PORT", help=f"the {app_name}'s port"
+        )
     return parser
 
 
@@ -256,12 +267,8 @@ def run_events(args: argparse.Namespace) -> int:
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print("clever-login sync: invalid settings:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    settings = _settings("sync")
+    if settings is None:
         return 2
     district_id = args.district
     if settings.allowed_districts is not None and district_id not in settings.allowed_districts:
@@ -316,23 +323,41 @@ async def _sync(settings: Settings, district_id: str, *, request_only: bool) -> 
     return 0
 
 
-def run_dev() -> int:
+def run_dev(args: argparse.Namespace) -> int:
     if not _dev_tools_installed():
         return _no_dev_tools("dev")
     from app.dev.localredis import RedisUnavailableError, local_redis
 
     try:
         with local_redis() as redis_url:
-            return asyncio.run(_dev(redis_url))
+            return asyncio.run(_dev(redis_url, args))
     except RedisUnavailableError as exc:
         print(f"clever-login dev: {exc}", file=sys.stderr)
         return 1
 
 
-async def _dev(redis_url: str) -> int:
-    from app.dev.stack import bind_all, build_dev_stack, serve_together
+async def _dev(redis_url: str, args: argparse.Namespace) -> int:
+    from app.dev.stack import DevAddresses, bind_all, build_dev_stack, serve_together
 
-    stack = build_dev_stack(redis_url, environ=os.environ)
+    defaults = DevAddresses()
+    addresses = DevAddresses(
+        sandbox_port=args.sandbox_port or defaults.sandbox_port,
+        backend_port=args.backend_port or defaults.backend_port,
+        demo_port=args.demo_port or defaults.demo_port,
+    )
+    ports = (addresses.sandbox_port, addresses.backend_port, addresses.demo_port)
+    if len(set(ports)) < len(ports):
+        print("clever-login dev: the sandbox, backend and demo ports must differ", file=sys.stderr)
+        return 2
+    try:
+        stack = build_dev_stack(
+            redis_url, environ=os.environ, addresses=addresses, frontend_url=args.frontend_url
+        )
+    except SettingsError as exc:
+        print("clever-login dev: invalid options:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem.replace('FRONTEND_URL', '--frontend-url', 1)}", file=sys.stderr)
+        return 2
     host = stack.addresses.host
     try:
         sockets = bind_all(host, stack.apps)
@@ -382,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_events(args)
     if args.command == "sync":
         return run_sync(args)
-    return run_dev()
+    return run_dev(args)
 
 
 def _settings(command: str) -> Settings | None:

@@ -38,6 +38,9 @@ _COOKIE_SUFFIX = re.compile(r"^[A-Za-z0-9]{1,32}$")
 # events worker, metrics labels).
 DISTRICT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# The one path the service answers Clever's redirect at (app/web/routes/login.py), so the only
+# path CLEVER_REDIRECT_URI may have: Clever sends the code to exactly the URI registered there.
+CALLBACK_PATH = "/auth/callback"
 
 
 class SettingsError(ValueError):
@@ -198,6 +201,11 @@ def _redirect_uri(raw: str) -> str:
         raise ValueError("must not have a query string (Clever compares redirect URIs exactly)")
     if parts.scheme != "https" and (parts.hostname or "") not in _LOOPBACK_HOSTS:
         raise ValueError("must use https (plain http is only for localhost)")
+    if parts.path != CALLBACK_PATH:
+        raise ValueError(
+            f"must have the path {CALLBACK_PATH}, where this service serves the callback "
+            "(register that same URI at Clever; see docs/go-live.md)"
+        )
     return raw
 
 

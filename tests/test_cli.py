@@ -346,3 +346,68 @@ async def test_dev_runs_everything_for_a_first_look(
 )
 def test_the_dev_banner_never_shows_a_redis_password(url: str, shown: str) -> None:
     assert cli._without_password(url) == shown
+
+
+def test_dev_refuses_a_frontend_url_that_is_not_one(
+    redis_url: str, clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_environ.setenv("REDIS_URL", redis_url)
+    assert cli.main(["dev", "--frontend-url", "javascript:alert(1)"]) == 2
+    err = capsys.readouterr().err
+    assert "--frontend-url" in err
+    assert "Traceback" not in err
+
+
+def test_dev_refuses_one_port_for_two_apps(
+    redis_url: str, clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_environ.setenv("REDIS_URL", redis_url)
+    port = str(free_port())
+    assert cli.main(["dev", "--backend-port", port, "--demo-port", port]) == 2
+    assert "ports must differ" in capsys.readouterr().err
+
+
+def test_dev_listens_on_the_ports_asked_for(
+    redis_url: str, clean_environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_environ.setenv("REDIS_URL", redis_url)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    taken = sock.getsockname()[1]
+    try:
+        assert cli.main(["dev", "--sandbox-port", str(free_port()), "--backend-port", str(taken)]) == 1
+    finally:
+        sock.close()
+    err = capsys.readouterr().err
+    assert f"port {taken} (the login backend) on 127.0.0.1 is already in use" in err
+
+
+async def test_dev_serves_ones_own_frontend_on_the_ports_asked_for(redis_url: str, key_prefix: str) -> None:
+    backend, sandbox, demo = free_port(), free_port(), free_port()
+    frontend = "http://localhost:3000/app/"
+    env = child_environ({"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": key_prefix})
+    ports = ("--backend-port", str(backend), "--sandbox-port", str(sandbox), "--demo-port", str(demo))
+    proc = start_cli("dev", "--frontend-url", frontend, *ports, env=env)
+    try:
+        wait_until_answers(f"http://127.0.0.1:{backend}/healthz", proc)
+        wait_until_answers(f"http://127.0.0.1:{demo}/config.json", proc)
+        async with httpx.AsyncClient() as client:
+            # A login started without return_to lands on one's own frontend, through the sandbox
+            # on its port.
+            login = await client.get(f"http://127.0.0.1:{backend}/auth/login")
+            assert login.headers["location"].startswith(f"http://127.0.0.1:{sandbox}/oauth/authorize?")
+            for origin in ("http://localhost:3000", f"http://127.0.0.1:{demo}"):
+                preflight = await client.options(
+                    f"http://127.0.0.1:{backend}/auth/session",
+                    headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+                )
+                assert preflight.headers.get("access-control-allow-origin") == origin
+            back = await client.get(
+                f"http://127.0.0.1:{backend}/auth/login", params={"return_to": "http://localhost:3000/x"}
+            )
+            assert back.status_code == 302
+    finally:
+        status, output = stop(proc, signal.SIGINT, timeout=GRACEFUL_SHUTDOWN_SECONDS + 5)
+    assert status == 0, output
+    assert "Traceback" not in output

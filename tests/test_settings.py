@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
-from app.settings import SettingsError, load_settings
+from app.settings import CALLBACK_PATH, SettingsError, load_settings
+
+CHART = Path(__file__).resolve().parents[1] / "helm" / "clever-login"
 
 GOOD = {
     "CLEVER_CLIENT_ID": "client-id",
@@ -168,3 +174,41 @@ def test_allowed_roles_are_role_names() -> None:
     assert refused.value.problems == [
         "ALLOWED_ROLES: not a role: admin (roles: district_admin, staff, teacher, student, contact)"
     ]
+
+
+REDIRECT_URIS = [
+    ("https://login.example.org/auth/callback", True),
+    ("https://login.example.org:8443/auth/callback", True),
+    ("http://localhost:8000/auth/callback", True),
+    ("http://127.0.0.1/auth/callback", True),
+    ("https://app.example.org/oauth/cb", False),
+    ("https://login.example.org/auth/callback/", False),
+    ("https://login.example.org/login/auth/callback", False),
+    ("https://login.example.org", False),
+    ("http://login.example.org/auth/callback", False),
+    ("https://login.example.org/auth/callback?district=1", False),
+]
+
+
+@pytest.mark.parametrize(("uri", "accepted"), REDIRECT_URIS)
+def test_the_redirect_uri_must_have_the_path_the_callback_is_served_at(uri: str, accepted: bool) -> None:
+    if accepted:
+        assert load_settings({**GOOD, "CLEVER_REDIRECT_URI": uri}).clever_redirect_uri == uri
+        return
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**GOOD, "CLEVER_REDIRECT_URI": uri})
+    assert [problem.split(":", 1)[0] for problem in caught.value.problems] == ["CLEVER_REDIRECT_URI"]
+
+
+def test_a_redirect_uri_on_another_path_is_refused_naming_the_served_path() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**GOOD, "CLEVER_REDIRECT_URI": "https://app.example.org/oauth/cb"})
+    assert CALLBACK_PATH in caught.value.problems[0]
+    assert "https://app.example.org/oauth/cb" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("uri", "accepted"), REDIRECT_URIS)
+def test_the_chart_schema_accepts_the_redirect_uris_the_settings_accept(uri: str, accepted: bool) -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    pattern = schema["properties"]["config"]["properties"]["cleverRedirectUri"]["pattern"]
+    assert bool(re.search(pattern, uri)) is accepted

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
+from app.clever.http import origin_of
 from app.dev.demo import DemoConfig, create_demo_app
 from app.logs import with_console_fields
 from app.serving.server import EmbeddedServer, PortInUseError, listening_socket, log_config
@@ -88,10 +89,18 @@ def dev_environ(
 
 
 def build_dev_stack(
-    redis_url: str, *, environ: Mapping[str, str], addresses: DevAddresses | None = None
+    redis_url: str,
+    *,
+    environ: Mapping[str, str],
+    addresses: DevAddresses | None = None,
+    frontend_url: str | None = None,
 ) -> DevStack:
     """The three apps. From `environ` only `REDIS_KEY_PREFIX` and `STUDENT_FIELDS` are taken
-    (e.g. `STUDENT_FIELDS='*'` to see every v3.1 student field on the demo page)."""
+    (e.g. `STUDENT_FIELDS='*'` to see every v3.1 student field on the demo page).
+
+    `frontend_url` is one's own frontend (`clever-login dev --frontend-url`): logins land there,
+    and its origin may call the backend and be returned to, as the demo page's still may.
+    Raises SettingsError when it is not a usable URL."""
     addresses = addresses or DevAddresses()
     sandbox = SandboxConfig(
         redirect_uris=(f"{addresses.backend_url}/auth/callback",),
@@ -103,6 +112,14 @@ def build_dev_stack(
     backend_environ = dev_environ(addresses, sandbox, redis_url=redis_url, key_prefix=key_prefix)
     if student_fields := environ.get("STUDENT_FIELDS"):
         backend_environ["STUDENT_FIELDS"] = student_fields
+    if frontend_url is not None:
+        backend_environ["FRONTEND_URL"] = frontend_url
+        try:
+            origins = dict.fromkeys((origin_of(frontend_url), origin_of(addresses.demo_url)))
+        except ValueError:
+            pass  # not a URL: the settings refuse FRONTEND_URL by name just below
+        else:
+            backend_environ["CORS_ORIGINS"] = backend_environ["ALLOWED_RETURN_TO"] = ",".join(origins)
     settings = load_settings(backend_environ)
     demo = DemoConfig(
         backend_url=addresses.backend_url, sandbox_url=addresses.sandbox_url, client_id=sandbox.client_id

@@ -21,6 +21,7 @@ from app.dev.stack import (
 from app.logs import ConsoleFormatter, with_console_fields
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.serving.server import PortInUseError, log_config
+from app.settings import SettingsError
 from app.web.cookies import Cookies
 from clever_sandbox.district import DemoLogin
 from clever_sandbox.state import Sandbox
@@ -181,3 +182,25 @@ def test_the_console_lines_carry_their_event_and_error_code() -> None:
     assert line.endswith("login request refused  event=login_rejected code=invalid_return_to")
     plain = logging.LogRecord("app", logging.WARNING, __file__, 1, "Redis is back", (), None)
     assert formatter.format(plain).endswith("Redis is back")
+
+
+def test_ones_own_frontend_is_where_logins_land_and_may_call_the_backend(redis_url: str) -> None:
+    addresses = free_addresses()
+    stack = build_dev_stack(
+        redis_url, environ={}, addresses=addresses, frontend_url="http://localhost:3000/app/"
+    )
+    settings = stack.settings
+    assert settings.frontend_url == "http://localhost:3000/app/"
+    demo_origin = f"http://127.0.0.1:{addresses.demo_port}"
+    assert settings.cors_origins == settings.allowed_return_to == {"http://localhost:3000", demo_origin}
+    assert settings.clever_redirect_uri == f"http://127.0.0.1:{addresses.backend_port}/auth/callback"
+    assert stack.sandbox.redirect_uris == (settings.clever_redirect_uri,)
+    assert [app.port for app in stack.apps] == [
+        addresses.sandbox_port, addresses.backend_port, addresses.demo_port
+    ]  # fmt: skip
+
+
+def test_a_frontend_url_that_is_not_one_is_refused_by_name(redis_url: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        build_dev_stack(redis_url, environ={}, frontend_url="localhost:3000")
+    assert [problem.split(":", 1)[0] for problem in caught.value.problems] == ["FRONTEND_URL"]

@@ -60,12 +60,16 @@ def running_dev_stack(
     key_prefix: str,
     host: str = "127.0.0.1",
     backend_environ: Mapping[str, str] | None = None,
+    frontend_url: str | None = None,
 ) -> Iterator[RunningStack]:
     """The dev stack on `host`, each app on a port (and so an origin) of its own.
 
-    `backend_environ` overrides the backend's local-use settings (e.g. `COOKIE_SECURE`)."""
+    `backend_environ` overrides the backend's local-use settings (e.g. `COOKIE_SECURE`);
+    `frontend_url` is `clever-login dev --frontend-url`."""
     addresses = _free_addresses(host)
-    stack = build_dev_stack(redis_url, environ={"REDIS_KEY_PREFIX": key_prefix}, addresses=addresses)
+    stack = build_dev_stack(
+        redis_url, environ={"REDIS_KEY_PREFIX": key_prefix}, addresses=addresses, frontend_url=frontend_url
+    )
     settings = stack.settings
     apps = stack.apps
     if backend_environ:

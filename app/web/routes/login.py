@@ -19,7 +19,7 @@ from app.login.pending import Done, Gone, Taken
 from app.login.returnto import safe_return_to
 from app.login.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
 from app.roster.source import person_roster
-from app.settings import DISTRICT_ID
+from app.settings import CALLBACK_PATH, DISTRICT_ID
 from app.web.problems import AppError, as_service_error
 from app.web.services import Services, services
 
@@ -31,7 +31,7 @@ _MAX_PARAM_LENGTH = 2048
 def login_routes() -> list[BaseRoute]:
     return [
         Route("/auth/login", login, methods=["GET"]),
-        Route("/auth/callback", callback, methods=["GET"]),
+        Route(CALLBACK_PATH, callback, methods=["GET"]),
     ]
 
 
