@@ -150,6 +150,7 @@ async def _complete(
         max_events_lag=settings.roster_max_events_lag,
         decided=lambda reason: svc.metrics.roster_source("login", reason),
     )
+    svc.metrics.roster_parts_unavailable("login", roster.unavailable)
     if roster.user.id != who.user_id or roster.user.district != who.district_id:
         raise AppError("clever_error")
     if not roster.holds_any(settings.allowed_roles):
