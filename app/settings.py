@@ -13,7 +13,7 @@ from starlette.datastructures import Secret
 
 from app.login.pending import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 from app.redis_client import parse_redis_url
-from app.roster.fieldpolicy import parse_student_fields
+from app.roster.fieldpolicy import parse_student_fields, parse_student_identity_fields
 
 T = TypeVar("T")
 
@@ -118,6 +118,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     return_to = read("ALLOWED_RETURN_TO", _origins, frozenset[str]())
     cors = read("CORS_ORIGINS", _origins, frozenset[str]())
     student_fields = read("STUDENT_FIELDS", parse_student_fields, parse_student_fields(None))
+    # One policy (app.roster.fieldpolicy): the identity fields withheld join STUDENT_FIELDS' set.
+    withheld = read("STUDENT_IDENTITY_FIELDS", parse_student_identity_fields, frozenset[str]())
+    student_fields = student_fields | withheld
     no_clients: tuple[ServiceClient, ...] = ()
     service_clients = read("SERVICE_CLIENTS", _service_clients, no_clients)
     districts = read("ALLOWED_DISTRICTS", _districts, None)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired, TypedDict, get_args
 
 from app.clever.models import ROLE_ORDER, Resource, Section, User
-from app.roster.fieldpolicy import apply_student_fields
+from app.roster.fieldpolicy import apply_student_fields, keeps_identity
 
 # ISO 8601 in UTC, e.g. "2026-01-31T08:00:00.000000Z".
 Timestamp = Annotated[str, {"format": "date-time"}]
@@ -79,7 +79,9 @@ class Principal(TypedDict):
         dict[str, dict[str, Any]],
         {
             "description": "One entry per role held; the student entry holds only the fields "
-            "STUDENT_FIELDS allows, as Clever sent them."
+            "STUDENT_FIELDS allows, as Clever sent them. For a person holding the student role, "
+            "`user.email` is null and `user.name.last` empty when STUDENT_IDENTITY_FIELDS "
+            "withholds them."
         },
     ]
     sections: list[PrincipalSection]
@@ -156,6 +158,7 @@ def build_principal(
     `roles.contact.students`; they are ignored for anyone who is not a contact. `roster`, when
     given (see `roster_version`), says which roster this Principal reflects."""
     held = user.roles.names
+    student = user.roles.student is not None
     principal: Principal = {
         "user": {
             "id": user.id,
@@ -163,9 +166,9 @@ def build_principal(
             "name": {
                 "first": user.name.first or "",
                 "middle": user.name.middle or "",
-                "last": user.name.last or "",
+                "last": _last_name(user, student_fields),
             },
-            "email": user.email or None,
+            "email": (user.email or None) if not student or keeps_identity("email", student_fields) else None,
             "roles": held,
             "primary_role": primary_role(held, login_user_type),
             "legacy_ids": _legacy_ids(user),
@@ -302,9 +305,16 @@ def _student_summary(student: User, student_fields: frozenset[str]) -> dict[str,
     grade = role.grade if role is not None and "grade" in student_fields else None
     return {
         "id": student.id,
-        "name": {"first": student.name.first or "", "last": student.name.last or ""},
+        "name": {"first": student.name.first or "", "last": _last_name(student, student_fields)},
         "grade": grade,
     }
+
+
+def _last_name(user: User, student_fields: frozenset[str]) -> str:
+    """A person's last name, "" for a student under a policy that withholds it."""
+    if user.roles.student is not None and not keeps_identity("last_name", student_fields):
+        return ""
+    return user.name.last or ""
 
 
 def _section(section: Section, user_id: str) -> PrincipalSection:
