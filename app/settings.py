@@ -14,7 +14,7 @@ from starlette.datastructures import Secret
 from app.clever.http import origin_of
 from app.clever.models import ROLE_ORDER
 from app.redis_client import parse_redis_url
-from app.roster.fieldpolicy import parse_student_fields
+from app.roster.fieldpolicy import parse_student_fields, parse_student_identity_fields
 
 # Twenty tabs logging in at once fit, with room for a few retries (PENDING_LOGINS_PER_BROWSER).
 PER_BROWSER_DEFAULT = 30
@@ -131,6 +131,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     return_to = read("ALLOWED_RETURN_TO", _origins, Settings.allowed_return_to)
     cors = read("CORS_ORIGINS", _origins, Settings.cors_origins)
     student_fields = read("STUDENT_FIELDS", parse_student_fields, parse_student_fields(None))
+    # One policy (app.roster.fieldpolicy): the identity fields withheld join STUDENT_FIELDS' set.
+    withheld = read("STUDENT_IDENTITY_FIELDS", parse_student_identity_fields, frozenset[str]())
+    student_fields = student_fields | withheld
     service_clients = read("SERVICE_CLIENTS", _service_clients, Settings.service_clients)
     districts = read("ALLOWED_DISTRICTS", _districts, None)
     roles = read("ALLOWED_ROLES", _roles, None)

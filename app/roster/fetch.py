@@ -4,19 +4,27 @@ and, for a contact, their linked students (`docs/architecture.md`, "A login, tra
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
-from app.clever import CleverClient, CleverUnauthorized
+from app.clever import CleverClient, CleverError, CleverUnauthorized
 from app.clever.models import AuthorizedBy, Resource, Section, User
 from app.roster.district_tokens import DistrictTokens
 from app.roster.principal import (
     Principal,
+    RosterPart,
     RosterSource,
     build_principal,
     normalise_user_type,
     roster_version,
 )
+
+logger = logging.getLogger("app.roster.fetch")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Roster:
     # "teacher" for a Clever Library login, read with the user's own token (`fetch_library_roster`);
     # `students` are then a Library teacher's students.
     authorized_by: AuthorizedBy = "district"
+    # Parts Clever could not give (their lists are empty for that reason, not for want of any).
+    unavailable: frozenset[RosterPart] = frozenset()
 
     def holds_any(self, roles: frozenset[str] | None) -> bool:
         """Whether the person holds one of `roles` (None: any role at all will do)."""
@@ -51,7 +61,13 @@ class Roster:
             login_user_type=login_user_type,
             student_fields=student_fields,
             students=self.students,
-            roster=roster_version(self.fetched_at, event_id, source=self.source, synced_at=self.synced_at),
+            roster=roster_version(
+                self.fetched_at,
+                event_id,
+                source=self.source,
+                synced_at=self.synced_at,
+                unavailable=self.unavailable,
+            ),
             authorized_by=self.authorized_by,
         )
 
@@ -123,18 +139,43 @@ async def fetch_library_roster(clever: CleverClient, user_token: str, *, user_id
 
 
 async def _fetch(clever: CleverClient, token: str, user_id: str, *, eager_students: bool) -> Roster:
+    missing: set[RosterPart] = set()
+
+    async def part(name: RosterPart, call: Awaitable[list[_T]]) -> list[_T]:
+        try:
+            return await call
+        except CleverUnauthorized:
+            raise  # the token, not the part: the whole fetch is tried again with a fresh one
+        except CleverError as exc:
+            missing.add(name)
+            # The code and operation only: an error's message names no person or token.
+            logger.warning(
+                "roster part unavailable",
+                extra={
+                    "event": "roster_part_unavailable",
+                    "part": name,
+                    "code": exc.code,
+                    "operation": exc.operation,
+                },
+            )
+            return []
+
     async def user_then_students() -> tuple[User, list[User]]:
         user = await clever.user(token, user_id)
         if eager_students or user.roles.contact is None:
             return user, []
-        return user, await clever.user_students(token, user_id)
+        return user, await part("students", clever.user_students(token, user_id))
 
     try:
         async with asyncio.TaskGroup() as group:
             person = group.create_task(user_then_students())
-            sections = group.create_task(clever.user_sections(token, user_id))
-            resources = group.create_task(clever.user_resources(token, user_id))
-            early = group.create_task(clever.user_students(token, user_id)) if eager_students else None
+            sections = group.create_task(part("sections", clever.user_sections(token, user_id)))
+            resources = group.create_task(part("resources", clever.user_resources(token, user_id)))
+            early = (
+                group.create_task(part("students", clever.user_students(token, user_id)))
+                if eager_students
+                else None
+            )
     except ExceptionGroup as failed:
         # One typed error for the caller; the others were the same failure or its echo.
         raise _first_error(failed) from None
@@ -142,11 +183,14 @@ async def _fetch(clever: CleverClient, token: str, user_id: str, *, eager_studen
     user, students = person.result()
     if early is not None:
         students = early.result()
+    if user.roles.contact is None:
+        missing.discard("students")  # asked eagerly of someone who turned out not to be a contact
     return Roster(
         user=user,
         sections=sections.result(),
         resources=resources.result(),
         students=_linked(user, students),
+        unavailable=frozenset(missing),
     )
 
 

@@ -9,12 +9,12 @@ cannot say (a format, a description, the role names).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, get_args
 
 from app.clever.models import ROLE_ORDER, AuthorizedBy, Resource, Section, User
-from app.roster.fieldpolicy import apply_student_fields
+from app.roster.fieldpolicy import apply_student_fields, keeps_identity
 
 # ISO 8601 in UTC, e.g. "2026-01-31T08:00:00.000000Z".
 Timestamp = Annotated[str, {"format": "date-time"}]
@@ -69,12 +69,19 @@ class PrincipalResource(TypedDict):
 # Where a roster came from: the district's copy (app.roster.store) or Clever's Data API.
 RosterSource = Literal["store", "live"]
 
+# The parts of a roster a login does without when Clever cannot give them (app.roster.fetch):
+# only the user record is required. `students` are a contact's linked students.
+RosterPart = Literal["sections", "resources", "students"]
+ROSTER_PARTS: tuple[RosterPart, ...] = get_args(RosterPart)
+
 
 class RosterVersion(TypedDict):
     fetched_at: Timestamp
     event_id: str | None
     source: NotRequired[RosterSource]
     synced_at: NotRequired[Timestamp]
+    # Present only when a part is missing, so a whole roster's record does not grow.
+    unavailable: NotRequired[Annotated[list[RosterPart], {"items": {"enum": list(ROSTER_PARTS)}}]]
 
 
 class Principal(TypedDict):
@@ -83,7 +90,9 @@ class Principal(TypedDict):
         dict[str, dict[str, Any]],
         {
             "description": "One entry per role held; the student entry holds only the fields "
-            "STUDENT_FIELDS allows, as Clever sent them."
+            "STUDENT_FIELDS allows, as Clever sent them. For a person holding the student role, "
+            "`user.email` is null and `user.name.last` empty when STUDENT_IDENTITY_FIELDS "
+            "withholds them."
         },
     ]
     sections: list[PrincipalSection]
@@ -96,9 +105,12 @@ class Principal(TypedDict):
                 "(`fetched_at`), the Events API event that caused the fetch (null for a login or "
                 "a refresh), and where it came from: `source` is `live` for Clever's Data API at "
                 "`fetched_at`, or `store` for the district's synced copy, whose full sync began "
-                "at `synced_at` and which holds every change up to `fetched_at`. Absent from "
-                "sessions made before this field existed, and `source` from sessions made "
-                "before it did."
+                "at `synced_at` and which holds every change up to `fetched_at`. `unavailable` "
+                "names the parts Clever could not give at `fetched_at` (`sections`, `resources`, "
+                "a contact's `students`): those lists are empty for want of data, not because "
+                "the person has none; a refresh or an event fills them in. Absent when every "
+                "part came. Absent from sessions made before this field existed, and `source` "
+                "from sessions made before it did."
             },
         ]
     ]
@@ -161,6 +173,7 @@ def build_principal(
     whatever district the record names: the app is not connected to it."""
     held = user.roles.names
     library = authorized_by == "teacher"
+    student = user.roles.student is not None
     principal: Principal = {
         "user": {
             "id": user.id,
@@ -168,9 +181,9 @@ def build_principal(
             "name": {
                 "first": user.name.first or "",
                 "middle": user.name.middle or "",
-                "last": user.name.last or "",
+                "last": _last_name(user, student_fields),
             },
-            "email": user.email or None,
+            "email": (user.email or None) if not student or keeps_identity("email", student_fields) else None,
             "roles": held,
             "primary_role": primary_role(held, login_user_type),
             "legacy_ids": _legacy_ids(user),
@@ -191,16 +204,26 @@ def roster_version(
     *,
     source: RosterSource = "live",
     synced_at: float | None = None,
+    unavailable: Collection[RosterPart] = (),
 ) -> RosterVersion:
     """`{"fetched_at": <ISO 8601, UTC>, "event_id": <the event that caused the fetch, or null>,
-    "source": "store" | "live"}`, and `synced_at` (ISO 8601) for a roster from the store.
+    "source": "store" | "live"}`, `synced_at` (ISO 8601) for a roster from the store, and
+    `unavailable` (in `ROSTER_PARTS` order) when parts are missing.
 
     The timestamps have a fixed width, so two versions compare as strings.
     """
     version: RosterVersion = {"fetched_at": _timestamp(fetched_at), "event_id": event_id, "source": source}
     if synced_at is not None:
         version["synced_at"] = _timestamp(synced_at)
+    if unavailable:
+        version["unavailable"] = [part for part in ROSTER_PARTS if part in unavailable]
     return version
+
+
+def unavailable_parts(principal: Principal) -> list[RosterPart]:
+    """The parts Clever could not give when this Principal was built (none for older sessions)."""
+    roster = principal.get("roster")
+    return list(roster.get("unavailable", [])) if roster is not None else []
 
 
 def _timestamp(epoch: float) -> str:
@@ -303,9 +326,16 @@ def _student_summary(student: User, student_fields: frozenset[str]) -> dict[str,
     grade = role.grade if role is not None and "grade" in student_fields else None
     return {
         "id": student.id,
-        "name": {"first": student.name.first or "", "last": student.name.last or ""},
+        "name": {"first": student.name.first or "", "last": _last_name(student, student_fields)},
         "grade": grade,
     }
+
+
+def _last_name(user: User, student_fields: frozenset[str]) -> str:
+    """A person's last name, "" for a student under a policy that withholds it."""
+    if user.roles.student is not None and not keeps_identity("last_name", student_fields):
+        return ""
+    return user.name.last or ""
 
 
 def _section(section: Section, user_id: str) -> PrincipalSection:

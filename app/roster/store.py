@@ -49,8 +49,8 @@ sync writes, the district takes twice that.
 
 Records are sealed with the keyring's `roster_sealing` key; `meta` names which secret's key, so a
 copy written before SESSION_SECRET was rotated stays readable until the next sync reseals it.
-STUDENT_FIELDS is applied before a record is sealed; a copy written under other STUDENT_FIELDS
-than the reader's is not fresh.
+STUDENT_FIELDS and STUDENT_IDENTITY_FIELDS (one policy, app.roster.fieldpolicy) are applied
+before a record is sealed; a copy written under another policy than the reader's is not fresh.
 
 Freshness. A login (and a session refresh) builds its Principal from the copy only when
 `is_fresh` holds (app.roster.source):
@@ -59,7 +59,7 @@ Freshness. A login (and a session refresh) builds its Principal from the copy on
   (`ROSTER_MAX_EVENTS_LAG`; the events cursor's `seen_until`, app.roster.events_cursor, read
   in the same script as the person's records), every event after `meta.events_after` having
   been applied to the copy, and
-- the copy was written under the reader's STUDENT_FIELDS.
+- the copy was written under the reader's STUDENT_FIELDS and STUDENT_IDENTITY_FIELDS.
 Otherwise, and for a person not in the copy (created since the last poll), the login fetches
 live. A `users.deleted` event also calls `delete_user` (every generation, one being written
 too); a disconnect or `districts.deleted` calls `purge`. The events worker syncs a district at
@@ -86,7 +86,7 @@ from app.crypto.sealing import SealBroken, seal, unseal
 from app.redis_client import RedisClient
 from app.roster.events_cursor import cursor_key, parse_cursor
 from app.roster.fetch import Roster
-from app.roster.fieldpolicy import apply_student_fields
+from app.roster.fieldpolicy import apply_student_fields, keeps_identity
 
 logger = logging.getLogger("app.roster.store")
 
@@ -961,9 +961,14 @@ def _user_record(user: User, student_fields: frozenset[str]) -> dict[str, Any]:
         links = [link.model_dump(exclude_none=True) for link in held.contact.student_relationships]
         roles["contact"] = _truthy({"legacy_id": held.contact.legacy_id, "student_relationships": links})
     record: dict[str, Any] = {"id": user.id, "roles": roles}
-    if name := _truthy(user.name.model_dump()):
+    # STUDENT_IDENTITY_FIELDS, as the Principal applies it: withheld before sealing.
+    is_student = held.student is not None
+    named = user.name.model_dump()
+    if is_student and not keeps_identity("last_name", student_fields):
+        named.pop("last", None)
+    if name := _truthy(named):
         record["name"] = name
-    if user.email:
+    if user.email and (not is_student or keeps_identity("email", student_fields)):
         record["email"] = user.email
     return record
 

@@ -13,6 +13,7 @@ on the numbers.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal, get_args
 
 from prometheus_client import (
@@ -25,6 +26,7 @@ from prometheus_client import (
 )
 
 from app.clever.budget import Headroom
+from app.roster.principal import ROSTER_PARTS, RosterPart
 from app.roster.source import LIVE_REASONS, LiveReason
 from app.settings import DISTRICT_ID
 
@@ -123,6 +125,19 @@ class Metrics:
             for purpose in get_args(RosterPurpose)
             for reason in (None, *LIVE_REASONS)
         }
+        self._parts_unavailable = Counter(
+            "roster_parts_unavailable",
+            "Parts of a roster Clever could not give a login or a session refresh (`purpose`), "
+            "which went on without them: `part` is `sections`, `resources` or `students` (a "
+            "contact's linked students).",
+            ("purpose", "part"),
+            registry=self.registry,
+        )
+        self._part_children = {
+            (purpose, part): self._parts_unavailable.labels(purpose=purpose, part=part)
+            for purpose in get_args(RosterPurpose)
+            for part in ROSTER_PARTS
+        }
         self._validations = Counter(
             "session_validations",
             "Session checks, by outcome: valid, invalid (unknown, expired or forged) or no_session.",
@@ -175,6 +190,11 @@ class Metrics:
         """Count one roster used by a login or refresh (`purpose`): from the store when
         `live_reason` is None, else fetched live for that reason (app.roster.source)."""
         self._roster_source_children[(purpose, live_reason)].inc()
+
+    def roster_parts_unavailable(self, purpose: RosterPurpose, parts: Iterable[RosterPart]) -> None:
+        """Count each part a login or refresh went without (app.roster.fetch)."""
+        for part in parts:
+            self._part_children[(purpose, part)].inc()
 
     def clever_call(
         self, operation: str, outcome: str, seconds: float | None = None, status: int | None = None

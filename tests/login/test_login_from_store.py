@@ -45,10 +45,8 @@ class Copies:
         await self.synced(district_id)
         await mark_events_read(self.redis, self.prefix, district_id)
 
-    async def synced(self, district_id: str) -> None:
-        await sync_district(
-            self.clever, self.tokens, self.store, district_id, student_fields=DEFAULT_STUDENT_FIELDS
-        )
+    async def synced(self, district_id: str, student_fields: frozenset[str] = DEFAULT_STUDENT_FIELDS) -> None:
+        await sync_district(self.clever, self.tokens, self.store, district_id, student_fields=student_fields)
 
 
 @pytest.fixture

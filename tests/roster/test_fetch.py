@@ -184,14 +184,32 @@ async def test_other_errors_propagate_as_the_clients_typed_errors(
     with pytest.raises(CleverNotFound):
         await fetcher(DemoLogin("5a00000000000000000000ff", "nobody", district_id, "teacher"))
 
-    await add_fault(sandbox.url, "/v3.1/users/*/sections", status=503, count=None)
+    teacher = login_of(store, "teacher")
+    await add_fault(sandbox.url, f"/v3.1/users/{teacher.user_id}", status=503, count=None)
     with pytest.raises(CleverUnavailable):
-        await fetcher(login_of(store, "teacher"))
+        await fetcher(teacher)
 
     with pytest.raises(DistrictNotConnected):
         await fetcher(
             DemoLogin(login_of(store, "teacher").user_id, "x", "5a00000000000000000000ee", "teacher")
         )
+
+
+async def test_a_part_clever_cannot_give_comes_back_empty_and_named(
+    sandbox: RunningSandbox, fetcher: Fetcher
+) -> None:
+    await add_fault(sandbox.url, "/v3.1/users/*/sections", status=503, count=None)
+    await add_fault(sandbox.url, "/v3.1/users/*/resources", status=403, count=None)
+
+    roster = await fetcher(login_of(sandbox.sandbox.store, "teacher"))
+
+    assert roster.sections == []
+    assert roster.resources == []
+    assert roster.unavailable == {"sections", "resources"}
+    assert roster.principal(login_user_type=None, student_fields=frozenset())["roster"]["unavailable"] == [
+        "sections",
+        "resources",
+    ]
 
 
 # -- concurrency and call counts, seen by the sandbox ------------------------------------------

@@ -156,6 +156,7 @@ async def _complete(
         decided=lambda reason: svc.metrics.roster_source("login", reason),
         library_token=who.access_token if who.library else None,
     )
+    svc.metrics.roster_parts_unavailable("login", roster.unavailable)
     if roster.user.id != who.user_id or (not who.library and roster.user.district != who.district_id):
         raise AppError("clever_error")
     if not roster.holds_any(settings.allowed_roles):

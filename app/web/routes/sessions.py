@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from app.login.transaction import LoginMethod
-from app.roster.principal import Principal, Timestamp
+from app.roster.principal import Principal, Timestamp, unavailable_parts
 from app.roster.source import person_roster
 from app.sessions.store import Session
 from app.web.problems import AppError
@@ -33,6 +33,9 @@ MAX_JSON_NESTING = 8
 # A session may fetch its roster again at most this often (POST /auth/session/refresh), from
 # the store or live.
 REFRESH_INTERVAL_SECONDS = 30
+# ... and sooner while a part of its roster is unavailable (app.roster.fetch), so a frontend
+# can fill it in once Clever answers again without waiting out the whole interval.
+PARTIAL_REFRESH_INTERVAL_SECONDS = 5
 
 
 def session_routes() -> list[BaseRoute]:
@@ -102,7 +105,9 @@ async def refresh_session(request: Request) -> Response:
         raise AppError("refresh_needs_login")
     # A refresh that goes live spends calls on the district token that every login of the
     # district shares (1200/min at Clever): one session looping on it must not starve the others.
-    wait = await svc.sessions.claim_refresh(session, REFRESH_INTERVAL_SECONDS)
+    partial = bool(unavailable_parts(session.principal))
+    interval = PARTIAL_REFRESH_INTERVAL_SECONDS if partial else REFRESH_INTERVAL_SECONDS
+    wait = await svc.sessions.claim_refresh(session, interval)
     if wait:
         raise AppError("refresh_too_soon", headers={"Retry-After": str(wait)})
     primary_role = session.principal["user"]["primary_role"]
@@ -119,6 +124,7 @@ async def refresh_session(request: Request) -> Response:
         max_events_lag=settings.roster_max_events_lag,
         decided=lambda reason: svc.metrics.roster_source("refresh", reason),
     )
+    svc.metrics.roster_parts_unavailable("refresh", roster.unavailable)
     if not roster.holds_any(settings.allowed_roles):
         await svc.sessions.delete(session)  # as the events worker does when a role is lost
         raise AppError("role_not_allowed")
