@@ -67,7 +67,7 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        if log is not None:
+        if not isinstance(out, int):
             out.close()  # the child holds its own copy
 
     @property
