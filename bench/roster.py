@@ -49,7 +49,9 @@ from tests.support.servers import serve_in_thread
 
 RESULTS = Path(__file__).parent / "results"
 CLEVER_LIMIT = SandboxConfig().rate_limit_per_minute  # Clever's documented 1200 a minute per token
-LIMITS = {f"Clever's limit ({CLEVER_LIMIT}/min)": CLEVER_LIMIT, "unlimited": UNLIMITED}
+# Unlimited first: a client that has seen a window's remaining calls keeps them until the window
+# resets, so a limit raised mid-window would look spent to it (Clever's limit never moves).
+LIMITS = {"unlimited": UNLIMITED, f"Clever's limit ({CLEVER_LIMIT}/min)": CLEVER_LIMIT}
 PREFIX_STORE, PREFIX_LIVE = "bs:", "bl:"
 EVENTS_FEED = "/events"  # the worker's polls of the event stream, told apart from data calls
 POLL_SECONDS = "1"
