@@ -67,6 +67,8 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if not isinstance(out, int):
+            out.close()  # the child holds its own copy
 
     @property
     def pid(self) -> int:
