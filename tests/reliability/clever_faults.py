@@ -21,6 +21,14 @@ MANY = 1000
 
 TOKENS = "/oauth/tokens"
 SECTIONS = "/v3.1/users/*/sections"
+
+
+def user_record(user_id: str) -> str:
+    """The one Data API read a login cannot do without: sections, resources and a contact's
+    students may be missing from a login (README, "Partial rosters"), the user record may not."""
+    return f"/v3.1/users/{user_id}"
+
+
 DATA_API = "/v3.1/*"
 
 

@@ -17,7 +17,6 @@ from tests.reliability.clever_faults import (
     CALL_TIMEOUT,
     DATA_API,
     MANY,
-    SECTIONS,
     TOKENS,
     arm,
     assert_friendly_retry_page,
@@ -25,6 +24,7 @@ from tests.reliability.clever_faults import (
     log_in,
     seen,
     session_keys,
+    user_record,
 )
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
@@ -106,43 +106,43 @@ async def test_token_endpoint_timeout_answers_within_the_call_timeout(
 async def test_a_lasting_data_api_5xx_is_retried_three_times_then_unavailable(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
 ) -> None:
-    await arm(sandbox, SECTIONS, method="GET", status=502, count=MANY)
+    await arm(sandbox, user_record(teacher), method="GET", status=502, count=MANY)
     await _fails_cleanly(sandbox, backend, redis, key_prefix, teacher, 503, "clever_unavailable")
-    assert await seen(sandbox, SECTIONS) == 3
+    assert await seen(sandbox, user_record(teacher)) == 3
 
 
 async def test_a_passing_data_api_5xx_is_retried_through(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
 ) -> None:
-    await arm(sandbox, SECTIONS, method="GET", status=500, count=2)
+    await arm(sandbox, user_record(teacher), method="GET", status=500, count=2)
     await _succeeds(backend, teacher)
-    assert await seen(sandbox, SECTIONS, armed=2) == 2
+    assert await seen(sandbox, user_record(teacher), armed=2) == 2
     assert len(await session_keys(redis, key_prefix)) == 1
 
 
 async def test_a_429_waits_for_the_reset_and_goes_on(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
 ) -> None:
-    await arm(sandbox, SECTIONS, method="GET", status=429, count=1)
+    await arm(sandbox, user_record(teacher), method="GET", status=429, count=1)
     await _succeeds(backend, teacher)
-    assert await seen(sandbox, SECTIONS, armed=1) == 1
+    assert await seen(sandbox, user_record(teacher), armed=1) == 1
 
 
 async def test_a_lasting_429_is_a_try_again_page_after_bounded_attempts(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
 ) -> None:
-    await arm(sandbox, SECTIONS, method="GET", status=429, count=MANY)
+    await arm(sandbox, user_record(teacher), method="GET", status=429, count=MANY)
     await _fails_cleanly(sandbox, backend, redis, key_prefix, teacher, 503, "clever_unavailable")
     # Each 429 says the window reopens in a second; the call's time allows at most three tries.
-    assert 1 <= await seen(sandbox, SECTIONS) <= 3
+    assert 1 <= await seen(sandbox, user_record(teacher)) <= 3
 
 
 async def test_a_slow_drip_is_cut_off_at_the_call_timeout(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
 ) -> None:
-    await arm(sandbox, SECTIONS, method="GET", body="drip", count=MANY)
+    await arm(sandbox, user_record(teacher), method="GET", body="drip", count=MANY)
     await _fails_cleanly(sandbox, backend, redis, key_prefix, teacher, 503, "clever_unavailable")
-    assert 1 <= await seen(sandbox, SECTIONS) <= 3
+    assert 1 <= await seen(sandbox, user_record(teacher)) <= 3
 
 
 @pytest.mark.parametrize(
@@ -166,25 +166,25 @@ async def test_bodies_we_cannot_use(
     code: str,
     attempts: int,
 ) -> None:
-    await arm(sandbox, SECTIONS, method="GET", status=status, body=body, count=MANY)
+    await arm(sandbox, user_record(teacher), method="GET", status=status, body=body, count=MANY)
     await _fails_cleanly(sandbox, backend, redis, key_prefix, teacher, answered, code)
-    assert await seen(sandbox, SECTIONS) == attempts
+    assert await seen(sandbox, user_record(teacher)) == attempts
 
 
 async def test_a_connection_reset_is_retried_through(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
 ) -> None:
-    await arm(sandbox, SECTIONS, method="GET", body="reset", count=1)
+    await arm(sandbox, user_record(teacher), method="GET", body="reset", count=1)
     await _succeeds(backend, teacher)
-    assert await seen(sandbox, SECTIONS, armed=1) == 1
+    assert await seen(sandbox, user_record(teacher), armed=1) == 1
 
 
 async def test_lasting_connection_resets_are_unavailable_after_three_attempts(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
 ) -> None:
-    await arm(sandbox, SECTIONS, method="GET", body="reset", count=MANY)
+    await arm(sandbox, user_record(teacher), method="GET", body="reset", count=MANY)
     await _fails_cleanly(sandbox, backend, redis, key_prefix, teacher, 503, "clever_unavailable")
-    assert await seen(sandbox, SECTIONS) == 3
+    assert await seen(sandbox, user_record(teacher)) == 3
 
 
 # -- a dead Clever: the circuit opens and logins stop piling up requests ---------------------

@@ -21,7 +21,7 @@ from app.logs import REQUEST_ID, EventLimiter, JsonFormatter, LogFormat, TextFor
 from app.serving.server import log_config
 from app.web.middleware.request_id import RequestId
 from tests.conftest import RunningSandbox
-from tests.reliability.clever_faults import SECTIONS, arm, log_in
+from tests.reliability.clever_faults import arm, log_in, user_record
 from tests.support.browser import Browser
 from tests.support.clock import Clock
 from tests.support.demo import demo_user
@@ -176,7 +176,7 @@ async def test_a_failed_login_logs_its_request_id_and_no_personal_data(
     sandbox: RunningSandbox, backend: str, app_log: io.StringIO
 ) -> None:
     user = demo_user(sandbox.sandbox.store, "student")
-    await arm(sandbox, SECTIONS, method="GET", status=503, count=3)
+    await arm(sandbox, user_record(str(user["id"])), method="GET", status=503, count=3)
     async with Browser(backend) as browser:
         answer = await log_in(browser, str(user["id"]))
     assert answer.status == 503
@@ -185,7 +185,7 @@ async def test_a_failed_login_logs_its_request_id_and_no_personal_data(
     failed = [record for record in records if record["event"] == "clever_error"]
     assert len(failed) == 1
     assert failed[0]["request_id"] == request_id
-    assert (failed[0]["operation"], failed[0]["status"], failed[0]["attempts"]) == ("user_sections", 503, 3)
+    assert (failed[0]["operation"], failed[0]["status"], failed[0]["attempts"]) == ("user", 503, 3)
     text = app_log.getvalue()
     for personal in (user["id"], user["name"]["first"], user["name"]["last"], user.get("email")):
         if personal:
