@@ -60,23 +60,24 @@ class JsonFormatter(_BaseJsonFormatter):
         log_data.update((key, value) for key, value in fields.items() if key not in _FIRST)
 
 
+def _fields_text(record: logging.LogRecord, skip: tuple[str, ...] = ()) -> str:
+    """A record's `extra` fields as `name=value` (values as JSON), `event` and `code` first; ""
+    when it has none. One rendering for every text line (TextFormatter, ConsoleFormatter)."""
+    fields = {key: value for key, value in vars(record).items() if key not in _HIDDEN and key not in skip}
+    first = [key for key in ("event", "code") if key in fields]
+    ordered = first + [key for key in fields if key not in first]
+    return " ".join(f"{key}={json.dumps(fields[key], default=str, ensure_ascii=False)}" for key in ordered)
+
+
 class ConsoleFormatter(DefaultFormatter):
-    """uvicorn's console line with the call's `extra` fields after it, `event` and `code` first:
-    `INFO:     login request refused  event=login_rejected code=invalid_return_to`. For the
+    """uvicorn's console line with the call's `extra` fields after it:
+    `INFO:     login request refused  event="login_rejected" code="invalid_return_to"`. For the
     console of `clever-login dev`, where a line without its code says little."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = {
-            key: value
-            for key, value in record.__dict__.items()
-            if key not in _HIDDEN and key not in ("levelprefix", "message")
-        }
+        extras = _fields_text(record, skip=("levelprefix", "message"))
         line = super().format(record)
-        if not fields:
-            return line
-        first = [key for key in ("event", "code") if key in fields]
-        ordered = first + sorted(key for key in fields if key not in first)
-        return f"{line}  " + " ".join(f"{key}={fields[key]}" for key in ordered)
+        return f"{line}  {extras}" if extras else line
 
 
 def with_console_fields(config: dict[str, Any]) -> dict[str, Any]:
@@ -97,12 +98,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        fields = {key: value for key, value in vars(record).items() if key not in _HIDDEN}
-        if not fields:
+        extras = _fields_text(record)
+        if not extras:
             return line
-        extras = " ".join(
-            f"{key}={json.dumps(value, default=str, ensure_ascii=False)}" for key, value in fields.items()
-        )
         head, newline, rest = line.partition("\n")
         return f"{head} {extras}{newline}{rest}"
 

@@ -179,7 +179,7 @@ def test_the_console_lines_carry_their_event_and_error_code() -> None:
     )
     line = formatter.format(record)
     assert line.startswith("INFO:")
-    assert line.endswith("login request refused  event=login_rejected code=invalid_return_to")
+    assert line.endswith('login request refused  event="login_rejected" code="invalid_return_to"')
     plain = logging.LogRecord("app", logging.WARNING, __file__, 1, "Redis is back", (), None)
     assert formatter.format(plain).endswith("Redis is back")
 
