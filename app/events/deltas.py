@@ -23,11 +23,11 @@ changes nothing. An event for a district with no copy leaves the store alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from app.clever import CleverClient, CleverNotFound, CleverUnauthorized
+from app.clever import CleverClient, CleverNotFound
 from app.clever.models import Course, District, Event, Resource, School, Section, Term, User
 from app.events.lock import DistrictLock, LockLost
 from app.roster.district_tokens import DistrictTokens
@@ -123,10 +123,10 @@ class Deltas:
         """The ids of the sections and of the users the resource is shared with, and of those
         users who hold it directly; None when it is gone."""
         try:
-            sections = await self._with_token(
+            sections = await self._tokens.call(
                 district_id, lambda token: self._clever.resource_sections(token, resource.id)
             )
-            users = await self._with_token(
+            users = await self._tokens.call(
                 district_id, lambda token: self._clever.resource_users(token, resource.id)
             )
         except CleverNotFound:
@@ -146,14 +146,6 @@ class Deltas:
                 return []
             cached = self._resources[district_id] = read
         return [r for r in cached[1] if section_id in (r.get("shared_sections") or [])]
-
-    async def _with_token(self, district_id: str, call: Callable[[str], Awaitable[T]]) -> T:
-        token = await self._tokens.get(district_id)
-        try:
-            return await call(token)
-        except CleverUnauthorized:
-            await self._tokens.invalidate(district_id, token)
-            return await call(await self._tokens.get(district_id))
 
 
 def _user(user: User) -> Callable[[CopyWriter], None]:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from app.clever import CleverClient, CleverNotFound, CleverUnauthorized
+from app.clever import CleverClient, CleverNotFound
 from app.clever.models import ROLE_ORDER, Event, Section
 from app.events.metrics import EventMetrics
 from app.roster.district_tokens import DistrictTokens
@@ -81,7 +81,7 @@ class Effects:
                 return  # no one in the district is logged in: nothing to ask Clever
             if action in ("created", "updated"):
                 if holders is None:
-                    users = await self._with_token(
+                    users = await self._tokens.call(
                         district_id, lambda token: self._clever.resource_users(token, resource_id)
                     )
                     holders = [user.id for user in users]
@@ -161,7 +161,7 @@ class Effects:
         user_hashes = await self._sessions.district_user_hashes(district_id)
         if not user_hashes:
             return
-        users = await self._with_token(district_id, lambda token: self._clever.users(token))
+        users = await self._tokens.call(district_id, lambda token: self._clever.users(token))
         by_hash = {digest: user.id for user in users for digest in self._sessions.user_hashes(user.id)}
         gone = [digest for digest in user_hashes if digest not in by_hash]
         ended = 0
@@ -180,15 +180,6 @@ class Effects:
                 "sessions_ended": ended,
             },
         )
-
-    async def _with_token(self, district_id: str, call: Callable[[str], Awaitable[T]]) -> T:
-        """`call` with the district token; after a 401, once more with a fresh token."""
-        token = await self._tokens.get(district_id)
-        try:
-            return await call(token)
-        except CleverUnauthorized:
-            await self._tokens.invalidate(district_id, token)
-            return await call(await self._tokens.get(district_id))
 
 
 def _object_id(obj: object) -> str | None:

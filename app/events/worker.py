@@ -220,14 +220,10 @@ class EventsWorker:
     # -- one district ---------------------------------------------------------------------
 
     async def _consume(self, district_id: str, lock: DistrictLock, state: _District) -> None:
-        token = await self._tokens.get(district_id)
-        try:
+        async def consume(token: str) -> None:
             await self._consume_with(district_id, lock, state, await self._cursors.read(district_id), token)
-        except CleverUnauthorized:
-            # Revoked: a fresh token if the district still has one, else DistrictNotConnected.
-            await self._tokens.invalidate(district_id, token)
-            token = await self._tokens.get(district_id)
-            await self._consume_with(district_id, lock, state, await self._cursors.read(district_id), token)
+
+        await self._tokens.call(district_id, consume)
 
     async def _consume_with(
         self, district_id: str, lock: DistrictLock, state: _District, cursor: Cursor | None, token: str

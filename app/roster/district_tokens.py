@@ -26,13 +26,16 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from app.clever import CleverClient
+from app.clever import CleverClient, CleverUnauthorized
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.errors import ServiceError
 from app.redis_client import RedisClient
 from app.redis_lock import COMPARE_AND_DELETE, RedisLock
+
+T = TypeVar("T")
 
 logger = logging.getLogger("app.roster.district_tokens")
 
@@ -136,6 +139,16 @@ class DistrictTokens:
                 task.add_done_callback(lambda done: self._forget(district_id, done))
         # A caller that gives up must not cancel the fetch the others are waiting for.
         return await asyncio.shield(task)
+
+    async def call(self, district_id: str, call: Callable[[str], Awaitable[T]]) -> T:
+        """`call` with the district's token; after a 401 (the token was revoked), the cached
+        token is dropped and `call` runs once more with a fresh one (or DistrictNotConnected)."""
+        token = await self.get(district_id)
+        try:
+            return await call(token)
+        except CleverUnauthorized:
+            await self.invalidate(district_id, token)
+            return await call(await self.get(district_id))
 
     async def invalidate(self, district_id: str, token: str) -> None:
         """Drops the cached token if it is still `token` (after Clever answered 401 to it)."""

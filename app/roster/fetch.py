@@ -97,13 +97,9 @@ async def fetch_roster(
     # We take the second, and skip its extra round trip when the login already says "contact".
     eager = normalise_user_type(login_user_type) == "contact"
     fetched_at = time.time()
-    token = await tokens.get(district_id)
-    try:
-        roster = await _fetch(clever, token, user_id, eager_students=eager)
-    except CleverUnauthorized:
-        await tokens.invalidate(district_id, token)
-        token = await tokens.get(district_id)
-        roster = await _fetch(clever, token, user_id, eager_students=eager)
+    roster = await tokens.call(
+        district_id, lambda token: _fetch(clever, token, user_id, eager_students=eager)
+    )
     return replace(roster, fetched_at=fetched_at)
 
 

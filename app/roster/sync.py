@@ -79,13 +79,10 @@ async def sync_district(
     propagates (the client's `CleverError`, `DistrictNotConnected`, `DistrictPurged`, a Redis
     error)."""
     clever = clever.with_body_limit(body_limit)
-    token = await tokens.get(district_id)
-    try:
-        return await _sync(clever, token, store, district_id, student_fields, page_size, clock)
-    except CleverUnauthorized:
-        await tokens.invalidate(district_id, token)
-        token = await tokens.get(district_id)
-        return await _sync(clever, token, store, district_id, student_fields, page_size, clock)
+    return await tokens.call(
+        district_id,
+        lambda token: _sync(clever, token, store, district_id, student_fields, page_size, clock),
+    )
 
 
 async def _sync(
