@@ -16,6 +16,11 @@ background spend the window as a login would.
 
 Each login is timed from its start to the callback's answer; "in the first minute" counts the
 logins that succeeded within 60 s of the bell, "refused" those answered `clever_unavailable`.
+The third arm, "from the roster copy", is the one logins take in production: before the bell the
+district is synced into the roster store (`sync_district`, as the events worker does at first
+sight) and, during it, its events cursor is marked read every 2 s (as the worker's polls would
+keep it), so logins read the copy and spend no call on the district token.
+
 The load and the background share this process; all of it shares the machine's CPUs, so
 latencies include that contention; the rule's effect is in the ratios.
 """
@@ -34,7 +39,13 @@ from pathlib import Path
 
 from app.clever import CleverClient, CleverCredentials, CleverError, CleverHTTP, in_background
 from app.clever.budget import CLEVER_LIMIT, BudgetPolicy, RateBudget
+from app.crypto.keyring import Keyring
 from app.dev.localredis import local_redis
+from app.redis_client import close_redis, create_redis
+from app.roster.district_tokens import DistrictTokens
+from app.roster.store import RosterStore
+from app.roster.sync import sync_district
+from app.settings import Settings
 from app.web.factory import create_app
 from bench.processes import Process, free_port, python
 from clever_sandbox import create_sandbox_app
@@ -42,11 +53,13 @@ from clever_sandbox.config import SandboxConfig
 from tests.reliability.clever_faults import log_in
 from tests.support.backend import backend_settings
 from tests.support.browser import Browser
+from tests.support.roster_copy import mark_events_read
 from tests.support.servers import serve_in_thread
 
 FIRST_MINUTE = 60.0
-WITH, WITHOUT = "with priority", "without priority"
-ARMS = {WITH: BudgetPolicy(), WITHOUT: BudgetPolicy(background_reserve=0.0)}
+WITH, WITHOUT, STORE = "with priority", "without priority", "from the roster copy"
+ARMS = {WITH: BudgetPolicy(), WITHOUT: BudgetPolicy(background_reserve=0.0), STORE: BudgetPolicy()}
+FRESH_EVERY = 2.0
 HEAD_START = 1.0
 
 
@@ -70,9 +83,12 @@ class Outcome:
 
 
 @contextmanager
-def running(args: argparse.Namespace, logs: Path) -> Iterator[tuple[str, str, SandboxConfig, list[str]]]:
+def running(
+    args: argparse.Namespace, logs: Path
+) -> Iterator[tuple[str, str, SandboxConfig, list[str], Settings]]:
     """Redis, a sandbox at Clever's rule (a process of its own) and a backend on it (a thread of
-    this one): the sandbox's and the backend's URLs, the sandbox's config and its students."""
+    this one): the sandbox's and the backend's URLs, the sandbox's config, its students and the
+    backend's settings."""
     port = free_port()
     sandbox_url = f"http://127.0.0.1:{port}"
     config = SandboxConfig(students=args.students, rate_headers="on_429")
@@ -102,12 +118,12 @@ def running(args: argparse.Namespace, logs: Path) -> Iterator[tuple[str, str, Sa
         sandbox.wait_http(f"{sandbox_url}/bench/stats", timeout=120)
         settings = backend_settings(sandbox_url, config, redis_url=redis_url, key_prefix="bench:bell:")
         backend_url = stack.enter_context(serve_in_thread(create_app(settings)))
-        yield sandbox_url, backend_url, config, pupils
+        yield sandbox_url, backend_url, config, pupils, settings
 
 
-async def one_arm(args: argparse.Namespace, policy: BudgetPolicy, logs: Path) -> Outcome:
+async def one_arm(args: argparse.Namespace, policy: BudgetPolicy, logs: Path, *, from_copy: bool) -> Outcome:
     outcome = Outcome()
-    with running(args, logs) as (sandbox_url, backend, config, pupils):
+    with running(args, logs) as (sandbox_url, backend, config, pupils, settings):
         oauth, api = CleverHTTP(sandbox_url), CleverHTTP(sandbox_url)
         worker = CleverClient(
             oauth=oauth,
@@ -155,7 +171,24 @@ async def one_arm(args: argparse.Namespace, policy: BudgetPolicy, logs: Path) ->
                         outcome.other.get(f"{answer.status} {answer.code}", 0) + 1
                     )
 
+        redis = create_redis(str(settings.redis_url))
+        prefix = settings.redis_key_prefix
+
+        async def keep_fresh() -> None:
+            while not stop.is_set():
+                await mark_events_read(redis, prefix, district_id)
+                await asyncio.sleep(FRESH_EVERY)
+
         loaders = [asyncio.create_task(background()) for _ in range(args.background)]
+        if from_copy:
+            keyring = Keyring.from_secret(str(settings.session_secret))
+            tokens = DistrictTokens(redis, worker, sealing_key=keyring.district_token_sealing, prefix=prefix)
+            roster = RosterStore(redis, keyring, prefix=prefix)
+            report = await sync_district(
+                worker, tokens, roster, district_id, student_fields=settings.student_fields
+            )
+            print(f"  synced the district: {report.calls} calls", flush=True)
+            loaders.append(asyncio.create_task(keep_fresh()))
         await asyncio.sleep(HEAD_START)
         bell = time.monotonic()
         try:
@@ -167,6 +200,7 @@ async def one_arm(args: argparse.Namespace, policy: BudgetPolicy, logs: Path) ->
         for task in loaders:
             task.cancel()
         await asyncio.gather(*loaders, return_exceptions=True)
+        await close_redis(redis)
         await oauth.aclose()
         await api.aclose()
     return outcome
@@ -194,6 +228,9 @@ def table(args: argparse.Namespace, results: dict[str, Outcome]) -> str:
         lines.append(f"\nlogins in the first minute, with / without: {ratio:.2f}")
     if without.refused:
         lines.append(f"refused, with / without: {with_rule.refused / without.refused:.2f}")
+    if with_rule.in_first_minute():
+        ratio = results[STORE].in_first_minute() / with_rule.in_first_minute()
+        lines.append(f"logins in the first minute, from the copy / live with priority: {ratio:.2f}")
     for name, outcome in results.items():
         if outcome.other:
             lines.append(f"{name}, other answers: {outcome.other}")
@@ -204,8 +241,8 @@ async def measure(args: argparse.Namespace) -> None:
     results: dict[str, Outcome] = {}
     logs = Path(tempfile.mkdtemp(prefix="bench-bell-"))
     print(f"logs in {logs}", flush=True)
-    for name in (WITHOUT, WITH):
-        results[name] = await one_arm(args, ARMS[name], logs)
+    for name in (WITHOUT, WITH, STORE):
+        results[name] = await one_arm(args, ARMS[name], logs, from_copy=name == STORE)
         done = results[name]
         print(f"{name}: {done.in_first_minute()} ok in the first minute, {done.refused} refused", flush=True)
     print()
