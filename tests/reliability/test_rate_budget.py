@@ -245,12 +245,17 @@ async def test_a_wave_over_the_budget_gets_try_again_answers_and_few_429s_at_cle
     teacher = str(demo_user(sandbox.sandbox.store, "teacher")["id"])
     await arm(sandbox, DATA_API, method="GET", status=None, count=MANY)  # counts what reaches Clever
     with backend_on(sandbox, redis_url=redis_url, key_prefix=key_prefix) as backend:
+        whole: list[bool] = []
 
         async def one() -> tuple[int, str | None, float]:
             async with Browser(backend) as browser:
                 answer = await log_in(browser, teacher)
                 if answer.status == 302:
-                    assert (await browser.session()).status_code == 200  # a real, working session
+                    session = await browser.session()
+                    assert session.status_code == 200  # a real, working session
+                    # Sections and resources refused by the budget leave a partial roster
+                    # (README, "Partial rosters"); the user record cannot be missing.
+                    whole.append("unavailable" not in session.json()["roster"])
                 return answer.status, answer.response.headers.get("retry-after"), answer.seconds
 
         answers = await asyncio.gather(*(one() for _ in range(WAVE)))
@@ -261,7 +266,8 @@ async def test_a_wave_over_the_budget_gets_try_again_answers_and_few_429s_at_cle
     succeeded = statuses.count(302)
     refused = [(status, retry_after) for status, retry_after, _ in answers if status != 302]
     # Some got in, the rest were told to try again when the window reopens: nothing else.
-    assert 1 <= succeeded <= BUDGET // 3
+    assert 1 <= succeeded <= BUDGET
+    assert whole.count(True) <= BUDGET // 3  # a whole roster costs three calls
     assert refused
     assert all(status == 503 and retry_after is not None for status, retry_after in refused)
     assert all(1 <= int(str(retry_after)) <= 60 for _, retry_after in refused)
@@ -275,7 +281,10 @@ async def test_a_wave_over_the_budget_gets_try_again_answers_and_few_429s_at_cle
         # Our count assumes Clever's 1200 until the first 429 teaches the limit and the reset:
         # only the calls already under way then reach Clever past the budget.
         assert await seen(sandbox, DATA_API) <= BUDGET + 2 * WAVE
-    assert calls.get(("budget_spent", "none"), 0) >= 1
+    if sandbox.config.rate_headers == "every":
+        # Refused by our budget, not by Clever. With headers on 429s only, a wave that is all
+        # under way before the first 429 comes back may leave the budget nothing to refuse.
+        assert calls.get(("budget_spent", "none"), 0) >= 1
     assert 'clever_rate_limit_limit{district="' in metrics
     # Nothing half-written: one session per successful login, none for the others.
     assert len(await session_keys(redis, key_prefix)) == succeeded
