@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from app.web.cookies import Cookies
 from clever_sandbox.oauth import SIGN_IN_COOKIE
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, OUTPUT
 from tests.support.demo import User, demo_user, expected_roles, expected_section_ids
 from tests.support.devstack import RunningStack, running_dev_stack
 
 pytest.importorskip("playwright.async_api", reason="playwright is not installed (a dev dependency)")
-CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 # Only once both are known to be there.
-from playwright.async_api import (  # noqa: E402
+from playwright.async_api import (
     Browser,
     BrowserContext,
     Locator,
@@ -43,46 +41,12 @@ from playwright.async_api import (  # noqa: E402
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-dev-shm-usage",
-]
-OUTPUT = Path(__file__).parent / "output"
 ROLE_LABELS = {
     "student": "Student",
     "teacher": "Teacher",
     "staff": "Staff",
     "district_admin": "District admin",
 }
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def context(chromium: Browser) -> AsyncIterator[BrowserContext]:
-    """A fresh browser profile per test: no cookies, no storage."""
-    context = await chromium.new_context()
-    context.set_default_timeout(10_000)
-    try:
-        yield context
-    finally:
-        await context.close()
 
 
 @pytest.fixture

@@ -6,20 +6,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-import pytest_asyncio
 
-from tests.browser.test_demo_page import CHROMIUM, CHROMIUM_ARGS, OUTPUT, full_name, picker_label
+from tests.browser.chromium import OUTPUT
+from tests.browser.test_demo_page import full_name, picker_label
 from tests.support.demo import demo_user
 from tests.support.devstack import RunningStack, running_dev_stack
 
 # After test_demo_page, which skips this module too when playwright or Chromium is missing.
-from playwright.async_api import Browser, BrowserContext, async_playwright, expect  # isort: skip
+from playwright.async_api import BrowserContext, expect  # isort: skip
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -43,28 +43,6 @@ def serving_frontend() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def context(chromium: Browser) -> AsyncIterator[BrowserContext]:
-    context = await chromium.new_context()
-    context.set_default_timeout(10_000)
-    try:
-        yield context
-    finally:
-        await context.close()
 
 
 @pytest.fixture
