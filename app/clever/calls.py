@@ -12,18 +12,9 @@ import re
 import time
 from typing import Any
 
+from app.clever import errors
 from app.clever.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
 from app.clever.budget import BudgetExhausted, RateBudget
-from app.clever.errors import (
-    CleverError,
-    CleverInvalidGrant,
-    CleverMalformed,
-    CleverNotFound,
-    CleverRateLimited,
-    CleverRejected,
-    CleverUnauthorized,
-    CleverUnavailable,
-)
 from app.clever.http import (
     Answer,
     BodyTooLarge,
@@ -130,7 +121,7 @@ class Caller:
                     basic=basic,
                     deadline=deadline,
                 )
-            except CleverRateLimited as exc:
+            except errors.CleverRateLimited as exc:
                 if isinstance(exc.__cause__, BudgetExhausted):
                     wait = None  # a spent budget has already waited as long as it may
                 elif background and token is not None and self._budget.headroom(token) is not None:
@@ -140,7 +131,7 @@ class Caller:
                 if wait is None or attempt >= policy.attempts or wait >= deadline.left():
                     exc.attempts = attempt
                     raise
-            except CleverUnavailable as exc:
+            except errors.CleverUnavailable as exc:
                 wait = policy.backoff(attempt)
                 if not exc.transient or attempt >= policy.attempts or wait >= deadline.left():
                     exc.attempts = attempt
@@ -184,7 +175,7 @@ class Caller:
             )
         except BudgetExhausted as exc:
             self._observe(operation, "budget_spent", None, 0.0)
-            raise CleverRateLimited(operation, "rate budget spent", reset_at=exc.reset_at) from exc
+            raise errors.CleverRateLimited(operation, "rate budget spent", reset_at=exc.reset_at) from exc
         if background:
             deadline.at += loop.time() - queued
         breaker = self._breakers[id(http)]
@@ -197,7 +188,7 @@ class Caller:
         except CircuitOpen as exc:
             self._budget.release(window, None, sent=False)
             self._observe(operation, "circuit_open", None, 0.0)
-            raise CleverUnavailable(
+            raise errors.CleverUnavailable(
                 operation, "circuit open", transient=False, retry_after=exc.retry_after
             ) from exc
         except BaseException:
@@ -216,15 +207,15 @@ class Caller:
                     said, status = rate_limit(response.headers), response.status
                     body = await self._read(response, operation, said)
             except TransportFailed as exc:
-                raise CleverUnavailable(operation, str(exc)) from exc
+                raise errors.CleverUnavailable(operation, str(exc)) from exc
             except TimeoutError as exc:  # the attempt's own deadline
-                raise CleverUnavailable(operation, "timed out") from exc
+                raise errors.CleverUnavailable(operation, "timed out") from exc
             outcome = "ok"
             breaker.succeeded()
             return body
-        except CleverError as exc:
+        except errors.CleverError as exc:
             outcome = _outcome(exc)
-            if not isinstance(exc, CleverUnavailable):
+            if not isinstance(exc, errors.CleverUnavailable):
                 breaker.succeeded()  # Clever answered: the host is up
             elif breaker.failed():
                 host = "oauth" if http is self._oauth else "api"
@@ -250,9 +241,9 @@ class Caller:
         try:
             return await read_json_body(response.headers, response.chunks(), self._body_limit)
         except NotJSON as exc:
-            raise CleverMalformed(operation, "answer is not JSON", status=status) from exc
+            raise errors.CleverMalformed(operation, "answer is not JSON", status=status) from exc
         except BodyTooLarge as exc:
-            raise CleverMalformed(
+            raise errors.CleverMalformed(
                 operation, f"answer is over {self._body_limit} bytes", status=status
             ) from exc
 
@@ -269,32 +260,32 @@ class _Deadline:
         return self.at - asyncio.get_running_loop().time()
 
 
-def _outcome(exc: CleverError) -> str:
-    if isinstance(exc, CleverUnavailable):
+def _outcome(exc: errors.CleverError) -> str:
+    if isinstance(exc, errors.CleverUnavailable):
         return "unavailable"
-    if isinstance(exc, CleverRateLimited):
+    if isinstance(exc, errors.CleverRateLimited):
         return "rate_limited"
-    if isinstance(exc, CleverMalformed):
+    if isinstance(exc, errors.CleverMalformed):
         return "malformed"
     return "rejected"
 
 
-async def _error(response: Answer, operation: str, said: RateLimit) -> CleverError:
+async def _error(response: Answer, operation: str, said: RateLimit) -> errors.CleverError:
     status = response.status
     if status == 429:
-        return CleverRateLimited(operation, "rate limited", reset_at=said.reopens_at(time.time()))
+        return errors.CleverRateLimited(operation, "rate limited", reset_at=said.reopens_at(time.time()))
     if status in RETRY_STATUSES:
-        return CleverUnavailable(operation, "Clever failed", status=status)
+        return errors.CleverUnavailable(operation, "Clever failed", status=status)
     if status >= 500 and status != 501:
-        return CleverUnavailable(operation, "Clever failed", status=status, transient=False)
+        return errors.CleverUnavailable(operation, "Clever failed", status=status, transient=False)
     code, message = await _error_details(response)
-    kind: type[CleverRejected] = CleverRejected
+    kind: type[errors.CleverRejected] = errors.CleverRejected
     if status == 401:
-        kind = CleverUnauthorized
+        kind = errors.CleverUnauthorized
     elif status == 404:
-        kind = CleverNotFound
+        kind = errors.CleverNotFound
     elif status == 400 and (code == "invalid_grant" or (message or "").lower().startswith("invalid grant")):
-        kind = CleverInvalidGrant
+        kind = errors.CleverInvalidGrant
     return kind(operation, "rejected", status=status, error_code=code, clever_message=message)
 
 

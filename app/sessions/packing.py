@@ -37,8 +37,9 @@ class SessionRecord(TypedDict):
 
 
 # Version 1. Deflate finds matches up to 32 KB back and codes near ones cheaper: what is most
-# common comes last.
-_ZDICT_1 = (
+# common comes last. Each version's bytes are fixed once written (above); the shared parts are
+# named only so the versions can be read side by side.
+_ROLES_PART = (
     b'"staff":{"schools":[],"roles":[],"title":"","department":""},'
     b'"contact":{"student_relationships":[{"student":"","relationship":"","type":""}],'
     b'"students":[{"id":"","name":{"first":"","last":""},"grade":""}]},'
@@ -50,30 +51,20 @@ _ZDICT_1 = (
     b'"principal":{"user":{"id":"","district":"","name":{"first":"","middle":"","last":""},'
     b'"email":"@","roles":["student"],"primary_role":"student","legacy_ids":{"student":""}},"roles":{'
     b'"resources":[{"id":"","resource_id":"","title":"","roles":["student","teacher"]}],'
-    b'"roster":{"fetched_at":"T:Z","event_id":null}}}'
+)
+_SECTIONS_PART = (
     b'"sections":[{"id":"","name":"","subject":"","grade":"","period":"","school":"","course":null,'
     b'"term_id":null,"role":"teacher"},{"id":"","name":"","subject":"","grade":"","period":"",'
     b'"school":"","course":null,"term_id":null,"role":"student"}],'
 )
+_ZDICT_1 = _ROLES_PART + b'"roster":{"fetched_at":"T:Z","event_id":null}}}' + _SECTIONS_PART
 # Version 2: version 1 with the roster part that says where the roster came from (a store
 # login's, then the more common live one).
 _ZDICT_2 = (
-    b'"staff":{"schools":[],"roles":[],"title":"","department":""},'
-    b'"contact":{"student_relationships":[{"student":"","relationship":"","type":""}],'
-    b'"students":[{"id":"","name":{"first":"","last":""},"grade":""}]},'
-    b'"student":{"school":"","schools":[],"grade":"","graduation_year":"","gifted_status":"",'
-    b'"section_504_status":"","disability_status":"","home_language":"","frl_status":"",'
-    b'"ell_status":"","iep_status":""},'
-    b'"district_admin":{"title":""},"teacher":{"schools":[],"title":""},'
-    b'{"user_id":"","district_id":"","created_at":1,"expires_at":1,"login_method":"clever_sso",'
-    b'"principal":{"user":{"id":"","district":"","name":{"first":"","middle":"","last":""},'
-    b'"email":"@","roles":["student"],"primary_role":"student","legacy_ids":{"student":""}},"roles":{'
-    b'"resources":[{"id":"","resource_id":"","title":"","roles":["student","teacher"]}],'
-    b'"roster":{"fetched_at":"T:Z","event_id":null,"source":"store","synced_at":"T:Z"}}}'
-    b'"roster":{"fetched_at":"T:Z","event_id":null,"source":"live"}}}'
-    b'"sections":[{"id":"","name":"","subject":"","grade":"","period":"","school":"","course":null,'
-    b'"term_id":null,"role":"teacher"},{"id":"","name":"","subject":"","grade":"","period":"",'
-    b'"school":"","course":null,"term_id":null,"role":"student"}],'
+    _ROLES_PART
+    + b'"roster":{"fetched_at":"T:Z","event_id":null,"source":"store","synced_at":"T:Z"}}}'
+    + b'"roster":{"fetched_at":"T:Z","event_id":null,"source":"live"}}}'
+    + _SECTIONS_PART
 )
 _DICTIONARIES = {zlib.adler32(zdict): zdict for zdict in (_ZDICT_1, _ZDICT_2)}
 _WRITE_WITH = _ZDICT_2

@@ -9,16 +9,7 @@ import time
 import httpx
 import pytest
 
-from app.clever import (
-    CleverClient,
-    CleverMalformed,
-    CleverNotFound,
-    CleverRateLimited,
-    CleverRejected,
-    CleverUnauthorized,
-    CleverUnavailable,
-    RetryPolicy,
-)
+from app.clever import CleverClient, RetryPolicy, errors
 from app.clever.http import Timeouts
 from tests.clever.conftest import FAST_RETRY, MakeClient
 from tests.clever.sandbox_control import add_fault, remaining
@@ -62,7 +53,7 @@ async def test_a_lasting_5xx_gives_up_after_the_policy_s_attempts(
 ) -> None:
     # One more failure armed than the policy allows attempts: one must be left over.
     await add_fault(sandbox.url, SECTIONS, method="GET", status=500, count=FAST_RETRY.attempts + 1)
-    with pytest.raises(CleverUnavailable) as caught:
+    with pytest.raises(errors.CleverUnavailable) as caught:
         await clever.user_sections(district_token, teacher)
     assert caught.value.status == 500
     assert caught.value.attempts == FAST_RETRY.attempts
@@ -73,7 +64,7 @@ async def test_a_5xx_until_cleared_is_unavailable(
     sandbox: RunningSandbox, clever: CleverClient, district_token: str, teacher: str
 ) -> None:
     await add_fault(sandbox.url, SECTIONS, method="GET", status=503, count=None)
-    with pytest.raises(CleverUnavailable) as caught:
+    with pytest.raises(errors.CleverUnavailable) as caught:
         await clever.user_sections(district_token, teacher)
     assert caught.value.attempts == FAST_RETRY.attempts
     assert district_token not in str(caught.value)
@@ -82,8 +73,8 @@ async def test_a_5xx_until_cleared_is_unavailable(
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(400, CleverRejected), (401, CleverUnauthorized), (403, CleverRejected), (404, CleverNotFound),
-     (413, CleverRejected), (501, CleverRejected)],
+    [(400, errors.CleverRejected), (401, errors.CleverUnauthorized), (403, errors.CleverRejected),
+     (404, errors.CleverNotFound), (413, errors.CleverRejected), (501, errors.CleverRejected)],
 )  # fmt: skip
 async def test_client_errors_and_501_are_not_retried(
     sandbox: RunningSandbox,
@@ -96,7 +87,7 @@ async def test_client_errors_and_501_are_not_retried(
     await add_fault(sandbox.url, SECTIONS, method="GET", status=status, count=2)
     with pytest.raises(error) as caught:
         await clever.user_sections(district_token, teacher)
-    assert isinstance(caught.value, CleverRejected)
+    assert isinstance(caught.value, errors.CleverRejected)
     assert caught.value.status == status
     assert caught.value.clever_message  # Clever's `{"message"}` was read
     assert await remaining(sandbox.url, SECTIONS) == 1
@@ -122,7 +113,7 @@ async def test_a_429_with_a_reset_too_far_away_fails_at_once(
     clever = make_client(retry=RetryPolicy(attempts=3, max_rate_limit_wait=0.5))
     await add_fault(sandbox.url, SECTIONS, method="GET", status=429, count=2)
     started = time.time()
-    with pytest.raises(CleverRateLimited) as caught:
+    with pytest.raises(errors.CleverRateLimited) as caught:
         await clever.user_sections(district_token, teacher)
     assert time.time() - started < 0.5
     assert caught.value.reset_at is not None
@@ -136,7 +127,7 @@ async def test_a_lasting_429_is_rate_limited_after_bounded_attempts(
 ) -> None:
     clever = make_client(retry=RetryPolicy(attempts=2, max_rate_limit_wait=3.0))
     await add_fault(sandbox.url, SECTIONS, method="GET", status=429, count=3)
-    with pytest.raises(CleverRateLimited) as caught:
+    with pytest.raises(errors.CleverRateLimited) as caught:
         await clever.user_sections(district_token, teacher)
     assert caught.value.attempts == 2
     assert await remaining(sandbox.url, SECTIONS) == 1
@@ -149,7 +140,7 @@ async def test_the_sandbox_s_own_rate_limit_is_honoured(
     limiter = sandbox.sandbox.limiter
     for _ in range(limiter.limit):
         limiter.hit(district_token)
-    with pytest.raises(CleverRateLimited) as caught:
+    with pytest.raises(errors.CleverRateLimited) as caught:
         await clever.user_sections(district_token, teacher)
     assert caught.value.reset_at is not None
 
@@ -170,7 +161,7 @@ async def test_a_lasting_slow_answer_is_unavailable(
     clever = make_client(timeouts=Timeouts(connect=1.0, pool=1.0, read=0.2))
     await add_fault(sandbox.url, SECTIONS, method="GET", latency_ms=1000, count=FAST_RETRY.attempts + 1)
     started = time.monotonic()
-    with pytest.raises(CleverUnavailable) as caught:
+    with pytest.raises(errors.CleverUnavailable) as caught:
         await clever.user_sections(district_token, teacher)
     assert "timed out" in str(caught.value)
     assert caught.value.attempts == FAST_RETRY.attempts
@@ -183,7 +174,7 @@ async def test_an_attempt_deadline_bounds_a_slow_answer(
 ) -> None:
     clever = make_client(attempt_timeout=0.2, retry=RetryPolicy(attempts=1))
     await add_fault(sandbox.url, SECTIONS, method="GET", latency_ms=1000, count=1)
-    with pytest.raises(CleverUnavailable, match="timed out"):
+    with pytest.raises(errors.CleverUnavailable, match="timed out"):
         await clever.user_sections(district_token, teacher)
 
 
@@ -198,7 +189,7 @@ async def test_connection_refused_is_unavailable_after_retries() -> None:
         clever = CleverClient(
             oauth=http, api=http, credentials=CleverCredentials("id", "secret"), retry=FAST_RETRY
         )
-        with pytest.raises(CleverUnavailable) as caught:
+        with pytest.raises(errors.CleverUnavailable) as caught:
             await clever.user("token", "user")
         assert caught.value.attempts == FAST_RETRY.attempts
         assert "connection failed" in str(caught.value)
@@ -212,7 +203,7 @@ async def test_a_bad_body_is_malformed_and_not_retried(
 ) -> None:
     await add_fault(sandbox.url, SECTIONS, method="GET", status=200, body=body, count=2)
     started = time.monotonic()
-    with pytest.raises(CleverMalformed) as caught:
+    with pytest.raises(errors.CleverMalformed) as caught:
         await clever.user_sections(district_token, teacher)
     assert caught.value.attempts == 1
     assert await remaining(sandbox.url, SECTIONS) == 1
@@ -225,7 +216,7 @@ async def test_a_body_over_a_small_cap_is_refused(
     sandbox: RunningSandbox, make_client: MakeClient, district_token: str, teacher: str
 ) -> None:
     clever = make_client(body_limit=200)
-    with pytest.raises(CleverMalformed, match="over 200 bytes"):
+    with pytest.raises(errors.CleverMalformed, match="over 200 bytes"):
         await clever.user(district_token, teacher)
 
 
@@ -235,7 +226,7 @@ async def test_an_html_error_page_is_still_classified_by_status(
     await add_fault(sandbox.url, SECTIONS, method="GET", status=502, body="html", count=1)
     assert await clever.user_sections(district_token, teacher)
     await add_fault(sandbox.url, SECTIONS, method="GET", status=404, body="html", count=1)
-    with pytest.raises(CleverNotFound) as caught:
+    with pytest.raises(errors.CleverNotFound) as caught:
         await clever.user_sections(district_token, teacher)
     assert caught.value.clever_message is None
 
@@ -243,14 +234,14 @@ async def test_an_html_error_page_is_still_classified_by_status(
 async def test_an_unknown_token_is_unauthorized(
     sandbox: RunningSandbox, clever: CleverClient, teacher: str
 ) -> None:
-    with pytest.raises(CleverUnauthorized) as caught:
+    with pytest.raises(errors.CleverUnauthorized) as caught:
         await clever.user("not-a-token", teacher)
     assert caught.value.status == 401
     assert "not-a-token" not in str(caught.value)
 
 
 async def test_an_unknown_user_is_not_found(clever: CleverClient, district_token: str) -> None:
-    with pytest.raises(CleverNotFound) as caught:
+    with pytest.raises(errors.CleverNotFound) as caught:
         await clever.user(district_token, "000000000000000000000000")
     assert caught.value.status == 404
 
@@ -261,13 +252,13 @@ async def test_a_user_token_cannot_read_events(sandbox: RunningSandbox, clever: 
     student = next(
         login.user_id for login in sandbox.sandbox.store.demo_logins() if login.user_type == "student"
     )
-    with pytest.raises(CleverNotFound):
+    with pytest.raises(errors.CleverNotFound):
         await clever.events(await user_token(sandbox.url, sandbox.config, student))
 
 
 async def test_a_limit_over_clever_s_maximum_is_rejected(
     sandbox: RunningSandbox, clever: CleverClient, district_token: str
 ) -> None:
-    with pytest.raises(CleverRejected) as caught:
+    with pytest.raises(errors.CleverRejected) as caught:
         await clever.users(district_token, limit=10_001)
     assert caught.value.status == 413

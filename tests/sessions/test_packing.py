@@ -88,6 +88,12 @@ def test_records_of_earlier_versions_still_read(earlier: Callable[[object], byte
     assert packing.unpack(earlier(record)) == record
 
 
+def test_no_dictionary_a_stored_record_names_has_changed() -> None:
+    # Sessions in Redis name their dictionary by checksum: an edited dictionary would make every
+    # record written with it unreadable (the module's docstring: add one, never edit one).
+    assert sorted(packing._DICTIONARIES) == sorted([1935960182, 767789396])
+
+
 def _deflated(record: object, zdict: bytes) -> bytes:
     compressor = zlib.compressobj(9, zdict=zdict)
     return compressor.compress(orjson.dumps(record)) + compressor.flush()

@@ -16,15 +16,7 @@ from redis.exceptions import RedisClusterException
 from starlette.exceptions import HTTPException
 
 import app
-from app.clever.errors import (
-    CleverInvalidGrant,
-    CleverMalformed,
-    CleverNotFound,
-    CleverRateLimited,
-    CleverRejected,
-    CleverUnauthorized,
-    CleverUnavailable,
-)
+from app.clever import errors as clever_errors
 from app.errors import ServiceError
 from app.roster.district_tokens import DistrictNotConnected
 from app.web.health import ReadinessState
@@ -70,7 +62,7 @@ def test_every_error_class_of_the_service_names_a_code_of_the_table() -> None:
         importlib.import_module(module.name)
     classes = _subclasses(ServiceError)
     assert DistrictNotConnected in classes
-    assert CleverUnavailable in classes
+    assert clever_errors.CleverUnavailable in classes
     everyone: list[type[ServiceError]] = [ServiceError, *classes]
     for cls in everyone:
         assert cls.code in PROBLEMS, cls
@@ -114,15 +106,27 @@ def test_no_module_writes_an_error_answer_of_its_own() -> None:
 @pytest.mark.parametrize(
     ("error", "code", "headers"),
     [
-        (CleverUnavailable("users", "timeout"), "clever_unavailable", {"Retry-After": "5"}),
-        (CleverUnavailable("users", "open", retry_after=0.2), "clever_unavailable", {"Retry-After": "1"}),
-        (CleverUnavailable("users", "open", retry_after=600), "clever_unavailable", {"Retry-After": "60"}),
-        (CleverRateLimited("users", "429", reset_at=None), "clever_unavailable", {"Retry-After": "5"}),
-        (CleverInvalidGrant("exchange_code", "x", status=400), "login_expired", {}),
-        (CleverRejected("users", "x", status=400), "clever_error", {}),
-        (CleverUnauthorized("users", "x", status=401), "clever_error", {}),
-        (CleverNotFound("users", "x", status=404), "clever_error", {}),
-        (CleverMalformed("users", "not JSON"), "clever_error", {}),
+        (clever_errors.CleverUnavailable("users", "timeout"), "clever_unavailable", {"Retry-After": "5"}),
+        (
+            clever_errors.CleverUnavailable("users", "open", retry_after=0.2),
+            "clever_unavailable",
+            {"Retry-After": "1"},
+        ),
+        (
+            clever_errors.CleverUnavailable("users", "open", retry_after=600),
+            "clever_unavailable",
+            {"Retry-After": "60"},
+        ),
+        (
+            clever_errors.CleverRateLimited("users", "429", reset_at=None),
+            "clever_unavailable",
+            {"Retry-After": "5"},
+        ),
+        (clever_errors.CleverInvalidGrant("exchange_code", "x", status=400), "login_expired", {}),
+        (clever_errors.CleverRejected("users", "x", status=400), "clever_error", {}),
+        (clever_errors.CleverUnauthorized("users", "x", status=401), "clever_error", {}),
+        (clever_errors.CleverNotFound("users", "x", status=404), "clever_error", {}),
+        (clever_errors.CleverMalformed("users", "not JSON"), "clever_error", {}),
         (DistrictNotConnected("d"), "district_not_connected", {}),
         (RedisConnectionError("down"), "store_unavailable", {"Retry-After": "2"}),
         (RedisClusterException("no node"), "store_unavailable", {"Retry-After": "2"}),
