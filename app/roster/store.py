@@ -74,7 +74,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -732,23 +732,19 @@ Applied = Literal["applied", "no_copy", "already", "lock_lost"]
 _APPLIED: dict[int, Applied] = {-1: "lock_lost", 0: "no_copy", 2: "already", 3: "applied"}
 
 
+@dataclass(eq=False)
 class _Sealer:
     """Names and seals records for one generation of a district's copy."""
 
-    def __init__(
-        self,
-        store: RosterStore,
-        district_id: str,
-        generation: str,
-        keys: _Keys,
-        student_fields: frozenset[str],
-    ) -> None:
-        self._store = store
-        self.district_id = district_id
-        self.generation = generation
-        self._keys = keys
-        self._student_fields = student_fields
-        self._key = store.generation_key(district_id, generation)
+    _store: RosterStore
+    district_id: str
+    generation: str
+    _keys: _Keys
+    _student_fields: frozenset[str]
+    _key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._key = self._store.generation_key(self.district_id, self.generation)
 
     def _seal(self, name: bytes, record: Mapping[str, Any]) -> bytes:
         return seal(self._keys.sealing, orjson.dumps(record), self._key.encode() + b"\x00" + name)
@@ -757,20 +753,12 @@ class _Sealer:
         return b"".join(tag + self._keys.name(_LINK_KINDS[tag], linked)[1:] for tag, linked in links)
 
 
+@dataclass(eq=False)
 class CopyWriter(_Sealer):
     """What one event changes in the current generation (see `RosterStore.apply_event`): each
     call adds an operation of the apply script."""
 
-    def __init__(
-        self,
-        store: RosterStore,
-        district_id: str,
-        generation: str,
-        keys: _Keys,
-        student_fields: frozenset[str],
-    ) -> None:
-        super().__init__(store, district_id, generation, keys, student_fields)
-        self.ops: list[bytes] = []
+    ops: list[bytes] = field(default_factory=list, init=False)
 
     def put(self, kind: str, record: District | School | Course | Term | Section) -> None:
         name = self._keys.name(_KIND_LETTERS[kind], record.id)
@@ -828,20 +816,12 @@ class CopyWriter(_Sealer):
             self.ops += [self._keys.name(b"u", person), b"1" if person in held else b"0"]
 
 
+@dataclass(eq=False)
 class NewGeneration(_Sealer):
     """A generation being written: `put_*`, then `commit`, or `discard` (also on any error, by
     the caller: see app.roster.sync)."""
 
-    def __init__(
-        self,
-        store: RosterStore,
-        district_id: str,
-        generation: str,
-        keys: _Keys,
-        student_fields: frozenset[str],
-    ) -> None:
-        super().__init__(store, district_id, generation, keys, student_fields)
-        self.counts: dict[str, int] = {}
+    counts: dict[str, int] = field(default_factory=dict, init=False)
 
     async def put(self, kind: str, records: Sequence[District | School | Course | Term | Section]) -> None:
         """The district, schools, courses, terms or sections (`kind`), as `_compact` keeps them."""
