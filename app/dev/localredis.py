@@ -79,12 +79,7 @@ def embedded_redis() -> Iterator[str]:
         _wait_for_socket(sock, proc)
         yield f"unix://{sock}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=5)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -119,3 +114,13 @@ def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], timeout: float =
                     return
         time.sleep(0.02)
     raise RedisUnavailableError("embedded redis-server did not start in time")
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from app.dev.localredis import stop_process
+
 SNIPPET = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "clever-login.conf"
 # Where Debian and most distributions put nginx, often outside a non-root PATH.
 _SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin")
@@ -103,12 +105,7 @@ def running_nginx(binary: str, directory: Path, snippet: str, port: int) -> Iter
             _wait_until_listening(proc, port, error_log)
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=10)
 
 
 def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, error_log: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from app.dev.localredis import answers_ping, embedded_server_binary
+from app.dev.localredis import answers_ping, embedded_server_binary, stop_process
 
 HOST = "127.0.0.1"
 CLUSTER_SLOTS = 16384
@@ -126,13 +126,8 @@ class RedisProcess:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGCONT)
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        self.proc.send_signal(signal.SIGCONT)  # a paused process dies only once resumed
+        stop_process(self.proc, timeout=5)
 
     def restart(self) -> None:
         """Start again on the same port and directory (with AOF on, the data comes back)."""
