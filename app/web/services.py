@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Literal, cast
 
 from starlette.requests import HTTPConnection
 
@@ -14,6 +14,8 @@ from app.login.pending import PendingLogins
 from app.logs import EventLimiter
 from app.redis_client import RedisClient
 from app.roster.district_tokens import DistrictTokens
+from app.roster.fetch import Roster
+from app.roster.source import person_roster
 from app.roster.store import RosterStore
 from app.sessions.store import SessionStore
 from app.settings import Settings
@@ -36,6 +38,32 @@ class Services:
     metrics: Metrics
     event_log: EventLimiter
     service_auth: ServiceAuthThrottle
+
+    async def person_roster(
+        self,
+        step: Literal["login", "refresh"],
+        *,
+        user_id: str,
+        district_id: str,
+        login_user_type: str | None,
+        library_token: str | None = None,
+    ) -> Roster:
+        """The person's roster for a login or a refresh (`app.roster.source.person_roster`, under
+        the service's settings), counted by where it came from and what of it is missing."""
+        roster = await person_roster(
+            self.clever,
+            self.district_tokens,
+            self.roster,
+            user_id=user_id,
+            district_id=district_id,
+            login_user_type=login_user_type,
+            student_fields=self.settings.student_fields,
+            max_events_lag=self.settings.roster_max_events_lag,
+            decided=lambda reason: self.metrics.roster_source(step, reason),
+            library_token=library_token,
+        )
+        self.metrics.roster_parts_unavailable(step, roster.unavailable)
+        return roster
 
 
 def services(connection: HTTPConnection) -> Services:

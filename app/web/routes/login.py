@@ -18,7 +18,6 @@ from app.login.identity import identify
 from app.login.pending import Done, Gone, Taken
 from app.login.returnto import safe_return_to
 from app.login.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
-from app.roster.source import person_roster
 from app.settings import CALLBACK_PATH, DISTRICT_ID
 from app.web.problems import AppError, as_service_error
 from app.web.services import Services, services
@@ -144,19 +143,13 @@ async def _complete(
         raise AppError("district_not_allowed")
     # The district's fresh copy when it holds the person, else Clever (app.roster.source); a
     # Library login's roster is always read live, with the person's own token.
-    roster = await person_roster(
-        svc.clever,
-        svc.district_tokens,
-        svc.roster,
+    roster = await svc.person_roster(
+        "login",
         user_id=who.user_id,
         district_id=who.district_id,
         login_user_type=who.login_user_type,  # a contact's linked students come in the same round trip
-        student_fields=settings.student_fields,
-        max_events_lag=settings.roster_max_events_lag,
-        decided=lambda reason: svc.metrics.roster_source("login", reason),
         library_token=who.access_token if who.library else None,
     )
-    svc.metrics.roster_parts_unavailable("login", roster.unavailable)
     if roster.user.id != who.user_id or (not who.library and roster.user.district != who.district_id):
         raise AppError("clever_error")
     if not roster.holds_any(settings.allowed_roles):

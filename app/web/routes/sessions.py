@@ -19,7 +19,6 @@ from starlette.types import Receive, Scope, Send
 
 from app.login.transaction import LoginMethod
 from app.roster.principal import Principal, Timestamp, unavailable_parts
-from app.roster.source import person_roster
 from app.sessions.store import Session
 from app.web.problems import AppError
 from app.web.services import Services, services
@@ -113,18 +112,9 @@ async def refresh_session(request: Request) -> Response:
     primary_role = session.principal["user"]["primary_role"]
     settings = svc.settings
 
-    roster = await person_roster(
-        svc.clever,
-        svc.district_tokens,
-        svc.roster,
-        user_id=session.user_id,
-        district_id=session.district_id,
-        login_user_type=primary_role,
-        student_fields=settings.student_fields,
-        max_events_lag=settings.roster_max_events_lag,
-        decided=lambda reason: svc.metrics.roster_source("refresh", reason),
+    roster = await svc.person_roster(
+        "refresh", user_id=session.user_id, district_id=session.district_id, login_user_type=primary_role
     )
-    svc.metrics.roster_parts_unavailable("refresh", roster.unavailable)
     if not roster.holds_any(settings.allowed_roles):
         await svc.sessions.delete(session)  # as the events worker does when a role is lost
         raise AppError("role_not_allowed")
