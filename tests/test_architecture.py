@@ -37,11 +37,7 @@ FORBIDDEN = {("app.roster", "app.login")}
 ONLY = {("app.sessions", "app.roster"): ("app.roster.principal",)}  # the Principal's type
 # Where the tree breaks the table today (docs/architecture.md says so too). Each entry must still
 # be true; remove it when the import goes.
-KNOWN_BREAKS = {
-    ("app.serving.http_protocol", "app.web.middleware.limits"),
-    ("app.serving.http_protocol", "app.web.middleware.security_headers"),
-    ("app.serving.http_protocol", "app.web.problems"),
-}
+KNOWN_BREAKS: set[tuple[str, str]] = set()
 DEV_ONLY = ("app.dev", "clever_sandbox")
 
 

@@ -22,14 +22,14 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from app.web.middleware.limits import MAX_HEAD_BYTES, MAX_TARGET_BYTES
-from app.web.middleware.security_headers import BASELINE_HEADERS
-from app.web.problems import json_problem
+from app.errors import PROBLEMS, problem_body
+from app.serving.baseline import BASELINE_HEADERS, MAX_HEAD_BYTES, MAX_TARGET_BYTES
 
 # A refused client may still be sending; its bytes are read and dropped for this long after the
 # answer, so that closing with unread data (which resets the connection) does not destroy the
 # answer before the client reads it.
 LINGER_SECONDS = 2.0
+_JSON = (b"content-type", b"application/json")
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -162,13 +162,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 def refusal(code: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """The whole HTTP answer for `code`, as the middleware would send it, ending the connection."""
-    response = json_problem(code, {"Connection": "close"})
-    status = http.HTTPStatus(response.status_code)
+    body = problem_body(code)
+    status = http.HTTPStatus(PROBLEMS[code].status)
     lines = [f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()]
-    for name, value in (*default_headers, *response.raw_headers, *BASELINE_HEADERS):
+    own = ((b"connection", b"close"), (b"content-length", str(len(body)).encode()), _JSON)
+    for name, value in (*default_headers, *own, *BASELINE_HEADERS):
         lines.append(name + b": " + value + b"\r\n")
     lines.append(b"\r\n")
-    return b"".join(lines) + bytes(response.body)
+    return b"".join(lines) + body
 
 
 def protocol_factory(timeout_request: float) -> type[asyncio.Protocol]:

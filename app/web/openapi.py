@@ -1,6 +1,6 @@
 """`/openapi.json`: the backend's public contract (the README's "Endpoints"), written out by hand so it
 says exactly what the service promises. Two parts are read from the code, so they cannot drift
-from it: the error codes from `app.web.problems.PROBLEMS`, and the Principal's schema from its
+from it: the error codes from `app.errors.PROBLEMS`, and the Principal's schema from its
 types (`app.roster.principal`, with the session's times from `app.web.routes.sessions`)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import typing
 from functools import cache
 from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin, get_type_hints
 
-from app.web.problems import PROBLEMS
+from app.errors import PROBLEMS
 from app.web.routes.districts import SyncRequested
 from app.web.routes.sessions import SessionAnswer
 

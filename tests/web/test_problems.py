@@ -17,11 +17,11 @@ from starlette.exceptions import HTTPException
 
 import app
 from app.clever import errors as clever_errors
-from app.errors import ServiceError
+from app.errors import PROBLEMS, ServiceError
 from app.roster.district_tokens import DistrictNotConnected
 from app.web.health import ReadinessState
 from app.web.openapi import openapi_document
-from app.web.problems import PROBLEMS, as_service_error
+from app.web.problems import as_service_error
 
 APP_DIR = Path(app.__file__).parent
 # Calls whose first argument is a stable code.

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.serving.baseline import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT,
+    MAX_HEADERS_BYTES,
+    MAX_TARGET_BYTES,
+)
 from app.web.problems import json_problem
-
-MAX_TARGET_BYTES = 16 * 1024  # path and query string
-MAX_HEADER_BYTES = 8 * 1024  # one header line
-MAX_HEADERS_BYTES = 32 * 1024  # all of them
-MAX_HEADER_COUNT = 100
-MAX_BODY_BYTES = 64 * 1024  # declared Content-Length; the one route that reads a body caps it lower
-# A whole head as it arrives (request line, header lines, their separators): past this the HTTP
-# protocol (app.serving.http_protocol) refuses it before it is read to the end.
-MAX_HEAD_BYTES = MAX_TARGET_BYTES + MAX_HEADERS_BYTES + 8 * 1024
 
 
 class RequestLimits:

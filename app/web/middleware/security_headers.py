@@ -4,28 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.serving.baseline import DEFAULT_HEADERS, FIXED_HEADERS, HSTS
 from app.web.middleware import headers
-
-# Nothing this service sends needs to load, frame or submit anything; HTML error pages that need
-# a style sheet set their own, looser policy.
-DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-HSTS = "max-age=31536000; includeSubDomains"
-
-# One right value each for this service, so a route's own value is replaced.
-_FIXED: tuple[tuple[bytes, bytes], ...] = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-)
-# Defaults a route may override by setting the header itself.
-_DEFAULTS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", DEFAULT_CSP.encode()),
-    # Login and session answers carry cookies or personal data: no cache may keep them.
-    (b"cache-control", b"no-store"),
-)
-
-# What an answer sent from below the app (app.serving.http_protocol) carries.
-BASELINE_HEADERS: tuple[tuple[bytes, bytes], ...] = (*_FIXED, *_DEFAULTS)
 
 
 class SecurityHeaders:
@@ -43,7 +23,9 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.fixed = (*_FIXED, (b"strict-transport-security", HSTS.encode())) if hsts else _FIXED
+        self.fixed = (
+            (*FIXED_HEADERS, (b"strict-transport-security", HSTS.encode())) if hsts else FIXED_HEADERS
+        )
         self.fixed_names = frozenset(name for name, _ in self.fixed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,7 +45,7 @@ class SecurityHeaders:
                         kept.append((name, value))
                         present.add(lower)
                 kept.extend(self.fixed)
-                kept.extend(default for default in _DEFAULTS if default[0] not in present)
+                kept.extend(default for default in DEFAULT_HEADERS if default[0] not in present)
                 message["headers"] = kept
             await send(message)
 
