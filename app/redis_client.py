@@ -47,6 +47,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 # What the app's code takes wherever it talks to Redis: either client has every command it uses
 # (see the module docstring of app.sessions.store for the Cluster-safe key layout).
 RedisClient: TypeAlias = Redis | RedisCluster
+# What every key the service writes starts with unless REDIS_KEY_PREFIX says otherwise.
+KEY_PREFIX = "cl:"
 # What a failing Redis raises: a cluster with no reachable node raises RedisClusterException,
 # which is not a RedisError.
 REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)

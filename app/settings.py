@@ -13,7 +13,7 @@ from starlette.datastructures import Secret
 
 from app.clever.http import origin_of
 from app.clever.models import ROLE_ORDER
-from app.redis_client import parse_redis_url
+from app.redis_client import KEY_PREFIX, parse_redis_url
 from app.roster.fieldpolicy import parse_student_fields, parse_student_identity_fields
 
 # Twenty tabs logging in at once fit, with room for a few retries (PENDING_LOGINS_PER_BROWSER).
@@ -87,7 +87,7 @@ class Settings:
     # A district's roster copy serves logins only while its event stream was read to its end
     # within this many seconds (app.roster.source).
     roster_max_events_lag: int = 120
-    redis_key_prefix: str = "cl:"
+    redis_key_prefix: str = KEY_PREFIX
     # Seconds one call to Clever may take, retries and waits included.
     clever_timeout: int = 10
     # Logins started and not yet expired: per browser, and per backend process.

@@ -43,6 +43,7 @@ import redis
 import uvloop
 
 from app.crypto.keyring import Keyring
+from app.redis_client import KEY_PREFIX
 from app.sessions.store import SessionStore
 from bench import loadgen, report
 from bench.processes import EXPRESS_DIR, Process, cpu_layout, free_port, pinned, python, start_redis
@@ -51,7 +52,6 @@ from clever_sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 RESULTS = Path(__file__).parent / "results"
 LATENCY_MS = 20.0
-KEY_PREFIX = "cl:"
 FAULTED = [  # every call a login service makes to Clever; the browser's /oauth/authorize is not
     ("POST", "/oauth/tokens"),
     ("GET", "/oauth/tokens"),

@@ -10,7 +10,7 @@ same hash tag, so one Cluster slot), checked in the same script.
 from __future__ import annotations
 
 from app.events.lock import DistrictLock, LockLost
-from app.redis_client import RedisClient
+from app.redis_client import KEY_PREFIX, RedisClient
 from app.roster.events_cursor import Cursor as Cursor
 from app.roster.events_cursor import cursor_key, dump_cursor, parse_cursor
 
@@ -28,7 +28,7 @@ return 1
 
 
 class Cursors:
-    def __init__(self, redis: RedisClient, *, prefix: str = "cl:") -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = KEY_PREFIX) -> None:
         self._redis = redis
         self._prefix = prefix
         self._write = redis.register_script(_WRITE_IF_HOLDER)

@@ -36,7 +36,7 @@ from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.crypto.ticket import Ticket, decode_ticket
 from app.login.transaction import LoginTransaction
-from app.redis_client import RedisClient
+from app.redis_client import KEY_PREFIX, RedisClient
 from app.settings import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 
 TICKET_PURPOSE = "login"
@@ -135,7 +135,7 @@ class PendingLogins:
         redis: RedisClient,
         keyring: Keyring,
         *,
-        prefix: str = "cl:",
+        prefix: str = KEY_PREFIX,
         ttl_seconds: int = TRANSACTION_TTL_SECONDS,
         in_flight_wait: float = 10.0,
         poll_interval: float = 0.05,

@@ -32,7 +32,7 @@ from typing import TypeVar
 from app.clever import CleverClient, CleverUnauthorized
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.errors import ServiceError
-from app.redis_client import RedisClient
+from app.redis_client import KEY_PREFIX, RedisClient
 from app.redis_lock import COMPARE_AND_DELETE, RedisLock
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class DistrictTokens:
         clever: CleverClient,
         *,
         sealing_key: bytes,
-        prefix: str = "cl:",
+        prefix: str = KEY_PREFIX,
         ttl_seconds: int = 24 * 3600,
         lock_timeout: float = 10.0,
         memory_seconds: float = MEMORY_SECONDS,

@@ -83,7 +83,7 @@ from pydantic import BaseModel, ValidationError
 from app.clever.models import Course, District, Resource, School, Section, Term, User
 from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
-from app.redis_client import RedisClient
+from app.redis_client import KEY_PREFIX, RedisClient
 from app.roster.events_cursor import cursor_key, parse_cursor
 from app.roster.fetch import Roster
 from app.roster.fieldpolicy import apply_student_fields, keeps_identity
@@ -443,7 +443,7 @@ class RosterStore:
         redis: RedisClient,
         keyring: Keyring,
         *,
-        prefix: str = "cl:",
+        prefix: str = KEY_PREFIX,
         ttl_seconds: int = TTL_SECONDS,
         building_ttl_seconds: int = BUILDING_TTL_SECONDS,
     ) -> None:

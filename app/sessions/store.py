@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.crypto.ticket import Ticket, decode_ticket
-from app.redis_client import RedisClient
+from app.redis_client import KEY_PREFIX, RedisClient
 from app.roster.principal import Principal, RosterUpdate
 from app.sessions import packing
 from app.sessions.batching import GetexBatcher
@@ -66,7 +66,7 @@ class SessionStore:
         *,
         idle_timeout: int,
         absolute_timeout: int,
-        prefix: str = "cl:",
+        prefix: str = KEY_PREFIX,
         clock: Clock = time.time,
     ) -> None:
         self._redis = redis

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.redis_client import RedisClient
+from app.redis_client import KEY_PREFIX, RedisClient
 
 WINDOW_SECONDS = 60
 FAILURES_PER_CLIENT = 10
@@ -61,7 +61,7 @@ class ServiceAuthThrottle:
         redis: RedisClient,
         clients: Iterable[str],
         *,
-        prefix: str = "cl:",
+        prefix: str = KEY_PREFIX,
         window_seconds: int = WINDOW_SECONDS,
         per_client: int = FAILURES_PER_CLIENT,
         in_all: int = FAILURES_IN_ALL,
