@@ -64,20 +64,20 @@ class RunningSandbox:
         return self.sandbox.config
 
 
-@contextmanager
-def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
-    """A sandbox built from `config` on a real loopback port, until the block ends."""
-    app = create_sandbox_app(config)
-    with serve_in_thread(app) as url:
-        yield RunningSandbox(url=url, sandbox=app.state.sandbox)
-
-
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[RunningSandbox]:
     """One sandbox on a real loopback port for the whole run (see the `sandbox` fixture)."""
     with running_sandbox(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,))) as running:
         yield running
     remember_sandbox_secrets(running.sandbox)
+
+
+@contextmanager
+def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
+    """A sandbox built from `config` on a real loopback port, until the block ends."""
+    app = create_sandbox_app(config)
+    with serve_in_thread(app) as url:
+        yield RunningSandbox(url=url, sandbox=app.state.sandbox)
 
 
 @pytest.fixture
