@@ -40,7 +40,7 @@ from app.roster.store import RosterStore
 from bench.processes import Process, free_port, python, start_redis
 from bench.sandbox import RATE_LIMIT as UNLIMITED
 from bench.sandbox import CallCounter
-from bench.suite import FAULTED, LATENCY_MS
+from bench.suite import LATENCY_MS, inject_latency
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 from tests.support.backend import SESSION_SECRET, backend_environ
@@ -160,16 +160,6 @@ def running_stack(students: int, backends: tuple[str, ...] = ()) -> Iterator[Sta
             )
     finally:
         redis_process.stop()
-
-
-def inject_latency(stack: Stack, latency_ms: float) -> None:
-    """The suite's rule: every call a login service makes to Clever answers after `latency_ms`."""
-    httpx.delete(f"{stack.sandbox_url}/sandbox/faults", timeout=10).raise_for_status()
-    rules = [
-        {"path": path, "method": method, "status": None, "latency_ms": latency_ms, "count": None}
-        for method, path in FAULTED
-    ]
-    httpx.post(f"{stack.sandbox_url}/sandbox/faults", json=rules, timeout=10).raise_for_status()
 
 
 def diff(after: Counter[str], before: Counter[str]) -> Counter[str]:
@@ -329,7 +319,7 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
             for u in stack.store.all("users")
             if u["district"] == stack.district_id and "student" in u["roles"]
         )
-        inject_latency(stack, LATENCY_MS)
+        inject_latency(stack.sandbox_url, LATENCY_MS)
         rows: list[tuple[str, str, Timed, Counter[str]]] = []
         for label, limit in LIMITS.items():
             stack.set_limit(limit)

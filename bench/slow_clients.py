@@ -26,18 +26,9 @@ import httpx
 
 from bench.processes import ROOT, Process, free_port
 from clever_sandbox.config import SandboxConfig
+from tests.support import slow_clients
 from tests.support.backend import backend_environ
 from tests.support.processes import cli_command
-from tests.support.slow_clients import (
-    closed_within,
-    open_sockets,
-    peak_rss_kib,
-    reset_peak_rss,
-    rss_kib,
-    send_endless,
-    silent_connections,
-    trickle_head,
-)
 
 MIB = 1024 * 1024
 SOFT_OPEN_FILES = 256
@@ -49,12 +40,12 @@ def _mb(kib: int) -> str:
 
 async def _heads(pid: int, port: int) -> None:
     host = "127.0.0.1"
-    before = rss_kib(pid)
-    reset_peak_rss(pid)
+    before = slow_clients.rss_kib(pid)
+    slow_clients.reset_peak_rss(pid)
     started = time.monotonic()
     answers = await asyncio.gather(
         *(
-            send_endless(
+            slow_clients.send_endless(
                 host,
                 port,
                 b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
@@ -65,46 +56,47 @@ async def _heads(pid: int, port: int) -> None:
         )
     )
     print(
-        f"4 x 64 MiB unfinished header lines: RSS {_mb(before)} -> peak {_mb(peak_rss_kib(pid))} "
-        f"(+{_mb(peak_rss_kib(pid) - before)}), answers {[a.status for a in answers]}, "
+        f"4 x 64 MiB unfinished header lines: RSS {_mb(before)} "
+        f"-> peak {_mb(slow_clients.peak_rss_kib(pid))} "
+        f"(+{_mb(slow_clients.peak_rss_kib(pid) - before)}), answers {[a.status for a in answers]}, "
         f"{time.monotonic() - started:.1f} s"
     )
-    before = rss_kib(pid)
-    reset_peak_rss(pid)
-    answer = await send_endless(host, port, b"GET /?q=", b"a", 128 * MIB)
+    before = slow_clients.rss_kib(pid)
+    slow_clients.reset_peak_rss(pid)
+    answer = await slow_clients.send_endless(host, port, b"GET /?q=", b"a", 128 * MIB)
     print(
-        f"128 MiB request target: RSS {_mb(before)} -> peak {_mb(peak_rss_kib(pid))} "
-        f"(+{_mb(peak_rss_kib(pid) - before)}), answer {answer.status}"
+        f"128 MiB request target: RSS {_mb(before)} -> peak {_mb(slow_clients.peak_rss_kib(pid))} "
+        f"(+{_mb(slow_clients.peak_rss_kib(pid) - before)}), answer {answer.status}"
     )
 
 
 async def _slow(pid: int, port: int, trickle_seconds: float) -> None:
     host = "127.0.0.1"
-    baseline = open_sockets(pid)
+    baseline = slow_clients.open_sockets(pid)
     every = 5.0
     closed = await asyncio.gather(
-        *(trickle_head(host, port, every, int(trickle_seconds / every)) for _ in range(20))
+        *(slow_clients.trickle_head(host, port, every, int(trickle_seconds / every)) for _ in range(20))
     )
     shown = sorted(round(c, 1) for c in closed if c is not None)
     print(
         f"20 connections, a header line every {every:g} s for {trickle_seconds:g} s: "
         f"{closed.count(None)} outlasted it; closed after {shown} s"
     )
-    async with silent_connections(host, port, 1000) as readers:
+    async with slow_clients.silent_connections(host, port, 1000) as readers:
         await asyncio.sleep(0.5)
-        held = open_sockets(pid) - baseline
+        held = slow_clients.open_sockets(pid) - baseline
         async with httpx.AsyncClient(timeout=5) as client:
             try:
                 status: object = (await client.get(f"http://{host}:{port}/healthz")).status_code
             except httpx.HTTPError as exc:
                 status = type(exc).__name__
-        closes = await asyncio.gather(*(closed_within(reader, 15) for reader in readers))
+        closes = await asyncio.gather(*(slow_clients.closed_within(reader, 15) for reader in readers))
     still = closes.count(None)
     shown_close = sorted({round(c) for c in closes if c is not None})
     print(
         f"1,000 silent connections: server held {held} more sockets, a real request answered "
         f"{status}; {still} still open after 15 s, the others closed after {shown_close} s; "
-        f"server sockets now {open_sockets(pid) - baseline:+d} from before"
+        f"server sockets now {slow_clients.open_sockets(pid) - baseline:+d} from before"
     )
 
 

@@ -286,13 +286,14 @@ def set_oidc(stack: Stack, enabled: bool) -> None:
     httpx.put(f"{stack.sandbox_url}/sandbox/oidc", json={"enabled": enabled}, timeout=10).raise_for_status()
 
 
-def inject_latency(stack: Stack, latency_ms: float) -> None:
-    httpx.delete(f"{stack.sandbox_url}/sandbox/faults", timeout=10).raise_for_status()
+def inject_latency(sandbox_url: str, latency_ms: float) -> None:
+    """The suite's rule: every call a login service makes to Clever answers after `latency_ms`."""
+    httpx.delete(f"{sandbox_url}/sandbox/faults", timeout=10).raise_for_status()
     rules = [
         {"path": path, "method": method, "status": None, "latency_ms": latency_ms, "count": None}
         for method, path in FAULTED
     ]
-    httpx.post(f"{stack.sandbox_url}/sandbox/faults", json=rules, timeout=10).raise_for_status()
+    httpx.post(f"{sandbox_url}/sandbox/faults", json=rules, timeout=10).raise_for_status()
 
 
 def drain(process: Process, limit: float = 15.0) -> None:
@@ -604,7 +605,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         logs = Path(tmp)
         with running_stack(logs) as stack:
             client = redis.Redis(port=stack.redis_port)
-            inject_latency(stack, LATENCY_MS)
+            inject_latency(stack.sandbox_url, LATENCY_MS)
             print(f"servers up in {time.monotonic() - started:.0f} s; {LATENCY_MS:g} ms per Clever call")
 
             print("size: one login per role and app")

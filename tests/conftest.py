@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -67,10 +67,17 @@ class RunningSandbox:
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[RunningSandbox]:
     """One sandbox on a real loopback port for the whole run (see the `sandbox` fixture)."""
-    app = create_sandbox_app(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,)))
+    with running_sandbox(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,))) as running:
+        yield running
+    remember_sandbox_secrets(running.sandbox)
+
+
+@contextmanager
+def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
+    """A sandbox built from `config` on a real loopback port, until the block ends."""
+    app = create_sandbox_app(config)
     with serve_in_thread(app) as url:
         yield RunningSandbox(url=url, sandbox=app.state.sandbox)
-    remember_sandbox_secrets(app.state.sandbox)
 
 
 @pytest.fixture

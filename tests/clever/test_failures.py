@@ -107,18 +107,27 @@ async def test_a_429_waits_for_the_reset_then_succeeds(
     assert await remaining(sandbox.url, SECTIONS) == 0
 
 
+async def rate_limited(
+    sandbox: RunningSandbox, clever: CleverClient, token: str, user_id: str, faults: int
+) -> tuple[errors.CleverRateLimited, float]:
+    """`faults` 429s armed on the user's sections: the error the call gives up with, and the time
+    the call began."""
+    await add_fault(sandbox.url, SECTIONS, method="GET", status=429, count=faults)
+    started = time.time()
+    with pytest.raises(errors.CleverRateLimited) as caught:
+        await clever.user_sections(token, user_id)
+    return caught.value, started
+
+
 async def test_a_429_with_a_reset_too_far_away_fails_at_once(
     sandbox: RunningSandbox, make_client: MakeClient, district_token: str, teacher: str
 ) -> None:
     clever = make_client(retry=RetryPolicy(attempts=3, max_rate_limit_wait=0.5))
-    await add_fault(sandbox.url, SECTIONS, method="GET", status=429, count=2)
-    started = time.time()
-    with pytest.raises(errors.CleverRateLimited) as caught:
-        await clever.user_sections(district_token, teacher)
+    error, started = await rate_limited(sandbox, clever, district_token, teacher, faults=2)
     assert time.time() - started < 0.5
-    assert caught.value.reset_at is not None
-    assert caught.value.reset_at > started
-    assert caught.value.attempts == 1
+    assert error.reset_at is not None
+    assert error.reset_at > started
+    assert error.attempts == 1
     assert await remaining(sandbox.url, SECTIONS) == 1
 
 
@@ -126,10 +135,8 @@ async def test_a_lasting_429_is_rate_limited_after_bounded_attempts(
     sandbox: RunningSandbox, make_client: MakeClient, district_token: str, teacher: str
 ) -> None:
     clever = make_client(retry=RetryPolicy(attempts=2, max_rate_limit_wait=3.0))
-    await add_fault(sandbox.url, SECTIONS, method="GET", status=429, count=3)
-    with pytest.raises(errors.CleverRateLimited) as caught:
-        await clever.user_sections(district_token, teacher)
-    assert caught.value.attempts == 2
+    error, _ = await rate_limited(sandbox, clever, district_token, teacher, faults=3)
+    assert error.attempts == 2
     assert await remaining(sandbox.url, SECTIONS) == 1
 
 

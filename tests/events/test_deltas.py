@@ -92,6 +92,12 @@ async def _held(rig: Rig, district_id: str) -> AsyncIterator[DistrictLock]:
         yield lock
 
 
+async def _assert_no_copy(rig: Rig, store: RosterStore, district_id: str, keys: str) -> None:
+    """No copy of the district, and no key under the test's prefix that matches `keys`."""
+    assert await store.info(district_id) is None
+    assert [key async for key in rig.redis.scan_iter(match=f"{rig.key_prefix}{keys}")] == []
+
+
 def _event(rig: Rig, index: int = -1) -> Event:
     return Event.model_validate(rig.store.events()[index])
 
@@ -274,8 +280,7 @@ async def test_deleted_user_and_deleted_district_leave_the_copy(rig: Rig) -> Non
         assert await store.read_user(district, student["id"]) is None
         await rig.control("DELETE", f"/sandbox/districts/{district}")
         assert (await deltas.apply(district, _event(rig), lock)).applied == "applied"
-    assert await store.info(district) is None
-    assert [key async for key in rig.redis.scan_iter(match=f"{rig.key_prefix}ro:{{{district}}}*")] == []
+    await _assert_no_copy(rig, store, district, f"ro:{{{district}}}*")
 
 
 async def test_an_event_for_a_district_without_a_copy_leaves_the_store_alone(rig: Rig) -> None:
@@ -286,8 +291,7 @@ async def test_an_event_for_a_district_without_a_copy_leaves_the_store_alone(rig
     deltas = Deltas(store=store, clever=rig.clever, tokens=rig.tokens())
     async with _held(rig, district) as lock:
         assert (await deltas.apply(district, _event(rig), lock)).applied == "no_copy"
-    assert await store.info(district) is None
-    assert [key async for key in rig.redis.scan_iter(match=f"{rig.key_prefix}ro:*")] == []
+    await _assert_no_copy(rig, store, district, "ro:*")
 
 
 async def test_live_sessions_are_refreshed_from_the_copy_without_a_data_api_call(rig: Rig) -> None:

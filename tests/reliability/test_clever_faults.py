@@ -111,21 +111,20 @@ async def test_a_lasting_data_api_5xx_is_retried_three_times_then_unavailable(
     assert await seen(sandbox, user_record(teacher)) == 3
 
 
-async def test_a_passing_data_api_5xx_is_retried_through(
-    sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
+@pytest.mark.parametrize(
+    "rule",
+    [
+        pytest.param({"status": 500, "count": 2}, id="5xx"),
+        pytest.param({"status": 429, "count": 1}, id="429-waits-for-the-reset"),
+    ],
+)
+async def test_a_passing_data_api_failure_is_retried_through(
+    sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str, rule: dict[str, int]
 ) -> None:
-    await arm(sandbox, user_record(teacher), method="GET", status=500, count=2)
+    await arm(sandbox, user_record(teacher), method="GET", **rule)
     await _succeeds(backend, teacher)
-    assert await seen(sandbox, user_record(teacher), armed=2) == 2
+    assert await seen(sandbox, user_record(teacher), armed=rule["count"]) == rule["count"]
     assert len(await session_keys(redis, key_prefix)) == 1
-
-
-async def test_a_429_waits_for_the_reset_and_goes_on(
-    sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str, teacher: str
-) -> None:
-    await arm(sandbox, user_record(teacher), method="GET", status=429, count=1)
-    await _succeeds(backend, teacher)
-    assert await seen(sandbox, user_record(teacher), armed=1) == 1
 
 
 async def test_a_lasting_429_is_a_try_again_page_after_bounded_attempts(

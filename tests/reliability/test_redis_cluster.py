@@ -12,7 +12,7 @@ from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.support.backend import backend_on
 from tests.support.demo import demo_user
 from tests.support.redis_servers import RedisClusterGroup
-from tests.support.session_flow import whole_session_life
+from tests.support.session_flow import assert_ready, whole_session_life
 
 pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
@@ -36,9 +36,7 @@ def keys_per_node(cluster: RedisClusterGroup) -> list[int]:
 async def test_a_whole_session_life_works_on_a_cluster(
     sandbox: RunningSandbox, cluster: RedisClusterGroup, cluster_backend: str
 ) -> None:
-    async with httpx.AsyncClient() as http:
-        ready = await http.get(f"{cluster_backend}/readyz")
-    assert ready.status_code == 200, ready.text
+    await assert_ready(cluster_backend)
 
     for kind in ("teacher", "student", "contact"):
         await whole_session_life(cluster_backend, demo_user(sandbox.sandbox.store, kind)["id"])

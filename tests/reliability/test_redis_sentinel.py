@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -21,7 +20,7 @@ from tests.support.backend import SESSION_SECRET, backend_on
 from tests.support.demo import demo_user
 from tests.support.login_attempts import Outcomes, attempt_login, session_status
 from tests.support.redis_servers import HOST, SentinelGroup, sentinel_group, wait_until
-from tests.support.session_flow import whole_session_life
+from tests.support.session_flow import assert_ready, whole_session_life
 
 pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
@@ -58,9 +57,7 @@ def replicated(group: SentinelGroup) -> bool:
 async def test_a_whole_session_life_works_through_sentinel(
     sandbox: RunningSandbox, group: SentinelGroup, sentinel_backend: str
 ) -> None:
-    async with httpx.AsyncClient() as http:
-        ready = await http.get(f"{sentinel_backend}/readyz")
-    assert ready.status_code == 200, ready.text
+    await assert_ready(sentinel_backend)
     await whole_session_life(sentinel_backend, demo_user(sandbox.sandbox.store, "teacher")["id"])
     with group.data_node(group.master_port()).client() as master:
         assert any(True for _ in master.scan_iter(match=f"{PREFIX}*"))  # the master holds our keys

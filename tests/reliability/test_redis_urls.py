@@ -3,6 +3,9 @@ the client each form gets (explicit timeouts, a bounded blocking pool)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -13,6 +16,7 @@ from app.redis_client import (
     MAX_CONNECTIONS,
     POOL_TIMEOUT,
     SOCKET_TIMEOUT,
+    RedisClient,
     RedisTarget,
     close_redis,
     create_redis,
@@ -125,9 +129,19 @@ def test_settings_name_the_variable_and_never_the_password() -> None:
     assert "pa%40ss" not in repr(settings)
 
 
-async def test_a_standalone_client_has_explicit_timeouts_and_a_bounded_blocking_pool() -> None:
-    client = create_redis("redis://127.0.0.1:1/0")
+@contextlib.asynccontextmanager
+async def created(url: str) -> AsyncIterator[RedisClient]:
+    """The app's client for `url` (which nothing listens on: only the client is looked at), closed
+    at the end."""
+    client = create_redis(url)
     try:
+        yield client
+    finally:
+        await close_redis(client)
+
+
+async def test_a_standalone_client_has_explicit_timeouts_and_a_bounded_blocking_pool() -> None:
+    async with created("redis://127.0.0.1:1/0") as client:
         assert isinstance(client, Redis)
         pool = client.connection_pool
         assert isinstance(pool, BlockingConnectionPool)
@@ -135,29 +149,21 @@ async def test_a_standalone_client_has_explicit_timeouts_and_a_bounded_blocking_
         assert pool.timeout == POOL_TIMEOUT
         assert pool.connection_kwargs["socket_timeout"] == SOCKET_TIMEOUT
         assert pool.connection_kwargs["socket_connect_timeout"] == CONNECT_TIMEOUT
-    finally:
-        await close_redis(client)
 
 
 async def test_a_sentinel_client_has_a_blocking_pool_that_follows_the_master() -> None:
-    client = create_redis("redis+sentinel://127.0.0.1:1/mymaster?max_connections=7&pool_timeout=0.5")
-    try:
+    async with created("redis+sentinel://127.0.0.1:1/mymaster?max_connections=7&pool_timeout=0.5") as client:
         assert isinstance(client, Redis)
         pool = client.connection_pool
         assert isinstance(pool, SentinelConnectionPool)
         assert isinstance(pool, BlockingConnectionPool)
         assert (pool.max_connections, pool.timeout) == (7, 0.5)
-    finally:
-        await close_redis(client)
 
 
 async def test_a_cluster_client_has_explicit_timeouts() -> None:
-    client = create_redis("redis+cluster://127.0.0.1:1?socket_timeout=0.2&max_connections=9")
-    try:
+    async with created("redis+cluster://127.0.0.1:1?socket_timeout=0.2&max_connections=9") as client:
         assert isinstance(client, RedisCluster)
         node = client.get_nodes()[0] if client.get_nodes() else None
         kwargs = client.nodes_manager.connection_kwargs
         assert kwargs["socket_timeout"] == 0.2
         assert node is None or node.max_connections == 9
-    finally:
-        await close_redis(client)

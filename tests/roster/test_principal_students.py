@@ -9,11 +9,11 @@ import pytest
 from app.clever.models import User
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.roster.principal import Principal, build_principal
+from tests.roster import test_principal
 
+# test_principal's contact, linked to the students of this module.
 CONTACT: dict[str, Any] = {
-    "id": "u-c",
-    "district": "d1",
-    "name": {"first": "Pat", "last": "Parent"},
+    **test_principal.CONTACT,
     "roles": {
         "contact": {
             "student_relationships": [

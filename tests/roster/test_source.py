@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.crypto.keyring import Keyring
-from app.roster.fetch import Roster, fetch_roster
+from app.roster.fetch import Roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.roster.principal import Principal, apply_roster_update, roster_version
 from app.roster.source import LiveReason, from_store, person_roster
@@ -87,14 +87,7 @@ def without_version(principal: Principal) -> dict[str, Any]:
 async def live_principal(
     rig: Rig, login: DemoLogin, fields: frozenset[str] = DEFAULT_STUDENT_FIELDS
 ) -> Principal:
-    roster = await fetch_roster(
-        rig.clever,
-        rig.tokens,
-        user_id=login.user_id,
-        district_id=login.district_id,
-        login_user_type=login.user_type,
-    )
-    return principal(roster, login, fields)
+    return principal(await rig.live_roster(login), login, fields)
 
 
 def person(rig: Rig, user_type: str) -> DemoLogin:

@@ -14,19 +14,17 @@ from redis.asyncio import Redis
 from app.clever import CleverClient, CleverRejected, CleverUnavailable
 from app.crypto.keyring import Keyring
 from app.roster.district_tokens import DistrictTokens
-from app.roster.fetch import fetch_roster
+from app.roster.fetch import Roster, fetch_roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.roster.principal import Principal, build_principal
 from app.roster.store import CopyInfo, DistrictPurged, RosterStore, is_fresh
 from app.roster.sync import MAX_PAGE_SIZE, SYNC_BODY_LIMIT, SyncReport, sync_district
-from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 from clever_sandbox.district import DemoLogin
 from tests.clever.sandbox_control import add_fault
-from tests.conftest import TEST_REDIRECT_URI, RunningSandbox
+from tests.conftest import TEST_REDIRECT_URI, RunningSandbox, running_sandbox
 from tests.support.clever import count_requests, requests_seen, sandbox_clever
 from tests.support.redis import RecordingRedis
-from tests.support.servers import serve_in_thread
 
 SECRET = "a roster store test secret, long enough to be one"
 # Clever's pages of 10,000 users run to several MB.
@@ -54,15 +52,18 @@ class Rig:
             self.clever, self.tokens, self.store, district_id, student_fields=student_fields
         )
 
-    async def live_principal(self, login: DemoLogin, student_fields: frozenset[str]) -> Principal:
-        roster = await fetch_roster(
+    async def live_roster(self, login: DemoLogin) -> Roster:
+        """The login's roster fetched from Clever now."""
+        return await fetch_roster(
             self.clever,
             self.tokens,
             user_id=login.user_id,
             district_id=login.district_id,
             login_user_type=login.user_type,
         )
-        return principal_of(roster, login, student_fields)
+
+    async def live_principal(self, login: DemoLogin, student_fields: frozenset[str]) -> Principal:
+        return principal_of(await self.live_roster(login), login, student_fields)
 
     async def stored_principal(
         self, login: DemoLogin, student_fields: frozenset[str], store: RosterStore | None = None
@@ -474,9 +475,10 @@ LARGE_STUDENTS = 1000
 
 @pytest.fixture(scope="module")
 def large_sandbox() -> Iterator[RunningSandbox]:
-    app = create_sandbox_app(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,), students=LARGE_STUDENTS))
-    with serve_in_thread(app) as url:
-        yield RunningSandbox(url=url, sandbox=app.state.sandbox)
+    with running_sandbox(
+        SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,), students=LARGE_STUDENTS)
+    ) as running:
+        yield running
 
 
 async def test_a_district_of_a_thousand_students_takes_under_a_kilobyte_per_user(

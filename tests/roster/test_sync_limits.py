@@ -15,12 +15,10 @@ from app.roster.district_tokens import DistrictTokens
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS
 from app.roster.store import RosterStore
 from app.roster.sync import MAX_PAGE_SIZE, SYNC_BODY_LIMIT, sync_district
-from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
-from tests.conftest import TEST_REDIRECT_URI, RunningSandbox
+from tests.conftest import TEST_REDIRECT_URI, RunningSandbox, running_sandbox
 from tests.roster.test_store import SECRET
 from tests.support.clever import FAST_RETRY
-from tests.support.servers import serve_in_thread
 
 # Enough students that one page of users is over the default limit (1.3 KB a user).
 STUDENTS = 4000
@@ -28,9 +26,8 @@ STUDENTS = 4000
 
 @pytest.fixture(scope="module")
 def big_sandbox() -> Iterator[RunningSandbox]:
-    app = create_sandbox_app(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,), students=STUDENTS))
-    with serve_in_thread(app) as url:
-        yield RunningSandbox(url=url, sandbox=app.state.sandbox)
+    with running_sandbox(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,), students=STUDENTS)) as running:
+        yield running
 
 
 async def test_a_sync_reads_pages_over_the_clients_limit_and_the_client_keeps_its_limit(

@@ -22,19 +22,9 @@ import pytest
 
 from app.serving.server import GRACEFUL_SHUTDOWN_SECONDS
 from tests.conftest import RunningSandbox
+from tests.support import slow_clients
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET, backend_environ
 from tests.support.processes import child_environ, free_port, start_cli, stop, wait_until_answers
-from tests.support.slow_clients import (
-    Answer,
-    closed_within,
-    open_sockets,
-    peak_rss_kib,
-    reset_peak_rss,
-    rss_kib,
-    send_endless,
-    silent_connections,
-    trickle_head,
-)
 
 MIB = 1024 * 1024
 HOST = "127.0.0.1"
@@ -90,7 +80,7 @@ async def _alive(server: Server) -> None:
         assert (await client.get(f"{server.url}/healthz")).status_code == 200
 
 
-def _assert_refused(answer: Answer, status: int, code: str) -> None:
+def _assert_refused(answer: slow_clients.Answer, status: int, code: str) -> None:
     assert answer.status == status, answer.head
     assert json.loads(answer.body) == {"error": code, "message": json.loads(answer.body)["message"]}
     head = answer.head.lower()
@@ -102,9 +92,9 @@ def _assert_refused(answer: Answer, status: int, code: str) -> None:
 def _sockets_back_to(server: Server, baseline: int) -> None:
     # The server may take a moment to notice our side's closes too.
     deadline = time.monotonic() + 3
-    while open_sockets(server.pid) > baseline and time.monotonic() < deadline:
+    while slow_clients.open_sockets(server.pid) > baseline and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert open_sockets(server.pid) <= baseline
+    assert slow_clients.open_sockets(server.pid) <= baseline
 
 
 @pytest.mark.parametrize(
@@ -119,12 +109,12 @@ def _sockets_back_to(server: Server, baseline: int) -> None:
 async def test_endless_heads_are_refused_while_they_arrive(
     server: Server, start: bytes, filler: bytes
 ) -> None:
-    before = rss_kib(server.pid)
-    reset_peak_rss(server.pid)
+    before = slow_clients.rss_kib(server.pid)
+    slow_clients.reset_peak_rss(server.pid)
     answers = await asyncio.gather(
-        *(send_endless(HOST, server.port, start, filler, 8 * MIB) for _ in range(4))
+        *(slow_clients.send_endless(HOST, server.port, start, filler, 8 * MIB) for _ in range(4))
     )
-    growth = peak_rss_kib(server.pid) - before
+    growth = slow_clients.peak_rss_kib(server.pid) - before
     for answer in answers:
         _assert_refused(answer, 431, "headers_too_large")
     assert growth < MAX_GROWTH_KIB, f"RSS grew by {growth} KiB under 4 x 8 MiB of head"
@@ -132,18 +122,20 @@ async def test_endless_heads_are_refused_while_they_arrive(
 
 
 async def test_an_endless_target_is_refused_while_it_arrives(server: Server) -> None:
-    before = rss_kib(server.pid)
-    reset_peak_rss(server.pid)
-    answer = await send_endless(HOST, server.port, b"GET /auth/login?return_to=", b"a", 16 * MIB)
-    growth = peak_rss_kib(server.pid) - before
+    before = slow_clients.rss_kib(server.pid)
+    slow_clients.reset_peak_rss(server.pid)
+    answer = await slow_clients.send_endless(HOST, server.port, b"GET /auth/login?return_to=", b"a", 16 * MIB)
+    growth = slow_clients.peak_rss_kib(server.pid) - before
     _assert_refused(answer, 414, "uri_too_long")
     assert growth < MAX_GROWTH_KIB, f"RSS grew by {growth} KiB under a 16 MiB target"
     await _alive(server)
 
 
 async def test_a_trickled_head_is_closed_at_the_request_timeout(server: Server) -> None:
-    baseline = open_sockets(server.pid)
-    closed = await asyncio.gather(*(trickle_head(HOST, server.port, every=0.5, lines=12) for _ in range(20)))
+    baseline = slow_clients.open_sockets(server.pid)
+    closed = await asyncio.gather(
+        *(slow_clients.trickle_head(HOST, server.port, every=0.5, lines=12) for _ in range(20))
+    )
     assert None not in closed, "a connection sending a header line every 0.5 s outlasted 6 s"
     assert max(c for c in closed if c is not None) < REQUEST_TIMEOUT + 1.5
     _sockets_back_to(server, baseline)
@@ -159,16 +151,18 @@ async def test_a_stalled_body_is_closed_at_the_request_timeout(server: Server) -
             + b'\r\nContent-Length: 100\r\n\r\n{"token"'
         )
         await writer.drain()
-        assert await closed_within(reader, REQUEST_TIMEOUT + 1.5) is not None
+        assert await slow_clients.closed_within(reader, REQUEST_TIMEOUT + 1.5) is not None
     finally:
         writer.close()
     await _alive(server)
 
 
 async def test_silent_connections_are_closed_at_the_keep_alive_timeout(server: Server) -> None:
-    baseline = open_sockets(server.pid)
-    async with silent_connections(HOST, server.port, 20) as readers:
-        closed = await asyncio.gather(*(closed_within(reader, KEEP_ALIVE + 2) for reader in readers))
+    baseline = slow_clients.open_sockets(server.pid)
+    async with slow_clients.silent_connections(HOST, server.port, 20) as readers:
+        closed = await asyncio.gather(
+            *(slow_clients.closed_within(reader, KEEP_ALIVE + 2) for reader in readers)
+        )
     assert None not in closed, f"a connection that sent nothing was still open after {KEEP_ALIVE + 2} s"
     _sockets_back_to(server, baseline)
 
@@ -180,7 +174,10 @@ async def test_a_thousand_idle_sockets_do_not_stop_a_real_request(server: Server
             pytest.skip(f"this process may open {hard} files, the test needs 1,200")
         resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
     # More idle sockets than --limit-concurrency and than the server's soft limit on open files.
-    async with silent_connections(HOST, server.port, 1000), httpx.AsyncClient(timeout=3) as client:
+    async with (
+        slow_clients.silent_connections(HOST, server.port, 1000),
+        httpx.AsyncClient(timeout=3) as client,
+    ):
         health = await client.get(f"{server.url}/healthz")
         login = await client.get(f"{server.url}/auth/login")
     assert health.status_code == 200

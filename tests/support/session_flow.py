@@ -16,6 +16,13 @@ from tests.support.browser import Browser
 CSRF = {"X-Requested-With": "test"}
 
 
+async def assert_ready(backend_url: str) -> None:
+    """The backend's `/readyz` answers 200."""
+    async with httpx.AsyncClient() as http:
+        ready = await http.get(f"{backend_url}/readyz")
+    assert ready.status_code == 200, ready.text
+
+
 async def logged_in(browser: Browser, user_id: str) -> None:
     landed = await browser.login(user_id)
     assert landed.response.status_code == 302, landed.response.text
