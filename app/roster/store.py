@@ -207,6 +207,19 @@ local function chunks(value)
     for i = 1, string.len(value), 13 do out[#out + 1] = string.sub(value, i, i + 12) end
     return out
 end
+-- The user `field` (its links `entries`, its `sealed` record) holds the link `entry` or not, as
+-- `wanted` says: written only when that changes.
+local function hold(field, entries, sealed, entry, wanted)
+    local has = false
+    local kept = {}
+    for _, e in ipairs(entries) do
+        if e == entry then has = true else kept[#kept + 1] = e end
+    end
+    if has ~= wanted then
+        if wanted then kept[#kept + 1] = entry end
+        redis.call('HSET', KEYS[2], field, join(kept, sealed))
+    end
+end
 local i = 5
 while i <= #ARGV do
     local op = ARGV[i]
@@ -259,18 +272,7 @@ while i <= #ARGV do
             for j = 1, #found, 2 do
                 local field = found[j]
                 local entries, sealed = split(found[j + 1])
-                if entries then
-                    local has = false
-                    local kept = {}
-                    for _, e in ipairs(entries) do
-                        if e == entry then has = true else kept[#kept + 1] = e end
-                    end
-                    local wanted = holders[field] == true
-                    if has ~= wanted then
-                        if wanted then kept[#kept + 1] = entry end
-                        redis.call('HSET', KEYS[2], field, join(kept, sealed))
-                    end
-                end
+                if entries then hold(field, entries, sealed, entry, holders[field] == true) end
             end
         until cursor == '0'
         i = i + 3
@@ -284,16 +286,10 @@ while i <= #ARGV do
             local entries, sealed = split(redis.call('HGET', KEYS[2], field))
             if entries then
                 local wanted = ARGV[i + 5 + 2 * j] == '1'
-                local has = false
-                local kept = {}
                 for _, e in ipairs(entries) do
                     if via[e] then wanted = true end
-                    if e == entry then has = true else kept[#kept + 1] = e end
                 end
-                if has ~= wanted then
-                    if wanted then kept[#kept + 1] = entry end
-                    redis.call('HSET', KEYS[2], field, join(kept, sealed))
-                end
+                hold(field, entries, sealed, entry, wanted)
             end
         end
         i = i + 4 + 2 * n
