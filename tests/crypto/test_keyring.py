@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import httpx
 import pytest
 
@@ -12,11 +15,23 @@ from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET, SESSION_SECRET
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
+from tests.support.session_flow import logged_in
 from tests.test_settings import GOOD
 
 NEW_SECRET = "Vn4k8Qw2Zr6Tx1Lp9Hs3Jd7Fb5Mc0Ga-rotated"
 OLDER_SECRET = "Yb2Nc5Xm8Kq1Wz4Rt7Pv0Ls3Hd6Jf9Ge-oldest"
 PURPOSE = "session"
+# A new secret with the old one retired, as docs/deploy.md's "Rotating the session secret" has it.
+ROTATED = {"SESSION_SECRET": NEW_SECRET, "SESSION_SECRET_PREVIOUS": SESSION_SECRET}
+
+
+@contextmanager
+def serving(make_backend: BackendFactory, *browsers: Browser, **settings: str) -> Iterator[str]:
+    """A backend started with `settings` for the block, the one that `browsers` talk to meanwhile."""
+    with make_backend(**settings) as url:
+        for browser in browsers:
+            browser.backend_url = url
+        yield url
 
 
 def test_rotation_accepts_tickets_of_a_retired_secret_and_says_which() -> None:
@@ -84,12 +99,10 @@ async def test_rotation_keeps_everyone_logged_in(
 ) -> None:
     teacher = demo_user(sandbox.sandbox.store, "teacher")
     async with Browser("") as before, Browser("") as after:
-        with make_backend() as old:
-            before.backend_url = old
+        with serving(make_backend, before):
             assert (await before.login(teacher["id"])).response.status_code == 302
         # The same Redis, a new secret, the old one retired.
-        with make_backend(SESSION_SECRET=NEW_SECRET, SESSION_SECRET_PREVIOUS=SESSION_SECRET) as new:
-            before.backend_url = after.backend_url = new
+        with serving(make_backend, before, after, **ROTATED) as new:
             kept = await before.session()
             assert kept.status_code == 200
             assert kept.json()["user"]["id"] == teacher["id"]
@@ -118,33 +131,25 @@ async def test_rotation_finishes_logins_begun_under_the_old_secret(
 ) -> None:
     student = demo_user(sandbox.sandbox.store, "student")
     async with Browser("") as browser:
-        with make_backend() as old:
-            browser.backend_url = old
-            start = await browser.start_login()
-            clever = await browser.sign_in_at_clever(start.location, student["id"])
-        with make_backend(SESSION_SECRET=NEW_SECRET, SESSION_SECRET_PREVIOUS=SESSION_SECRET) as new:
-            browser.backend_url = new
-            landed = await browser.callback(clever.location)
+        with serving(make_backend, browser):
+            redirect = await browser.clever_redirect(student["id"])
+        with serving(make_backend, browser, **ROTATED):
+            landed = await browser.callback(redirect)
             assert landed.response.status_code == 302, landed.response.text
             session = await browser.session()
             assert session.status_code == 200
             assert session.json()["user"]["id"] == student["id"]
             # The pending-login cookie keeps the secret it was made with, so a second tab still lands.
-            start = await browser.start_login()
-            clever = await browser.sign_in_at_clever(start.location, student["id"])
-            assert (await browser.callback(clever.location)).response.status_code == 302
+            second_tab = await browser.clever_redirect(student["id"])
+            assert (await browser.callback(second_tab)).response.status_code == 302
 
 
 async def test_rotation_without_the_previous_secret_ends_old_sessions(
     sandbox: RunningSandbox, make_backend: BackendFactory
 ) -> None:
-    teacher = demo_user(sandbox.sandbox.store, "teacher")
     async with Browser("") as browser:
-        with make_backend() as old:
-            browser.backend_url = old
-            assert (await browser.login(teacher["id"])).response.status_code == 302
-            assert (await browser.session()).status_code == 200
-        with make_backend(SESSION_SECRET=NEW_SECRET) as new:
-            browser.backend_url = new
+        with serving(make_backend, browser):
+            await logged_in(browser, demo_user(sandbox.sandbox.store, "teacher")["id"])
+        with serving(make_backend, browser, SESSION_SECRET=NEW_SECRET):
             gone = await browser.session()
     assert (gone.status_code, gone.json()["error"]) == (401, "no_session")

@@ -11,16 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import BackendFactory, RunningSandbox
-from tests.support.browser import Browser, logged_in_browser
+from tests.support.browser import Browser, Step, back_from_clever, logged_in_browser
 from tests.support.demo import demo_user
 from tests.support.oauth import redeem
-
-
-async def _clever_redirect(browser: Browser, user_id: str, **params: str) -> str:
-    start = await browser.start_login(**params)
-    clever = await browser.sign_in_at_clever(start.location, user_id)
-    assert clever.response.status_code == 302
-    return clever.location
 
 
 def _error_code(response: httpx.Response) -> str:
@@ -30,6 +23,13 @@ def _error_code(response: httpx.Response) -> str:
     return response.text.split(marker, 1)[1].split("<", 1)[0] if marker in response.text else ""
 
 
+async def _assert_state_consumed(browser: Browser, start: Step, user_id: str) -> None:
+    """A login already answered with an error: signing in at Clever again finds its state gone."""
+    clever = await browser.sign_in_at_clever(start.location, user_id)
+    late = await browser.callback(clever.location)
+    assert (late.response.status_code, _error_code(late.response)) == (400, "login_expired")
+
+
 async def _fault(sandbox: RunningSandbox, **fault: object) -> None:
     async with httpx.AsyncClient(base_url=sandbox.url) as control:
         answer = await control.post("/sandbox/faults", json=fault)
@@ -37,9 +37,10 @@ async def _fault(sandbox: RunningSandbox, **fault: object) -> None:
 
 
 async def test_state_from_another_browser_is_refused(sandbox: RunningSandbox, backend: str) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as victim, Browser(backend) as attacker:
-        redirect = await _clever_redirect(victim, user["id"])
+    async with (
+        back_from_clever(backend, sandbox.sandbox.store, "teacher") as (victim, redirect),
+        Browser(backend) as attacker,
+    ):
         stolen = await attacker.callback(redirect)
         assert (stolen.response.status_code, _error_code(stolen.response)) == (400, "login_expired")
         # ...and the victim's own login still completes.
@@ -49,9 +50,7 @@ async def test_state_from_another_browser_is_refused(sandbox: RunningSandbox, ba
 async def test_a_callback_without_the_pending_login_cookie_is_refused(
     sandbox: RunningSandbox, backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        redirect = await _clever_redirect(browser, user["id"])
+    async with back_from_clever(backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
         browser.http.cookies.clear()
         answer = await browser.callback(redirect)
     assert (answer.response.status_code, _error_code(answer.response)) == (400, "login_expired")
@@ -60,9 +59,7 @@ async def test_a_callback_without_the_pending_login_cookie_is_refused(
 async def test_an_expired_transaction_is_refused(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        redirect = await _clever_redirect(browser, user["id"])
+    async with back_from_clever(backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
         async for key in redis.scan_iter(match=f"{key_prefix}tx:*"):
             await redis.delete(key)  # what its TTL does after ten minutes
         answer = await browser.callback(redirect)
@@ -72,9 +69,7 @@ async def test_an_expired_transaction_is_refused(
 async def test_a_state_replayed_after_logout_does_not_revive_the_session(
     sandbox: RunningSandbox, backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        redirect = await _clever_redirect(browser, user["id"])
+    async with back_from_clever(backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
         assert (await browser.callback(redirect)).response.status_code == 302
         logout = await browser.http.post(f"{backend}/auth/logout", headers={"X-Requested-With": "test"})
         assert logout.status_code == 204
@@ -86,11 +81,9 @@ async def test_a_state_replayed_after_logout_does_not_revive_the_session(
 async def test_a_code_already_used_at_clever_sends_the_person_to_log_in_again(
     sandbox: RunningSandbox, backend: str
 ) -> None:
-    user, config = demo_user(sandbox.sandbox.store, "teacher"), sandbox.config
-    async with Browser(backend) as browser:
-        redirect = await _clever_redirect(browser, user["id"])
+    async with back_from_clever(backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
         code = redirect.split("code=", 1)[1].split("&", 1)[0]
-        used = await redeem(sandbox.url, config, code)  # a thief without the PKCE verifier
+        used = await redeem(sandbox.url, sandbox.config, code)  # a thief without the PKCE verifier
         # PKCE: the thief gets nothing, but the attempt uses the code up.
         assert (used.status_code, used.json()["error"]) == (400, "invalid_grant")
         answer = await browser.callback(redirect)
@@ -101,7 +94,6 @@ async def test_a_code_already_used_at_clever_sends_the_person_to_log_in_again(
 async def test_cancelling_at_clever_shows_a_friendly_page_and_consumes_the_state(
     sandbox: RunningSandbox, backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
     async with Browser(backend) as browser:
         start = await browser.start_login()
         # The sandbox's picker: its Cancel link is Clever's access_denied answer for this login.
@@ -115,15 +107,12 @@ async def test_cancelling_at_clever_shows_a_friendly_page_and_consumes_the_state
         assert "You cancelled signing in with Clever" in cancelled.response.text
         assert "did not allow" not in cancelled.response.text
         assert 'href="/auth/login"' in cancelled.response.text
-        clever = await browser.sign_in_at_clever(start.location, user["id"])
-        late = await browser.callback(clever.location)
-        assert (late.response.status_code, _error_code(late.response)) == (400, "login_expired")
+        await _assert_state_consumed(browser, start, demo_user(sandbox.sandbox.store, "teacher")["id"])
 
 
 async def test_clever_refusing_the_login_shows_a_friendly_page_and_consumes_the_state(
     sandbox: RunningSandbox, backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
     async with Browser(backend) as browser:
         start = await browser.start_login()
         state = start.query["state"]
@@ -139,9 +128,7 @@ async def test_clever_refusing_the_login_shows_a_friendly_page_and_consumes_the_
         assert denied.response.headers["content-type"].startswith("text/html")
         assert "<script>" not in denied.response.text
         assert 'href="/auth/login"' in denied.response.text
-        clever = await browser.sign_in_at_clever(start.location, user["id"])
-        late = await browser.callback(clever.location)
-        assert (late.response.status_code, _error_code(late.response)) == (400, "login_expired")
+        await _assert_state_consumed(browser, start, demo_user(sandbox.sandbox.store, "teacher")["id"])
 
 
 async def test_errors_are_json_when_asked(backend: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, SENSITIVE_STUDENT_FIELDS
 from tests.conftest import BackendFactory, RunningSandbox
-from tests.support.browser import Browser
+from tests.support.browser import Browser, back_from_clever, logged_in_principal
 from tests.support.demo import (
     KINDS,
     demo_user,
@@ -52,9 +52,7 @@ async def test_a_teacher_who_is_staff_has_both_roles_and_the_login_role_first(
     sandbox: RunningSandbox, backend: str
 ) -> None:
     user = demo_user(sandbox.sandbox.store, "teacher_staff")
-    async with Browser(backend) as browser:
-        await browser.login(user["id"])
-        principal = (await browser.session()).json()
+    principal = await logged_in_principal(backend, user["id"])
     assert principal["user"]["roles"] == ["staff", "teacher"]
     assert principal["user"]["primary_role"] == sandbox.sandbox.store.login_role(user["id"])
     assert principal["roles"]["staff"]["roles"] == user["roles"]["staff"]["roles"]
@@ -64,9 +62,7 @@ async def test_a_teacher_who_is_staff_has_both_roles_and_the_login_role_first(
 
 async def test_a_student_by_default_carries_no_sensitive_field(sandbox: RunningSandbox, backend: str) -> None:
     user = demo_user(sandbox.sandbox.store, "student")
-    async with Browser(backend) as browser:
-        await browser.login(user["id"])
-        student = (await browser.session()).json()["roles"]["student"]
+    student = (await logged_in_principal(backend, user["id"]))["roles"]["student"]
     assert set(student) <= DEFAULT_STUDENT_FIELDS
     assert not set(student) & SENSITIVE_STUDENT_FIELDS
     assert student["grade"] == user["roles"]["student"]["grade"]
@@ -77,9 +73,7 @@ async def test_with_every_student_field_allowed_the_v31_fields_arrive_as_clever_
 ) -> None:
     user = demo_user(sandbox.sandbox.store, "student")
     with make_backend(STUDENT_FIELDS="*") as backend:
-        async with Browser(backend) as browser:
-            await browser.login(user["id"])
-            student = (await browser.session()).json()["roles"]["student"]
+        student = (await logged_in_principal(backend, user["id"]))["roles"]["student"]
     sent = user["roles"]["student"]
     for name in ("gifted_status", "section_504_status", "disability", "home_language", "home_language_code",
                  "frl_status", "ell_status", "grade", "dob"):  # fmt: skip
@@ -90,9 +84,7 @@ async def test_with_every_student_field_allowed_the_v31_fields_arrive_as_clever_
 
 async def test_a_contact_sees_their_linked_students(sandbox: RunningSandbox, backend: str) -> None:
     user = demo_user(sandbox.sandbox.store, "contact")
-    async with Browser(backend) as browser:
-        await browser.login(user["id"])
-        contact = (await browser.session()).json()["roles"]["contact"]
+    contact = (await logged_in_principal(backend, user["id"]))["roles"]["contact"]
     links = user["roles"]["contact"]["student_relationships"]
     assert contact["student_relationships"] == [
         {
@@ -109,10 +101,7 @@ async def test_without_an_id_token_identity_comes_from_me(sandbox: RunningSandbo
     user = demo_user(sandbox.sandbox.store, "teacher")
     async with httpx.AsyncClient(base_url=sandbox.url) as control:
         assert (await control.put("/sandbox/oidc", json={"enabled": False})).status_code < 300
-    async with Browser(backend) as browser:
-        landed = await browser.login(user["id"])
-        assert landed.response.status_code == 302
-        principal = (await browser.session()).json()
+    principal = await logged_in_principal(backend, user["id"])
     assert principal["user"]["id"] == user["id"]
     assert principal["user"]["roles"] == ["teacher"]
 
@@ -152,20 +141,17 @@ async def test_a_portal_launch_is_sent_back_to_clever_and_never_exchanged(
 async def test_a_repeated_callback_in_the_same_browser_lands_on_the_same_session(
     sandbox: RunningSandbox, backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(backend) as browser:
-        start = await browser.start_login()
-        clever = await browser.sign_in_at_clever(start.location, user["id"])
-        first = await browser.callback(clever.location)
+    async with back_from_clever(backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
+        first = await browser.callback(redirect)
         cookie = browser.http.cookies.get("clever_session")
-        again = await browser.callback(clever.location)
+        again = await browser.callback(redirect)
         assert again.response.status_code == 302
         assert again.location == first.location
         assert browser.http.cookies.get("clever_session") == cookie
         assert (await browser.session()).status_code == 200
         # The same URL in another browser gets nothing.
         async with Browser(backend) as other:
-            stolen = await other.callback(clever.location)
+            stolen = await other.callback(redirect)
             assert stolen.response.status_code == 400
             assert "login_expired" in stolen.response.text
             assert "clever_session" not in other.http.cookies

@@ -20,9 +20,9 @@ from app.roster.store import RosterStore
 from app.roster.sync import sync_district
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.support.backend import SESSION_SECRET
-from tests.support.browser import Browser
+from tests.support.browser import Browser, logged_in_principal
 from tests.support.clever import count_requests, requests_seen, sandbox_clever
-from tests.support.demo import KINDS, demo_user
+from tests.support.demo import KINDS, User, demo_user
 from tests.support.roster_copy import mark_events_read
 from tests.web.test_metrics import samples
 
@@ -57,14 +57,13 @@ async def copies(sandbox: RunningSandbox, redis: Redis, key_prefix: str) -> Asyn
         yield Copies(redis, key_prefix, clever, RosterStore(redis, keyring, prefix=key_prefix), tokens)
 
 
-async def logged_in_principal(backend: str, user_id: str) -> dict[str, Any]:
-    async with Browser(backend) as browser:
-        landed = await browser.login(user_id)
-        assert landed.response.status_code == 302, landed.response.text
-        answer = await browser.session()
-    assert answer.status_code == 200
-    principal: dict[str, Any] = answer.json()
-    return principal
+async def fresh_copy_of(copies: Copies, sandbox: RunningSandbox, kind: str) -> User:
+    """The first demo user of `kind`, their district's copy fresh, and Clever's data calls counted
+    from here on."""
+    user = demo_user(sandbox.sandbox.store, kind)
+    await copies.fresh(user["district"])
+    await count_requests(sandbox.url, "/v3.1/*")
+    return user
 
 
 def but_for_its_version(principal: dict[str, Any]) -> dict[str, Any]:
@@ -144,9 +143,7 @@ async def test_a_person_created_since_the_last_sync_logs_in_live(
 async def test_allowed_roles_apply_to_a_login_from_the_copy(
     sandbox: RunningSandbox, make_backend: BackendFactory, copies: Copies
 ) -> None:
-    student = demo_user(sandbox.sandbox.store, "student")
-    await copies.fresh(student["district"])
-    await count_requests(sandbox.url, "/v3.1/*")
+    student = await fresh_copy_of(copies, sandbox, "student")
     with make_backend(ALLOWED_ROLES="teacher") as backend:
         async with Browser(backend) as browser:
             refused = await browser.login(student["id"])
@@ -160,9 +157,7 @@ async def test_allowed_roles_apply_to_a_login_from_the_copy(
 async def test_a_refresh_reads_the_copy_while_it_is_fresh_and_clever_once_it_is_not(
     sandbox: RunningSandbox, backend: str, copies: Copies
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher_staff")
-    await copies.fresh(user["district"])
-    await count_requests(sandbox.url, "/v3.1/*")
+    user = await fresh_copy_of(copies, sandbox, "teacher_staff")
     async with Browser(backend) as first, Browser(backend) as second:
         await first.login(user["id"])
         await second.login(user["id"])

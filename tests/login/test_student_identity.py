@@ -15,8 +15,8 @@ from app.sessions.store import SessionStore
 from tests.conftest import BackendFactory, RunningSandbox
 from tests.login.test_login_from_store import Copies, copies  # noqa: F401 - the fixture
 from tests.support.backend import SESSION_SECRET
-from tests.support.browser import Browser
-from tests.support.demo import demo_user
+from tests.support.browser import Browser, logged_in_principal
+from tests.support.demo import User, demo_user
 from tests.support.roster_copy import mark_events_read
 
 
@@ -34,6 +34,17 @@ async def stored_principal(browser: Browser, redis: Redis, key_prefix: str) -> d
     session = await store.load(token)
     assert session is not None
     return dict(session.principal)
+
+
+async def principal_under(make_backend: BackendFactory, setting: str, user_id: str) -> dict[str, Any]:
+    """The principal of a login of `user_id` on a backend with STUDENT_IDENTITY_FIELDS=`setting`."""
+    with make_backend(STUDENT_IDENTITY_FIELDS=setting) as backend:
+        return await logged_in_principal(backend, user_id)
+
+
+def assert_keeps_email_and_last_name(principal: dict[str, Any], user: User) -> None:
+    assert principal["user"]["email"] == user["email"]
+    assert principal["user"]["name"]["last"] == user["name"]["last"]
 
 
 @pytest.mark.parametrize(
@@ -69,30 +80,22 @@ async def test_by_default_a_student_keeps_email_and_last_name(
     async with Browser(backend) as browser:
         await browser.login(student["id"])
         stored = await stored_principal(browser, redis, key_prefix)
-    assert stored["user"]["email"] == student["email"]
-    assert stored["user"]["name"]["last"] == student["name"]["last"]
+    assert_keeps_email_and_last_name(stored, student)
 
 
 async def test_a_teacher_keeps_both_whatever_the_setting(
     sandbox: RunningSandbox, make_backend: BackendFactory
 ) -> None:
     teacher = demo_user(sandbox.sandbox.store, "teacher")
-    with make_backend(STUDENT_IDENTITY_FIELDS="none") as backend:
-        async with Browser(backend) as browser:
-            await browser.login(teacher["id"])
-            principal = (await browser.session()).json()
-    assert principal["user"]["email"] == teacher["email"]
-    assert principal["user"]["name"]["last"] == teacher["name"]["last"]
+    principal = await principal_under(make_backend, "none", teacher["id"])
+    assert_keeps_email_and_last_name(principal, teacher)
 
 
 async def test_a_contacts_children_lose_their_last_names(
     sandbox: RunningSandbox, make_backend: BackendFactory
 ) -> None:
     contact = demo_user(sandbox.sandbox.store, "contact")
-    with make_backend(STUDENT_IDENTITY_FIELDS="email") as backend:
-        async with Browser(backend) as browser:
-            await browser.login(contact["id"])
-            children = (await browser.session()).json()["roles"]["contact"]["students"]
+    children = (await principal_under(make_backend, "email", contact["id"]))["roles"]["contact"]["students"]
     assert children
     assert all(child["name"]["last"] == "" for child in children)
     assert all(child["name"]["first"] for child in children)
@@ -105,10 +108,7 @@ async def test_a_copy_written_under_another_identity_policy_is_not_fresh(
 ) -> None:
     student = demo_user(sandbox.sandbox.store, "student")
     await copies.fresh(student["district"])  # under the default policy: email and last name kept
-    with make_backend(STUDENT_IDENTITY_FIELDS="none") as backend:
-        async with Browser(backend) as browser:
-            await browser.login(student["id"])
-            principal = (await browser.session()).json()
+    principal = await principal_under(make_backend, "none", student["id"])
     assert principal["roster"]["source"] == "live"
     assert principal["user"]["email"] is None
 
@@ -118,18 +118,15 @@ async def test_a_copy_written_under_the_policy_holds_neither(
     make_backend: BackendFactory,
     copies: Copies,  # noqa: F811
 ) -> None:
-    student = demo_user(sandbox.sandbox.store, "student")
     policy = DEFAULT_STUDENT_FIELDS | parse_student_identity_fields("none")
+    student = demo_user(sandbox.sandbox.store, "student")
     await copies.synced(student["district"], student_fields=policy)
     await mark_events_read(copies.redis, copies.prefix, student["district"])
     found = await copies.store.read(student["district"], student["id"])
     assert isinstance(found, StoredRoster)
     assert found.roster.user.email is None
     assert not found.roster.user.name.last
-    with make_backend(STUDENT_IDENTITY_FIELDS="none") as backend:
-        async with Browser(backend) as browser:
-            await browser.login(student["id"])
-            principal = (await browser.session()).json()
+    principal = await principal_under(make_backend, "none", student["id"])
     assert principal["roster"]["source"] == "store"
     assert principal["user"]["email"] is None
     assert principal["user"]["name"]["last"] == ""

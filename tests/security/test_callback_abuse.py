@@ -12,9 +12,8 @@ from redis.asyncio import Redis
 
 from tests.conftest import RunningSandbox
 from tests.security.conftest import LOGIN_COOKIE, SESSION_COOKIE, error_code
-from tests.support.browser import Browser
+from tests.support.browser import Browser, back_from_clever
 from tests.support.clever import count_requests, requests_seen
-from tests.support.demo import demo_user
 
 TOKENS = "/oauth/tokens"
 WELL_FORMED_STATE = "S" * 43
@@ -27,13 +26,6 @@ async def _count_exchanges(sandbox: RunningSandbox) -> None:
 
 async def _exchanges(sandbox: RunningSandbox) -> int:
     return await requests_seen(sandbox.url, TOKENS)
-
-
-async def _clever_redirect(browser: Browser, user_id: str) -> str:
-    start = await browser.start_login()
-    clever = await browser.sign_in_at_clever(start.location, user_id)
-    assert clever.response.status_code == 302
-    return clever.location
 
 
 @pytest.mark.parametrize(
@@ -108,10 +100,11 @@ async def test_array_or_renamed_parameters_are_never_exchanged(
 async def test_a_sequential_replay_never_reaches_clever_again(
     sandbox: RunningSandbox, shared_backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
     await _count_exchanges(sandbox)
-    async with Browser(shared_backend) as victim, Browser(shared_backend) as thief:
-        redirect = await _clever_redirect(victim, user["id"])
+    async with (
+        back_from_clever(shared_backend, sandbox.sandbox.store, "teacher") as (victim, redirect),
+        Browser(shared_backend) as thief,
+    ):
         first = await victim.callback(redirect)
         assert first.response.status_code == 302
         session = victim.http.cookies[SESSION_COOKIE]
@@ -133,9 +126,7 @@ async def test_a_callback_reopened_from_history_after_a_browser_restart_logs_nob
 ) -> None:
     """A shared classroom device: one person logs in and closes the browser; the next reopens the
     callback URL from the history. Nothing of the first login may outlive the browser."""
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(shared_backend) as browser:
-        redirect = await _clever_redirect(browser, user["id"])
+    async with back_from_clever(shared_backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
         assert (await browser.callback(redirect)).response.status_code == 302
         assert (await browser.session()).status_code == 200
         browser.restart()
@@ -149,10 +140,8 @@ async def test_a_callback_reopened_from_history_after_a_browser_restart_logs_nob
 async def test_ten_parallel_callbacks_in_one_browser_exchange_the_code_once(
     sandbox: RunningSandbox, shared_backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
     await _count_exchanges(sandbox)
-    async with Browser(shared_backend) as browser:
-        redirect = await _clever_redirect(browser, user["id"])
+    async with back_from_clever(shared_backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
         answers = await asyncio.gather(*(browser.callback(redirect) for _ in range(10)))
     tickets = set()
     for step in answers:
@@ -170,10 +159,8 @@ async def test_ten_parallel_callbacks_in_one_browser_exchange_the_code_once(
 async def test_ten_parallel_callbacks_from_other_browsers_exchange_nothing(
     sandbox: RunningSandbox, shared_backend: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
     await _count_exchanges(sandbox)
-    async with Browser(shared_backend) as victim:
-        redirect = await _clever_redirect(victim, user["id"])
+    async with back_from_clever(shared_backend, sandbox.sandbox.store, "teacher") as (victim, redirect):
         thieves = [Browser(shared_backend) for _ in range(10)]
         try:
             answers = await asyncio.gather(*(thief.callback(redirect) for thief in thieves))
@@ -188,9 +175,7 @@ async def test_ten_parallel_callbacks_from_other_browsers_exchange_nothing(
 
 
 async def test_a_state_never_travels_back_in_a_redirect(sandbox: RunningSandbox, shared_backend: str) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(shared_backend) as browser:
-        redirect = await _clever_redirect(browser, user["id"])
+    async with back_from_clever(shared_backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
         state = parse_qs(urlsplit(redirect).query)["state"][0]
         landed = await browser.callback(redirect)
     assert state not in landed.location

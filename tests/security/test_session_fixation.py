@@ -69,13 +69,10 @@ async def test_a_garbage_cookie_does_not_stop_a_login(sandbox: RunningSandbox, s
 
 
 async def test_each_login_of_the_same_person_gets_its_own_session(
-    sandbox: RunningSandbox, shared_backend: str
+    sandbox: RunningSandbox, shared_backend: str, logged_in: Browser
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    async with Browser(shared_backend) as browser:
-        await browser.login(user["id"])
-        first = str(browser.http.cookies[SESSION_COOKIE])
-        await browser.login(user["id"])
-        second = str(browser.http.cookies[SESSION_COOKIE])
+    first = str(logged_in.http.cookies[SESSION_COOKIE])
+    await logged_in.login(demo_user(sandbox.sandbox.store, "teacher")["id"])  # the same person again
+    second = str(logged_in.http.cookies[SESSION_COOKIE])
     assert first != second
     assert await _status(shared_backend, first) == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -65,6 +66,13 @@ class Browser:
         assert clever.response.status_code == 302, clever.response.text
         return await self.callback(clever.location)
 
+    async def clever_redirect(self, user_id: str, **params: str) -> str:
+        """Start a login and sign in at Clever: answers Clever's redirect to the callback, not followed."""
+        start = await self.start_login(**params)
+        clever = await self.sign_in_at_clever(start.location, user_id)
+        assert clever.response.status_code == 302, clever.response.text
+        return clever.location
+
     def restart(self) -> None:
         """Close and reopen the browser: its session cookies go, persistent ones stay."""
         self.http.cookies.jar.clear_session_cookies()
@@ -79,3 +87,24 @@ async def logged_in_browser(backend_url: str, store: SandboxStore, kind: str) ->
     async with Browser(backend_url) as browser:
         await browser.login(demo_user(store, kind)["id"])
         yield browser
+
+
+@asynccontextmanager
+async def back_from_clever(
+    backend_url: str, store: SandboxStore, kind: str
+) -> AsyncIterator[tuple[Browser, str]]:
+    """A browser whose login of the sandbox's first demo user of `kind` is back from Clever's
+    authorize page: the browser and Clever's redirect to the callback, not yet followed."""
+    async with Browser(backend_url) as browser:
+        yield browser, await browser.clever_redirect(demo_user(store, kind)["id"])
+
+
+async def logged_in_principal(backend_url: str, user_id: str) -> dict[str, Any]:
+    """What `/auth/session` answers in a new browser right after a login of `user_id`."""
+    async with Browser(backend_url) as browser:
+        landed = await browser.login(user_id)
+        assert landed.response.status_code == 302, landed.response.text
+        answer = await browser.session()
+    assert answer.status_code == 200
+    principal: dict[str, Any] = answer.json()
+    return principal

@@ -185,8 +185,7 @@ async def test_redis_holds_ciphertext_and_every_key_expires(
 async def test_a_byte_flipped_in_redis_ends_the_session(
     sandbox: RunningSandbox, backend: str, redis: Redis, key_prefix: str
 ) -> None:
-    user = demo_user(sandbox.sandbox.store, "teacher")
-    browser, _ = await _logged_in(backend, user["id"])
+    browser, _ = await _logged_in(backend, demo_user(sandbox.sandbox.store, "teacher")["id"])
     async with browser:
         [key] = [key async for key in redis.scan_iter(match=f"{key_prefix}s:*")]
         raw = await redis.get(key)
