@@ -64,6 +64,7 @@ class Many:
 
 
 Resolve = Callable[[Call], One | Many]
+Choices = Mapping[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ class Endpoint:
     path: str  # as in Clever's definitions, below the version prefix
     root: str  # the kind of record `{id}` names, or of the collection
     resolve: Resolve
-    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # query enums
+    choices: Choices = field(default_factory=dict)  # query enums
 
 
 def _collection(kind: str) -> Resolve:
@@ -113,7 +114,7 @@ def _related(kind: str, relation: Callable[..., list[Record]]) -> Resolve:
     return lambda call: Many(kind, relation(call.store.roster, call.record, **call.options))
 
 
-def _options(params: Mapping[str, str], choices: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+def _options(params: Mapping[str, str], choices: Choices) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if "role" in choices:
         options["role"] = params.get("role") or None
@@ -122,58 +123,82 @@ def _options(params: Mapping[str, str], choices: Mapping[str, tuple[str, ...]]) 
     return options
 
 
+def _paths(
+    root: str,
+    *,
+    listing: Resolve | None = None,
+    choices: Choices | None = None,
+    **links: Resolve | tuple[Resolve, Choices],
+) -> tuple[Endpoint, ...]:
+    """`/{root}` (answered by `listing`, with query enums `choices`), `/{root}/{id}`, and
+    `/{root}/{id}/{link}` for each of `links`: what answers it, or that and its query enums."""
+    endpoints = [
+        Endpoint(f"/{root}", root, listing or _collection(root), choices or {}),
+        Endpoint(f"/{root}/{{id}}", root, _itself(root)),
+    ]
+    for link, answer in links.items():
+        resolve, link_choices = answer if isinstance(answer, tuple) else (answer, {})
+        endpoints.append(Endpoint(f"/{root}/{{id}}/{link}", root, resolve, link_choices))
+    return tuple(endpoints)
+
+
 _ROLES = ("contact", "district_admin", "staff", "student", "teacher")
 _ROLE = {"role": ("student", "teacher")}
 _PRIMARY = {"primary": ("", "true")}
+_DISTRICT = _linked("districts", "district")
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("/users", "users", _collection("users"), {"role": _ROLES}),
-    Endpoint("/users/{id}", "users", _itself("users")),
-    Endpoint("/users/{id}/district", "users", _linked("districts", "district")),
-    Endpoint("/users/{id}/sections", "users", _related("sections", Roster.sections_of_user)),
-    Endpoint("/users/{id}/resources", "users", _related("resources", Roster.resources_of_user)),
-    Endpoint("/users/{id}/schools", "users", _related("schools", Roster.schools_of_user), _PRIMARY),
-    Endpoint("/users/{id}/mystudents", "users", _related("users", Roster.students_of_user)),
-    Endpoint("/users/{id}/myteachers", "users", _related("users", Roster.teachers_of_user)),
-    Endpoint("/users/{id}/mycontacts", "users", _related("users", Roster.contacts_of_user)),
-    Endpoint("/sections", "sections", _collection("sections")),
-    Endpoint("/sections/{id}", "sections", _itself("sections")),
-    Endpoint("/sections/{id}/course", "sections", _linked("courses", "course")),
-    Endpoint("/sections/{id}/district", "sections", _linked("districts", "district")),
-    Endpoint("/sections/{id}/resources", "sections", _related("resources", Roster.resources_of_section)),
-    Endpoint("/sections/{id}/school", "sections", _linked("schools", "school")),
-    Endpoint("/sections/{id}/term", "sections", _linked("terms", "term_id")),
-    Endpoint("/sections/{id}/users", "sections", _related("users", Roster.users_of_section), _ROLE),
-    Endpoint("/resources", "resources", _collection("resources")),
-    Endpoint("/resources/{id}", "resources", _itself("resources")),
-    Endpoint("/resources/{id}/courses", "resources", _related("courses", Roster.courses_of_resource)),
-    Endpoint("/resources/{id}/sections", "resources", _related("sections", Roster.sections_of_resource)),
-    Endpoint("/resources/{id}/users", "resources", _related("users", Roster.users_of_resource), _ROLE),
-    Endpoint("/schools", "schools", _collection("schools")),
-    Endpoint("/schools/{id}", "schools", _itself("schools")),
-    Endpoint("/schools/{id}/courses", "schools", _related("courses", Roster.courses_of_school)),
-    Endpoint("/schools/{id}/district", "schools", _linked("districts", "district")),
-    Endpoint("/schools/{id}/sections", "schools", _related("sections", Roster.sections_of_school)),
-    Endpoint("/schools/{id}/terms", "schools", _related("terms", Roster.terms_of_school)),
-    Endpoint(
-        "/schools/{id}/users",
-        "schools",
-        _related("users", Roster.users_of_school),
-        {"role": ("staff", "student", "teacher"), **_PRIMARY},
+    *_paths(
+        "users",
+        choices={"role": _ROLES},
+        district=_DISTRICT,
+        sections=_related("sections", Roster.sections_of_user),
+        resources=_related("resources", Roster.resources_of_user),
+        schools=(_related("schools", Roster.schools_of_user), _PRIMARY),
+        mystudents=_related("users", Roster.students_of_user),
+        myteachers=_related("users", Roster.teachers_of_user),
+        mycontacts=_related("users", Roster.contacts_of_user),
     ),
-    Endpoint("/courses", "courses", _collection("courses")),
-    Endpoint("/courses/{id}", "courses", _itself("courses")),
-    Endpoint("/courses/{id}/district", "courses", _linked("districts", "district")),
-    Endpoint("/courses/{id}/resources", "courses", _related("resources", Roster.resources_of_course)),
-    Endpoint("/courses/{id}/schools", "courses", _related("schools", Roster.schools_of_course)),
-    Endpoint("/courses/{id}/sections", "courses", _related("sections", Roster.sections_of_course)),
-    Endpoint("/terms", "terms", _collection("terms")),
-    Endpoint("/terms/{id}", "terms", _itself("terms")),
-    Endpoint("/terms/{id}/district", "terms", _linked("districts", "district")),
-    Endpoint("/terms/{id}/schools", "terms", _related("schools", Roster.schools_of_term)),
-    Endpoint("/terms/{id}/sections", "terms", _related("sections", Roster.sections_of_term)),
-    Endpoint("/districts", "districts", _districts),
-    Endpoint("/districts/{id}", "districts", _itself("districts")),
+    *_paths(
+        "sections",
+        course=_linked("courses", "course"),
+        district=_DISTRICT,
+        resources=_related("resources", Roster.resources_of_section),
+        school=_linked("schools", "school"),
+        term=_linked("terms", "term_id"),
+        users=(_related("users", Roster.users_of_section), _ROLE),
+    ),
+    *_paths(
+        "resources",
+        courses=_related("courses", Roster.courses_of_resource),
+        sections=_related("sections", Roster.sections_of_resource),
+        users=(_related("users", Roster.users_of_resource), _ROLE),
+    ),
+    *_paths(
+        "schools",
+        courses=_related("courses", Roster.courses_of_school),
+        district=_DISTRICT,
+        sections=_related("sections", Roster.sections_of_school),
+        terms=_related("terms", Roster.terms_of_school),
+        users=(
+            _related("users", Roster.users_of_school),
+            {"role": ("staff", "student", "teacher"), **_PRIMARY},
+        ),
+    ),
+    *_paths(
+        "courses",
+        district=_DISTRICT,
+        resources=_related("resources", Roster.resources_of_course),
+        schools=_related("schools", Roster.schools_of_course),
+        sections=_related("sections", Roster.sections_of_course),
+    ),
+    *_paths(
+        "terms",
+        district=_DISTRICT,
+        schools=_related("schools", Roster.schools_of_term),
+        sections=_related("sections", Roster.sections_of_term),
+    ),
+    *_paths("districts", listing=_districts),
 )
 
 
@@ -208,7 +233,7 @@ def _answer_many(answer: Many, request: Request, version: Version) -> Response:
     return JSONResponse({"data": items, "links": links})
 
 
-def _bad_choice(params: Mapping[str, str], choices: Mapping[str, tuple[str, ...]]) -> Response | None:
+def _bad_choice(params: Mapping[str, str], choices: Choices) -> Response | None:
     for name, allowed in choices.items():
         value = params.get(name)
         if value is not None and value not in allowed:

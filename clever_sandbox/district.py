@@ -46,6 +46,19 @@ class IdMaker:
         return f"{self.prefix}{serial:06x}"
 
 
+@dataclass(slots=True)
+class IdSequence:
+    """The ids of `maker` in serial order; `serial` is the next one's."""
+
+    maker: IdMaker
+    serial: int = 0
+
+    def next(self) -> str:
+        value = self.maker.make(self.serial)
+        self.serial += 1
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class DemoLogin:
     """One entry of the sandbox's sign-in page: who, how they are shown, and the login role."""
@@ -231,24 +244,18 @@ class _Builder:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.ids = IdMaker.for_seed(seed, SEED_EPOCH, "records")
-        self.legacy_ids = IdMaker.for_seed(seed, SEED_EPOCH - timedelta(days=2000), "legacy")
-        self.serial = 0
-        self.legacy_serial = 0
+        self.ids = IdSequence(IdMaker.for_seed(seed, SEED_EPOCH, "records"))
+        self.legacy_ids = IdSequence(IdMaker.for_seed(seed, SEED_EPOCH - timedelta(days=2000), "legacy"))
         self.data = SeedData()
 
     def new_id(self) -> str:
-        value = self.ids.make(self.serial)
-        self.serial += 1
-        return value
+        return self.ids.next()
 
     def legacy_id(self) -> str:
-        value = self.legacy_ids.make(self.legacy_serial)
-        self.legacy_serial += 1
-        return value
+        return self.legacy_ids.next()
 
     def stamp(self) -> str:
-        return iso_timestamp(SEED_EPOCH + timedelta(seconds=self.serial))
+        return iso_timestamp(SEED_EPOCH + timedelta(seconds=self.ids.serial))
 
     def person_name(
         self, gender: str = "", last: str | None = None, taken: Collection[str] = ()
@@ -290,7 +297,7 @@ def build_districts(seed: int, students: int) -> SeedData:
     _main_district(builder, students)
     _second_district(builder)
     _library(builder)
-    builder.data.next_serial = builder.serial
+    builder.data.next_serial = builder.ids.serial
     return builder.data
 
 
@@ -325,6 +332,18 @@ def _district(b: _Builder, name: str, slug: str, lms_type: str) -> Record:
     return district
 
 
+def _location(b: _Builder, city: str, *, house_numbers: int) -> Record:
+    """A made-up street address in `city`, California, with a house number below `house_numbers`."""
+    return {
+        "address": f"{b.rng.randrange(10, house_numbers)} {b.rng.choice(_STREETS)}",
+        "city": city,
+        "state": "CA",
+        "zip": f"9{b.rng.randrange(1000, 10000)}",
+        "lat": None,
+        "lon": None,
+    }
+
+
 def _school(
     b: _Builder, district_id: str, name: str, number: str, grades: tuple[str, str], city: str
 ) -> Record:
@@ -342,14 +361,7 @@ def _school(
         "high_grade": grades[1],
         "phone": f"(555) 010-{b.rng.randrange(1000, 10000)}",
         "principal": {"name": _full_name(b.person_name()[0]), "email": None},
-        "location": {
-            "address": f"{b.rng.randrange(10, 999)} {b.rng.choice(_STREETS)}",
-            "city": city,
-            "state": "CA",
-            "zip": f"9{b.rng.randrange(1000, 10000)}",
-            "lat": None,
-            "lon": None,
-        },
+        "location": _location(b, city, house_numbers=999),
         "created": stamp,
         "last_modified": stamp,
         "ext": {},
@@ -398,25 +410,55 @@ def _teacher_role(
     }
 
 
-def _staff_role(
-    b: _Builder,
-    name: dict[str, str | None],
-    schools: list[str],
-    roles: list[str],
-    title: str,
-    department: str,
-) -> Record:
+@dataclass(frozen=True, slots=True)
+class _Staff:
+    """A staff role: its schools, Clever's staff roles (SchoolTechLead, PortalOnly, ...), title
+    and department."""
+
+    schools: list[str]
+    roles: list[str]
+    title: str
+    department: str
+
+
+def _staff_role(b: _Builder, name: dict[str, str | None], staff: _Staff) -> Record:
     number = f"ST{b.rng.randrange(10**5, 10**6)}"
     return {
         "legacy_id": b.legacy_id(),
-        "schools": list(schools),
+        "schools": list(staff.schools),
         "staff_id": number,
-        "title": title,
-        "department": department,
-        "roles": list(roles),
+        "title": staff.title,
+        "department": staff.department,
+        "roles": list(staff.roles),
         "credentials": {"district_username": f"{name['first']}.{name['last']}.staff".lower()},
         "ext": {},
     }
+
+
+def _employee(
+    b: _Builder,
+    district_id: str,
+    name: dict[str, str | None],
+    email: str | None,
+    *,
+    teaches: list[str] | None = None,
+    title: str | None = None,
+    staff: _Staff | None = None,
+) -> Record:
+    """A teacher of the schools `teaches` (titled `title`), a staff member, or both: one user id,
+    a legacy id per role. The teacher role is built first, then the staff role, then the user,
+    the order the seeded ids and random draws follow."""
+    roles: Record = {}
+    if teaches is not None:
+        roles["teacher"] = _teacher_role(b, district_id, name, teaches, title)
+    if staff is not None:
+        roles["staff"] = _staff_role(b, name, staff)
+    return b.user(district_id, name, email, roles)
+
+
+def _adult_name(first: str, last: str) -> dict[str, str | None]:
+    """A named staff member's or contact's name: the seeded adults have no middle name."""
+    return {"first": first, "middle": None, "last": last}
 
 
 def _full_name(name: dict[str, str | None]) -> str:
@@ -427,19 +469,21 @@ def _email(name: dict[str, str | None], domain: str) -> str:
     return f"{name['first']}.{name['last']}@{domain}".lower().replace("ü", "u")
 
 
-def _student_role(
+def _student(
     b: _Builder,
+    district_id: str,
     index: int,
     *,
+    name: dict[str, str | None],
+    short_name: str | None,
+    email: str | None,
     grade: str,
     gender: str,
     schools: list[str],
     school_dates: tuple[str, str],
-    name: dict[str, str | None],
-    short_name: str | None,
 ) -> Record:
-    """Student `index` of the district; enum values rotate with the index so all of them occur.
-    Birth date and graduation year follow the grade."""
+    """Student `index` of the district, as a user; enum values rotate with the index so all of
+    them occur. Birth date and graduation year follow the grade."""
     disability_slot = index % (len(DISABILITIES) + 2)
     disability: Record
     if disability_slot < len(DISABILITIES):
@@ -486,21 +530,47 @@ def _student_role(
         "disability": disability,
         "home_language": language,
         "home_language_code": language_code,
-        "location": {
-            "address": f"{b.rng.randrange(10, 9999)} {b.rng.choice(_STREETS)}",
-            "city": "Maple Valley",
-            "state": "CA",
-            "zip": f"9{b.rng.randrange(1000, 10000)}",
-            "lat": None,
-            "lon": None,
-        },
+        "location": _location(b, "Maple Valley", house_numbers=9999),
         "created": stamp,
         "last_modified": stamp,
         "ext": {},
     }
     if short_name is not None:
         role["preferred_name"] = {"first": short_name, "middle": None, "last": name["last"]}
-    return role
+    return b.user(district_id, name, email, {"student": role})
+
+
+def _seventh_graders(
+    b: _Builder,
+    district_id: str,
+    school_id: str,
+    school_dates: tuple[str, str],
+    *,
+    first_index: int,
+    count: int,
+    preferred_names: bool,
+) -> list[Record]:
+    """The students of a small school: grade 7, no email, students `first_index` on of the
+    enum rotation (see `_student`)."""
+    students: list[Record] = []
+    for turn in range(count):
+        gender = GENDERS[turn % len(GENDERS)]
+        name, short = b.person_name(gender)
+        students.append(
+            _student(
+                b,
+                district_id,
+                first_index + turn,
+                name=name,
+                short_name=short if preferred_names else None,
+                email=None,
+                grade="7",
+                gender=gender,
+                schools=[school_id],
+                school_dates=school_dates,
+            )
+        )
+    return students
 
 
 def _section(
@@ -600,89 +670,55 @@ def _main_district(b: _Builder, student_count: int) -> None:
     spring = _term(b, did, "2025-26 Spring Semester", "2026-01-06", "2026-06-05")
     courses = [_course(b, did, name, number) for name, number, _, _ in _COURSES]
 
-    def staff_person(first: str, last: str) -> dict[str, str | None]:
-        return {"first": first, "middle": None, "last": last}
-
     # Named teachers first; more are added for large districts so sections stay a normal size.
-    rivera_name = staff_person("Elena", "Rivera")
-    rivera = b.user(
-        did,
-        rivera_name,
-        _email(rivera_name, domain),
-        {
-            "teacher": _teacher_role(b, did, rivera_name, [elementary["id"]], "Grade 3 Teacher"),
-        },
+    rivera_name = _adult_name("Elena", "Rivera")
+    rivera = _employee(
+        b, did, rivera_name, _email(rivera_name, domain), teaches=[elementary["id"]], title="Grade 3 Teacher"
     )
-    okafor_name = staff_person("Daniel", "Okafor")
-    okafor = b.user(
-        did,
-        okafor_name,
-        _email(okafor_name, domain),
-        {
-            "teacher": _teacher_role(b, did, okafor_name, [high["id"]], "Mathematics Teacher"),
-        },
+    okafor_name = _adult_name("Daniel", "Okafor")
+    okafor = _employee(
+        b, did, okafor_name, _email(okafor_name, domain), teaches=[high["id"]], title="Mathematics Teacher"
     )
-    chen_name = staff_person("Grace", "Chen")
-    chen = b.user(
-        did,
-        chen_name,
-        _email(chen_name, domain),
-        {
-            "teacher": _teacher_role(b, did, chen_name, [high["id"], elementary["id"]], None),
-        },
-    )
+    chen_name = _adult_name("Grace", "Chen")
+    chen = _employee(b, did, chen_name, _email(chen_name, domain), teaches=[high["id"], elementary["id"]])
     # One person who is both teacher and staff: one user id, a legacy id per role.
-    whitfield_name = staff_person("Dana", "Whitfield")
-    whitfield = b.user(
+    whitfield_name = _adult_name("Dana", "Whitfield")
+    whitfield = _employee(
+        b,
         did,
         whitfield_name,
         _email(whitfield_name, domain),
-        {
-            "teacher": _teacher_role(b, did, whitfield_name, [high["id"]], "Science Teacher"),
-            "staff": _staff_role(
-                b, whitfield_name, [high["id"]], ["PortalOnly"], "Science Department Chair", "Science"
-            ),
-        },
+        teaches=[high["id"]],
+        title="Science Teacher",
+        staff=_Staff([high["id"]], ["PortalOnly"], "Science Department Chair", "Science"),
     )
     # A teacher with no sections and no email.
-    brooks_name = staff_person("Morgan", "Brooks")
-    brooks = b.user(
-        did,
-        brooks_name,
-        None,
-        {
-            "teacher": _teacher_role(b, did, brooks_name, [elementary["id"]], "Substitute Teacher"),
-        },
+    brooks = _employee(
+        b, did, _adult_name("Morgan", "Brooks"), None, teaches=[elementary["id"]], title="Substitute Teacher"
     )
-    tech_name = staff_person("Sam", "Patel")
-    tech_lead = b.user(
+    tech_name = _adult_name("Sam", "Patel")
+    tech_lead = _employee(
+        b,
         did,
         tech_name,
         _email(tech_name, domain),
-        {
-            "staff": _staff_role(
-                b, tech_name, school_ids, ["SchoolTechLead"], "Technology Coordinator", "IT"
-            ),
-        },
+        staff=_Staff(school_ids, ["SchoolTechLead"], "Technology Coordinator", "IT"),
     )
     # A staff member with no schools at all.
-    aide_name = staff_person("Jordan", "Lee")
-    aide = b.user(
+    aide_name = _adult_name("Jordan", "Lee")
+    aide = _employee(
+        b,
         did,
         aide_name,
         _email(aide_name, domain),
-        {
-            "staff": _staff_role(b, aide_name, [], ["PortalOnly"], "Library Aide", "Library"),
-        },
+        staff=_Staff([], ["PortalOnly"], "Library Aide", "Library"),
     )
-    admin_name = staff_person("Alex", "Morgan")
+    admin_name = _adult_name("Alex", "Morgan")
     admin = b.user(
         did,
         admin_name,
         _email(admin_name, domain),
-        {
-            "district_admin": {"legacy_id": b.legacy_id(), "title": "Superintendent"},
-        },
+        {"district_admin": {"legacy_id": b.legacy_id(), "title": "Superintendent"}},
     )
 
     extra_teachers: dict[str, list[Record]] = {"elementary": [], "high": []}
@@ -690,13 +726,8 @@ def _main_district(b: _Builder, student_count: int) -> None:
         name, _ = b.person_name()
         where = ("elementary", "high")[index % 2]
         extra_teachers[where].append(
-            b.user(
-                did,
-                name,
-                f"teacher{index}@{domain}",
-                {
-                    "teacher": _teacher_role(b, did, name, [schools[where]["id"]], "Teacher"),
-                },
+            _employee(
+                b, did, name, f"teacher{index}@{domain}", teaches=[schools[where]["id"]], title="Teacher"
             )
         )
 
@@ -723,24 +754,27 @@ def _main_district(b: _Builder, student_count: int) -> None:
         if grade == "8" and index % 2 == 0:
             enrolled.append(high["id"])  # an eighth grader who also takes a class at the high school
         email = None if index % 4 == 3 else f"{name['first']}.{name['last']}{index}@students.{domain}"
-        role = _student_role(
-            b,
-            index,
-            grade=grade,
-            gender=gender,
-            schools=enrolled,
-            school_dates=dates,
-            name=name,
-            short_name=short if index % 3 == 1 else None,
+        student_users.append(
+            _student(
+                b,
+                did,
+                index,
+                name=name,
+                short_name=short if index % 3 == 1 else None,
+                email=email and email.lower().replace("ü", "u"),
+                grade=grade,
+                gender=gender,
+                schools=enrolled,
+                school_dates=dates,
+            )
         )
-        student_users.append(b.user(did, name, email and email.lower().replace("ü", "u"), {"student": role}))
 
     # Contacts, each linked to several students; together they use every relationship but
     # "Self" and every type.
     contacts: list[Record] = []
     if student_users:
         for position, (first, last, link_specs) in enumerate(_CONTACTS):
-            name = staff_person(first, last)
+            name = _adult_name(first, last)
             links: list[Record] = []
             for student_index, relationship, kind in link_specs:
                 student = student_users[student_index % len(student_users)]
@@ -871,31 +905,12 @@ def _second_district(b: _Builder) -> None:
     school = _school(b, did, "#DEMO Lakeside Academy", "301", ("6", "8"), "Lakeside")
     term = _term(b, did, "2025-26 School Year", "2025-08-25", "2026-06-12")
     course = _course(b, did, "Science 7", "SCI7")
-    name = {"first": "Ruth", "middle": None, "last": "Adeyemi"}
-    teacher = b.user(
-        did,
-        name,
-        _email(name, "lakeside.example.org"),
-        {
-            "teacher": _teacher_role(b, did, name, [school["id"]], "Science Teacher"),
-        },
+    name = _adult_name("Ruth", "Adeyemi")
+    teacher = _employee(
+        b, did, name, _email(name, "lakeside.example.org"), teaches=[school["id"]], title="Science Teacher"
     )
     dates = ("2025-08-25T00:00:00.000Z", "2026-06-12T00:00:00.000Z")
-    students = []
-    for index in range(2):
-        gender = GENDERS[index]
-        student_name, _ = b.person_name(gender)
-        role = _student_role(
-            b,
-            12 + index,
-            grade="7",
-            gender=gender,
-            schools=[school["id"]],
-            school_dates=dates,
-            name=student_name,
-            short_name=None,
-        )
-        students.append(b.user(did, student_name, None, {"student": role}))
+    students = _seventh_graders(b, did, school["id"], dates, first_index=12, count=2, preferred_names=False)
     _section(
         b,
         district_id=did,
@@ -929,30 +944,14 @@ def _library(b: _Builder) -> None:
     dates = ("2025-08-20T00:00:00.000Z", "2026-06-05T00:00:00.000Z")
 
     def teacher(first: str, last: str, title: str) -> Record:
-        name = {"first": first, "middle": None, "last": last}
-        return b.user(
-            did, name, _email(name, domain), {"teacher": _teacher_role(b, did, name, [school["id"]], title)}
-        )
+        name = _adult_name(first, last)
+        return _employee(b, did, name, _email(name, domain), teaches=[school["id"]], title=title)
 
     patel = teacher("Nina", "Patel", "Math Teacher")
     moreau = teacher("Luc", "Moreau", "Art Teacher")
     lindqvist = teacher("Sara", "Lindqvist", "Reading Specialist")  # installed, teaches nothing
     ortiz = teacher("Diego", "Ortiz", "Music Teacher")  # never installed the app
-    students = []
-    for index in range(4):
-        gender = GENDERS[index % len(GENDERS)]
-        student_name, short = b.person_name(gender)
-        role = _student_role(
-            b,
-            14 + index,
-            grade="7",
-            gender=gender,
-            schools=[school["id"]],
-            school_dates=dates,
-            name=student_name,
-            short_name=short,
-        )
-        students.append(b.user(did, student_name, None, {"student": role}))
+    students = _seventh_graders(b, did, school["id"], dates, first_index=14, count=4, preferred_names=True)
     ids = [student["id"] for student in students]
     for lead, subject, period, enrolled in (
         (patel, "math", "1", ids[:3]),

@@ -13,7 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from clever_sandbox.district import SEED_EPOCH, DemoLogin, IdMaker, build_districts, iso_timestamp
+from clever_sandbox.district import (
+    SEED_EPOCH,
+    DemoLogin,
+    IdMaker,
+    IdSequence,
+    build_districts,
+    iso_timestamp,
+)
 from clever_sandbox.patches import merge_patch, previous_attributes
 from clever_sandbox.roster import ROLE_NAMES, Roster, role_school_ids, section_teacher_ids
 
@@ -51,8 +58,7 @@ class SandboxStore:
         self.seed = seed
         self.students = students
         self._clock = clock
-        self._event_ids = IdMaker.for_seed(seed, SEED_EPOCH, "events")
-        self._event_serial = 0
+        self._event_ids = IdSequence(IdMaker.for_seed(seed, SEED_EPOCH, "events"))
         self.reset()
 
     def reset(self) -> None:
@@ -64,8 +70,7 @@ class SandboxStore:
         self._resource_users = {key: list(value) for key, value in data.resource_users.items()}
         self._demo_logins = tuple(data.demo_logins)
         self._library_teachers = frozenset(data.library_teachers)
-        self._ids = IdMaker.for_seed(self.seed, SEED_EPOCH, "records")
-        self._serial = data.next_serial
+        self._ids = IdSequence(IdMaker.for_seed(self.seed, SEED_EPOCH, "records"), data.next_serial)
         self._events: list[Record] = []
         self._roster: Roster | None = None
 
@@ -153,7 +158,7 @@ class SandboxStore:
             raise RecordError("id: assigned by the sandbox; leave it out")
         stamp = self._stamp()
         user: Record = {
-            "id": self._new_id(),
+            "id": self._ids.next(),
             "district": fields.get("district") or self.district_ids()[0],
             "email": None,
             "name": {"first": "", "middle": None, "last": ""},
@@ -163,30 +168,15 @@ class SandboxStore:
             **copy.deepcopy(dict(fields)),
         }
         user["district"] = user["district"] or self.district_ids()[0]
-        self._fill_roles(user)
-        self._check_user(user)
-        self._store("users", user)
-        self._emit("users.created", user)
-        return user
+        return self._create("users", user, self._fill_roles, self._check_user)
 
     def update_user(self, user_id: str, patch: Mapping[str, Any]) -> Record:
         """Merge `patch` into the user (null removes a key); emits users.updated if anything changed."""
-        old = self._existing("users", user_id)
-        self._check_patch(old, patch)
-        new = merge_patch(old, patch)
-        self._fill_roles(new)
-        self._check_user(new)
-        return self._update("users", old, new)
+        return self._patch("users", user_id, patch, self._fill_roles, self._check_user)
 
     def delete_user(self, user_id: str) -> Record:
         """Remove the user, and the user from sections, contacts' links and resource shares."""
-        user = self._existing("users", user_id)
-        del self._records["users"][user_id]
-        for user_ids in self._resource_users.values():
-            if user_id in user_ids:
-                user_ids.remove(user_id)
-        self._roster = None
-        self._emit("users.deleted", user)
+        user = self._delete("users", user_id, self._resource_users)
         for section in list(self._records["sections"].values()):
             if user_id in section_teacher_ids(section) or user_id in (section.get("students") or []):
                 teachers = [t for t in section.get("teachers") or [] if t != user_id]
@@ -218,9 +208,9 @@ class SandboxStore:
         if school is None:
             raise RecordError("school: the id of an existing school is required")
         stamp = self._stamp()
-        serial = f"{self._serial:06d}"
+        serial = f"{self._ids.serial:06d}"
         section: Record = {
-            "id": self._new_id(),
+            "id": self._ids.next(),
             "district": school["district"],
             "school": school["id"],
             "course": None,
@@ -240,29 +230,13 @@ class SandboxStore:
             "lms_status": {"synced_in_lms": False},
             **copy.deepcopy(dict(fields)),
         }
-        self._fill_section(section)
-        self._check_section(section)
-        self._store("sections", section)
-        self._emit("sections.created", section)
-        return section
+        return self._create("sections", section, self._fill_section, self._check_section)
 
     def update_section(self, section_id: str, patch: Mapping[str, Any]) -> Record:
-        old = self._existing("sections", section_id)
-        self._check_patch(old, patch)
-        new = merge_patch(old, patch)
-        self._fill_section(new)
-        self._check_section(new)
-        return self._update("sections", old, new)
+        return self._patch("sections", section_id, patch, self._fill_section, self._check_section)
 
     def delete_section(self, section_id: str) -> Record:
-        section = self._existing("sections", section_id)
-        del self._records["sections"][section_id]
-        for section_ids in self._resource_sections.values():
-            if section_id in section_ids:
-                section_ids.remove(section_id)
-        self._roster = None
-        self._emit("sections.deleted", section)
-        return section
+        return self._delete("sections", section_id, self._resource_sections)
 
     # --- resources -----------------------------------------------------------------------
 
@@ -274,9 +248,9 @@ class SandboxStore:
         record = {key: value for key, value in fields.items() if key not in _SHARES}
         stamp = self._stamp()
         resource: Record = {
-            "id": self._new_id(),
+            "id": self._ids.next(),
             "district": record.get("district") or self.district_ids()[0],
-            "resource_id": f"resource-{self._serial:06d}",
+            "resource_id": f"resource-{self._ids.serial:06d}",
             "title": "",
             "roles": [],
             "created": stamp,
@@ -314,12 +288,9 @@ class SandboxStore:
         return new
 
     def delete_resource(self, resource_id: str) -> Record:
-        resource = self._existing("resources", resource_id)
-        del self._records["resources"][resource_id]
+        resource = self._delete("resources", resource_id)
         self._resource_sections.pop(resource_id, None)
         self._resource_users.pop(resource_id, None)
-        self._roster = None
-        self._emit("resources.deleted", resource)
         return resource
 
     # --- districts -----------------------------------------------------------------------
@@ -327,18 +298,9 @@ class SandboxStore:
     def delete_district(self, district_id: str) -> Record:
         """The district disconnects the app: its record goes (with it, its token listing) and
         `districts.deleted` is emitted. Its other records stay, unreachable without a token."""
-        district = self._existing("districts", district_id)
-        del self._records["districts"][district_id]
-        self._roster = None
-        self._emit("districts.deleted", district)
-        return district
+        return self._delete("districts", district_id)
 
     # --- internals -----------------------------------------------------------------------
-
-    def _new_id(self) -> str:
-        value = self._ids.make(self._serial)
-        self._serial += 1
-        return value
 
     def _stamp(self) -> str:
         return iso_timestamp(self._clock())
@@ -353,6 +315,43 @@ class SandboxStore:
         self._records[kind][record["id"]] = record
         self._roster = None
 
+    def _create(
+        self, kind: str, record: Record, fill: Callable[[Record], None], check: Callable[[Record], None]
+    ) -> Record:
+        """Store a new record once `fill` has completed it and `check` accepted it."""
+        fill(record)
+        check(record)
+        self._store(kind, record)
+        self._emit(f"{kind}.created", record)
+        return record
+
+    def _patch(
+        self,
+        kind: str,
+        record_id: str,
+        patch: Mapping[str, Any],
+        fill: Callable[[Record], None],
+        check: Callable[[Record], None],
+    ) -> Record:
+        """Merge `patch` into the record, completed by `fill` and accepted by `check`."""
+        old = self._existing(kind, record_id)
+        self._check_patch(old, patch)
+        new = merge_patch(old, patch)
+        fill(new)
+        check(new)
+        return self._update(kind, old, new)
+
+    def _delete(self, kind: str, record_id: str, shares: Mapping[str, list[str]] | None = None) -> Record:
+        """Remove the record, and its id from the resource shares in `shares`."""
+        record = self._existing(kind, record_id)
+        del self._records[kind][record_id]
+        for shared_with in (shares or {}).values():
+            if record_id in shared_with:
+                shared_with.remove(record_id)
+        self._roster = None
+        self._emit(f"{kind}.deleted", record)
+        return record
+
     def _update(self, kind: str, old: Record, new: Record) -> Record:
         changes = previous_attributes(old, new, _NOT_CHANGES)
         if not changes:
@@ -364,7 +363,7 @@ class SandboxStore:
 
     def _emit(self, event_type: str, record: Record, previous: Record | None = None) -> None:
         event: Record = {
-            "id": self._event_ids.make(self._event_serial),
+            "id": self._event_ids.next(),
             "type": event_type,
             "created": self._stamp(),
             "data": {"object": copy.deepcopy(record)},
@@ -372,7 +371,6 @@ class SandboxStore:
         # The events definitions put previous_attributes on the event itself, beside `data`.
         if previous is not None:
             event["previous_attributes"] = previous
-        self._event_serial += 1
         self._events.append(event)
 
     @staticmethod
@@ -388,7 +386,7 @@ class SandboxStore:
             return
         for name, role in roles.items():
             if isinstance(role, dict):
-                role.setdefault("legacy_id", self._new_id())
+                role.setdefault("legacy_id", self._ids.next())
                 if name == "teacher":
                     role.setdefault("district", user.get("district"))
 

@@ -661,32 +661,43 @@ def jwt_claims(token: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
+async def authorize(
+    client: httpx.AsyncClient, sandbox: RunningSandbox, login_hint: str, **extra: str
+) -> httpx.Response:
+    """Authorize's answer to a sign-in of `login_hint`, for the first redirect URI."""
+    config = sandbox.config
+    params = {
+        "response_type": "code",
+        "client_id": config.client_id,
+        "redirect_uri": config.redirect_uris[0],
+        "login_hint": login_hint,
+        **extra,
+    }
+    return await client.get("/oauth/authorize", params=params)
+
+
+async def exchange(client: httpx.AsyncClient, sandbox: RunningSandbox, code: str) -> httpx.Response:
+    """The token endpoint's answer to `code`, for the first redirect URI."""
+    config = sandbox.config
+    body = {"code": code, "grant_type": "authorization_code", "redirect_uri": config.redirect_uris[0]}
+    return await client.post("/oauth/tokens", json=body, auth=(config.client_id, config.client_secret))
+
+
 @pytest.mark.parametrize("role", ROLES)
 async def test_a_user_login_conforms(sandbox: RunningSandbox, districts: list[District], role: str) -> None:
     config = sandbox.config
     district, user_id = a_user(districts, role)
     redirect_uri = config.redirect_uris[0]
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=30, verify=tls_context()) as client:
-        authorize = await client.get(
-            "/oauth/authorize",
-            params={
-                "response_type": "code",
-                "client_id": config.client_id,
-                "redirect_uri": redirect_uri,
-                "state": "x",
-                "login_hint": user_id,
-            },
-        )
-        assert authorize.status_code == 302, authorize.text[:200]
-        location = authorize.headers["location"]
+        authorized = await authorize(client, sandbox, user_id, state="x")
+        assert authorized.status_code == 302, authorized.text[:200]
+        location = authorized.headers["location"]
         assert location.startswith(redirect_uri)
         query = parse_qs(urlsplit(location).query)
         assert query["state"] == ["x"]
         (code,) = query["code"]
 
-        exchange = {"code": code, "grant_type": "authorization_code", "redirect_uri": redirect_uri}
-        basic = (config.client_id, config.client_secret)
-        tokens = json_of(await client.post("/oauth/tokens", json=exchange, auth=basic), TOKEN_ANSWER)
+        tokens = json_of(await exchange(client, sandbox, code), TOKEN_ANSWER)
         if sandbox.sandbox.oidc_enabled:
             assert "id_token" in tokens
             claims = jwt_claims(tokens["id_token"])
@@ -694,7 +705,7 @@ async def test_a_user_login_conforms(sandbox: RunningSandbox, districts: list[Di
             assert claims["sub"] == user_id
             assert claims["aud"] in (config.client_id, [config.client_id])
 
-        again = await client.post("/oauth/tokens", json=exchange, auth=basic)
+        again = await exchange(client, sandbox, code)
         assert again.status_code == 400
         assert json_of(again, OAUTH_ERROR)["error"] == "invalid_grant"
 
@@ -758,26 +769,14 @@ LIBRARY_ME: JsonSchema = {
 
 
 async def test_a_library_login_conforms(sandbox: RunningSandbox) -> None:
-    config, store = sandbox.config, sandbox.sandbox.store
+    store = sandbox.sandbox.store
     library = [login for login in store.demo_logins() if not login.district_id]
     assert {login.user_type for login in library} == {"teacher", "student"}
-    redirect_uri = config.redirect_uris[0]
-    basic = (config.client_id, config.client_secret)
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=30, verify=tls_context()) as client:
         for login in library:
-            authorize = await client.get(
-                "/oauth/authorize",
-                params={
-                    "response_type": "code",
-                    "client_id": config.client_id,
-                    "redirect_uri": redirect_uri,
-                    "login_hint": login.user_id,
-                    "login_role": login.user_type,
-                },
-            )
-            (code,) = parse_qs(urlsplit(authorize.headers["location"]).query)["code"]
-            exchange = {"code": code, "grant_type": "authorization_code", "redirect_uri": redirect_uri}
-            tokens = json_of(await client.post("/oauth/tokens", json=exchange, auth=basic), TOKEN_ANSWER)
+            authorized = await authorize(client, sandbox, login.user_id, login_role=login.user_type)
+            (code,) = parse_qs(urlsplit(authorized.headers["location"]).query)["code"]
+            tokens = json_of(await exchange(client, sandbox, code), TOKEN_ANSWER)
             assert "id_token" not in tokens
             bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
             assert (

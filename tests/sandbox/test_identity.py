@@ -15,7 +15,7 @@ from clever_sandbox.config import SandboxConfig
 from clever_sandbox.district import DemoLogin
 from clever_sandbox.identity import login_user
 from tests.conftest import RunningSandbox
-from tests.sandbox.asgi import BASE_URL, LocalSandbox, local_sandbox
+from tests.sandbox.asgi import BASE_URL, LocalSandbox, local_sandbox, token_answer
 
 CALLBACK = "http://127.0.0.1:8000/auth/callback"
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
@@ -28,25 +28,8 @@ async def local() -> AsyncIterator[LocalSandbox]:
 
 
 async def sign_in(local: LocalSandbox, login: DemoLogin, **extra: str) -> dict[str, Any]:
-    """The token answer for `login`, through authorize and the token endpoint."""
-    params = {
-        "response_type": "code",
-        "client_id": local.config.client_id,
-        "redirect_uri": CALLBACK,
-        "login_hint": login.user_id,
-        "login_role": login.user_type,
-        **extra,
-    }
-    authorize = await local.http.get("/oauth/authorize", params=params)
-    assert authorize.status_code == 302, authorize.text
-    code = httpx.URL(authorize.headers["location"]).params["code"]
-    body = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
-    response = await local.http.post(
-        "/oauth/tokens", json=body, auth=(local.config.client_id, local.config.client_secret)
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+    """The token answer for `login` in its role, through authorize and the token endpoint."""
+    return await token_answer(local, login.user_id, login_role=login.user_type, **extra)
 
 
 async def published_keys(http: httpx.AsyncClient) -> KeySet:
@@ -185,29 +168,8 @@ async def test_oidc_can_be_switched_off_and_reset_restores_it(local: LocalSandbo
 
 async def test_sandbox_configured_without_oidc_sends_no_id_token() -> None:
     async with local_sandbox(SandboxConfig(oidc_enabled=False)) as local:
-        answer = await sign_in_default(local)
+        answer = await token_answer(local, demo_logins(local)[0].user_id)
     assert "id_token" not in answer
-
-
-async def sign_in_default(local: LocalSandbox) -> dict[str, Any]:
-    login = demo_logins(local)[0]
-    params = {
-        "response_type": "code",
-        "client_id": local.config.client_id,
-        "redirect_uri": local.config.redirect_uris[0],
-        "login_hint": login.user_id,
-    }
-    location = (await local.http.get("/oauth/authorize", params=params)).headers["location"]
-    body = {
-        "grant_type": "authorization_code",
-        "code": httpx.URL(location).params["code"],
-        "redirect_uri": local.config.redirect_uris[0],
-    }
-    response = await local.http.post(
-        "/oauth/tokens", json=body, auth=(local.config.client_id, local.config.client_secret)
-    )
-    answer: dict[str, Any] = response.json()
-    return answer
 
 
 @pytest.mark.parametrize("body", [{"enabled": "no"}, {}, {"enabled": True, "x": 1}, [True], "true"])

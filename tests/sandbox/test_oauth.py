@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from clever_sandbox.config import SandboxConfig
+from clever_sandbox.district import DemoLogin
 from clever_sandbox.oauth import SIGN_IN_COOKIE
 from tests.conftest import RunningSandbox
 from tests.sandbox.asgi import LocalSandbox, local_sandbox
@@ -22,6 +23,8 @@ from tests.support.clock import Clock
 
 CALLBACK = "http://127.0.0.1:8000/auth/callback"
 OTHER_CALLBACK = "https://app.example.org/clever/callback"
+# Registered as a post-logout redirect URI by the logout tests.
+LOGOUT_REDIRECT = "https://demo.example.org/"
 INVALID_CODE = {"error": "invalid_grant", "error_description": "Invalid grant: invalid code"}
 
 
@@ -70,6 +73,29 @@ async def me_id(local: LocalSandbox, token: str) -> str:
     user_id = response.json()["data"]["id"]
     assert isinstance(user_id, str)
     return user_id
+
+
+async def signed_in_id(local: LocalSandbox, code: str) -> str:
+    """The id of the user `code` signs in: its access token's /v3.0/me."""
+    token = (await redeem(local, code)).json()["access_token"]
+    return await me_id(local, token)
+
+
+async def remembered_id(local: LocalSandbox, state: str) -> str:
+    """The id of the user authorize signs in without a login hint (the sign-in cookie's), after
+    checking that `state` comes back with the code."""
+    response = await local.http.get("/oauth/authorize", params=authorize_params(local, state=state))
+    query = query_of(response)
+    assert query["state"] == state
+    return await signed_in_id(local, query["code"])
+
+
+def instant_login_params(local: LocalSandbox, login: DemoLogin) -> dict[str, str]:
+    return {
+        "client_id": local.config.client_id,
+        "district_id": login.district_id,
+        "login_hint": login.user_id,
+    }
 
 
 # --- authorize and the picker -------------------------------------------------------------
@@ -160,12 +186,7 @@ async def test_sign_in_cookie_remembers_the_user(local: LocalSandbox) -> None:
     first = await local.http.get("/oauth/authorize", params=authorize_params(local, login_hint=login.user_id))
     assert SIGN_IN_COOKIE in first.cookies
 
-    again = await local.http.get("/oauth/authorize", params=authorize_params(local, state="later"))
-
-    query = query_of(again)
-    assert query["state"] == "later"
-    token = (await redeem(local, query["code"])).json()["access_token"]
-    assert await me_id(local, token) == login.user_id
+    assert await remembered_id(local, "later") == login.user_id
 
 
 async def test_without_cookie_or_hint_the_picker_shows(local: LocalSandbox) -> None:
@@ -267,20 +288,14 @@ async def test_wrong_response_type_is_redirected_as_an_error(local: LocalSandbox
 
 async def test_instant_login_goes_to_the_first_redirect_uri_without_state(local: LocalSandbox) -> None:
     login = local.sandbox.store.demo_logins()[0]
-    params = {
-        "client_id": local.config.client_id,
-        "district_id": login.district_id,
-        "login_hint": login.user_id,
-    }
 
-    response = await local.http.get("/oauth/instant-login", params=params)
+    response = await local.http.get("/oauth/instant-login", params=instant_login_params(local, login))
 
     assert response.status_code == 302
     assert response.headers["location"].startswith(local.config.redirect_uris[0] + "?")
     query = query_of(response)
     assert set(query) == {"code"}
-    token = (await redeem(local, query["code"])).json()["access_token"]
-    assert await me_id(local, token) == login.user_id
+    assert await signed_in_id(local, query["code"]) == login.user_id
 
 
 async def test_instant_login_picker_links_come_back_to_instant_login(local: LocalSandbox) -> None:
@@ -299,19 +314,9 @@ async def test_instant_login_picker_links_come_back_to_instant_login(local: Loca
 
 async def test_instant_login_sets_the_sign_in_cookie_for_authorize(local: LocalSandbox) -> None:
     login = local.sandbox.store.demo_logins()[-1]
-    params = {
-        "client_id": local.config.client_id,
-        "district_id": login.district_id,
-        "login_hint": login.user_id,
-    }
-    await local.http.get("/oauth/instant-login", params=params)
+    await local.http.get("/oauth/instant-login", params=instant_login_params(local, login))
 
-    response = await local.http.get("/oauth/authorize", params=authorize_params(local, state="fresh"))
-
-    query = query_of(response)
-    assert query["state"] == "fresh"
-    token = (await redeem(local, query["code"])).json()["access_token"]
-    assert await me_id(local, token) == login.user_id
+    assert await remembered_id(local, "fresh") == login.user_id
 
 
 async def test_instant_login_with_unknown_client_is_refused(local: LocalSandbox) -> None:
@@ -471,14 +476,15 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+async def challenged_code(local: LocalSandbox, challenge: str) -> str:
+    """A code for the first demo login, authorized with an S256 PKCE challenge."""
+    user_id = local.sandbox.store.demo_logins()[0].user_id
+    return await code_for(local, user_id, code_challenge=challenge, code_challenge_method="S256")
+
+
 async def test_pkce_verifier_that_matches_is_accepted(local: LocalSandbox) -> None:
     verifier, challenge = pkce_pair()
-    code = await code_for(
-        local,
-        local.sandbox.store.demo_logins()[0].user_id,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
+    code = await challenged_code(local, challenge)
     assert (await redeem(local, code, code_verifier=verifier)).status_code == 200
 
 
@@ -487,12 +493,7 @@ async def test_pkce_wrong_or_missing_verifier_is_an_invalid_grant(
     local: LocalSandbox, verifier: str | None
 ) -> None:
     _, challenge = pkce_pair()
-    code = await code_for(
-        local,
-        local.sandbox.store.demo_logins()[0].user_id,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
+    code = await challenged_code(local, challenge)
     extra = {} if verifier is None else {"code_verifier": verifier}
 
     response = await redeem(local, code, **extra)
@@ -652,21 +653,25 @@ async def test_after_logout_authorize_asks_who_again(local: LocalSandbox) -> Non
     assert "Pick a demo user" in page.text
 
 
+async def logout_to(target: str) -> httpx.Response:
+    """Logout's answer to `post_logout_redirect_uri=target`, in a sandbox that has
+    LOGOUT_REDIRECT registered for logout."""
+    config = SandboxConfig(redirect_uris=(CALLBACK,), post_logout_redirect_uris=(LOGOUT_REDIRECT,))
+    async with local_sandbox(config) as local:
+        return await local.http.get("/oauth/logout", params={"post_logout_redirect_uri": target})
+
+
 @pytest.mark.parametrize(
     "target",
     [
         "/oauth/authorize?client_id=x",
         "http://sandbox.test/",
         CALLBACK,
-        "https://demo.example.org/",  # registered for logout below
+        LOGOUT_REDIRECT,
     ],
 )
 async def test_logout_goes_back_to_its_own_pages_and_registered_uris(target: str) -> None:
-    config = SandboxConfig(
-        redirect_uris=(CALLBACK,), post_logout_redirect_uris=("https://demo.example.org/",)
-    )
-    async with local_sandbox(config) as local:
-        out = await local.http.get("/oauth/logout", params={"post_logout_redirect_uri": target})
+    out = await logout_to(target)
     assert out.status_code == 302
     assert out.headers["location"] == target
 
@@ -685,11 +690,7 @@ async def test_logout_goes_back_to_its_own_pages_and_registered_uris(target: str
     ],
 )
 async def test_logout_never_redirects_anywhere_else(target: str) -> None:
-    config = SandboxConfig(
-        redirect_uris=(CALLBACK,), post_logout_redirect_uris=("https://demo.example.org/",)
-    )
-    async with local_sandbox(config) as local:
-        out = await local.http.get("/oauth/logout", params={"post_logout_redirect_uri": target})
+    out = await logout_to(target)
     assert out.status_code == 400
     assert "location" not in out.headers
     assert "evil.example" not in out.text

@@ -8,7 +8,7 @@ import time
 
 from clever_sandbox.config import SandboxConfig
 from clever_sandbox.tokens import RateLimiter
-from tests.sandbox.asgi import local_sandbox
+from tests.sandbox.asgi import local_sandbox, token_answer
 from tests.support.clock import Clock
 
 LIMIT = 3
@@ -59,24 +59,7 @@ async def test_by_default_only_the_429_carries_the_headers() -> None:
 async def test_userinfo_is_rate_limited_too() -> None:
     async with local_sandbox(SandboxConfig(rate_limit_per_minute=1)) as local:
         login = local.sandbox.store.demo_logins()[0]
-        params = {
-            "response_type": "code",
-            "client_id": local.config.client_id,
-            "redirect_uri": local.config.redirect_uris[0],
-            "login_hint": login.user_id,
-        }
-        location = (await local.http.get("/oauth/authorize", params=params)).headers["location"]
-        code = location.split("code=")[1]
-        body = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": local.config.redirect_uris[0],
-        }
-        token = (
-            await local.http.post(
-                "/oauth/tokens", json=body, auth=(local.config.client_id, local.config.client_secret)
-            )
-        ).json()["access_token"]
+        token = (await token_answer(local, login.user_id))["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         statuses = [(await local.http.get("/userinfo", headers=headers)).status_code for _ in range(2)]
     assert statuses == [200, 429]
