@@ -383,7 +383,10 @@ class EventsWorker:
             return
         seen_until = min(cursor.seen_until, report.info.synced_at)
         await self._cursors.write(district_id, Cursor(after=start, seen_until=seen_until), lock)
-        logger.info("district %s: events since the sync began are applied again to the new copy", district_id)
+        logger.info(
+            "events since the sync began are applied again to the new copy",
+            extra={"event": "events_rewound", "district": district_id},
+        )
 
     async def _newest(self, token: str) -> str | None:
         """The newest event's id: one call (`ending_before=last`), or, should Clever refuse that
