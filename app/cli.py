@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         "/auth/callback)",
     )
     sandbox.add_argument(
+        "--post-logout-redirect-uri",
+        action="append",
+        dest="post_logout_redirect_uris",
+        metavar="URI",
+        help="where /oauth/logout may send a browser back to, repeatable (default: only the sandbox's "
+        "own pages and the redirect URIs)",
+    )
+    sandbox.add_argument(
         "--students", type=_positive_int, default=None, help="demo students to seed (default: the sandbox's)"
     )
     sandbox.add_argument(
@@ -208,6 +216,7 @@ def sandbox_config(args: argparse.Namespace) -> SandboxConfig:
     defaults = SandboxConfig()
     return SandboxConfig(
         redirect_uris=tuple(args.redirect_uris or (DEFAULT_REDIRECT_URI,)),
+        post_logout_redirect_uris=tuple(args.post_logout_redirect_uris or ()),
         students=defaults.students if args.students is None else args.students,
         seed=defaults.seed if args.seed is None else args.seed,
     )

@@ -57,6 +57,22 @@ def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, 
     return calls
 
 
+def test_the_sandbox_command_registers_post_logout_redirect_uris() -> None:
+    parser = cli.build_parser()
+    given = [
+        "sandbox",
+        "--post-logout-redirect-uri",
+        "http://localhost:3000/",
+        "--post-logout-redirect-uri",
+        "http://x/",
+    ]
+    assert cli.sandbox_config(parser.parse_args(given)).post_logout_redirect_uris == (
+        "http://localhost:3000/",
+        "http://x/",
+    )
+    assert cli.sandbox_config(parser.parse_args(["sandbox"])).post_logout_redirect_uris == ()
+
+
 def good_settings(sandbox_url: str, config: SandboxConfig, redis_url: str, key_prefix: str) -> dict[str, str]:
     return backend_environ(sandbox_url, config, redis_url=redis_url, key_prefix=key_prefix)
 

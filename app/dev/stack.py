@@ -105,8 +105,9 @@ def build_dev_stack(
     sandbox = SandboxConfig(
         redirect_uris=(f"{addresses.backend_url}/auth/callback",),
         issuer=addresses.sandbox_url,
-        # The demo page's Log out also signs out of the sandbox, and comes back.
-        post_logout_redirect_uris=(addresses.demo_url,),
+        # The demo page's Log out also signs out of the sandbox, and comes back; one's own
+        # frontend may do the same.
+        post_logout_redirect_uris=(addresses.demo_url, *((frontend_url,) if frontend_url else ())),
     )
     key_prefix = environ.get("REDIS_KEY_PREFIX") or DEFAULT_KEY_PREFIX
     backend_environ = dev_environ(addresses, sandbox, redis_url=redis_url, key_prefix=key_prefix)

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 
+import httpx
 import pytest
 
 from app.dev.stack import (
@@ -198,6 +199,21 @@ def test_ones_own_frontend_is_where_logins_land_and_may_call_the_backend(redis_u
     assert [app.port for app in stack.apps] == [
         addresses.sandbox_port, addresses.backend_port, addresses.demo_port
     ]  # fmt: skip
+
+
+async def test_ones_own_frontend_may_sign_out_of_the_sandbox_and_come_back(redis_url: str) -> None:
+    frontend = "http://localhost:3000/app/"
+    stack = build_dev_stack(redis_url, environ={}, addresses=free_addresses(), frontend_url=frontend)
+    sandbox = next(app.app for app in stack.apps if app.port == stack.addresses.sandbox_port)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox), base_url="http://sandbox"
+    ) as http:
+        back = await http.get("/oauth/logout", params={"post_logout_redirect_uri": frontend})
+        elsewhere = await http.get(
+            "/oauth/logout", params={"post_logout_redirect_uri": "http://localhost:3001/"}
+        )
+    assert (back.status_code, back.headers["location"]) == (302, frontend)
+    assert elsewhere.status_code == 400
 
 
 def test_a_frontend_url_that_is_not_one_is_refused_by_name(redis_url: str) -> None:
