@@ -384,7 +384,7 @@ async def _dev(redis_url: str, args: argparse.Namespace) -> int:
         print(f"clever-login dev: cannot listen on {host}: {exc.strerror}", file=sys.stderr)
         return 1
     _print_dev_banner(stack, redis_url)
-    await serve_together(stack.apps, sockets, host)
+    await serve_together(stack.apps, sockets, host, worker=stack.settings)
     return 0
 
 
@@ -402,6 +402,10 @@ def _print_dev_banner(stack: DevStack, redis_url: str) -> None:
     )
     print(
         f"  Redis              {_without_password(redis_url)}  (keys under {stack.settings.redis_key_prefix})"
+    )
+    print(
+        f"  events worker      copies the districts' rosters, then follows their events every "
+        f"{stack.settings.events_poll_interval:g} s (logins read the copy once it is written)"
     )
     print("Stop with Ctrl-C.", flush=True)
 

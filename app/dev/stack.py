@@ -4,6 +4,7 @@ each other for plain-http use on this machine and served together in one event l
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import signal
 import socket
@@ -14,7 +15,10 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from app.clever.http import origin_of
+from app.core import open_core
 from app.dev.demo import DemoConfig, create_demo_app
+from app.events.metrics import EventMetrics
+from app.events.process import build_worker
 from app.logs import with_console_fields
 from app.serving.server import EmbeddedServer, PortInUseError, listening_socket, log_config
 from app.settings import Settings, load_settings
@@ -22,7 +26,10 @@ from app.web.factory import create_app
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
 
+logger = logging.getLogger("app.dev")
+
 DEFAULT_KEY_PREFIX = "dev:"
+DEV_POLL_SECONDS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,10 @@ def dev_environ(
         "FRONTEND_URL": addresses.demo_url,
         # The sandbox's picker offers Clever Library teachers and students.
         "LIBRARY_LOGINS": "accept",
+        # The events worker runs beside the apps (`serve_together`): a short poll, so that a
+        # change made in the sandbox shows at the next refresh, and the first copy is there
+        # within seconds of the start.
+        "EVENTS_POLL_INTERVAL": str(DEV_POLL_SECONDS),
     }
 
 
@@ -153,9 +164,13 @@ def bind_all(host: str, apps: Sequence[DevApp]) -> list[socket.socket]:
     return bound
 
 
-async def serve_together(apps: Sequence[DevApp], sockets: Sequence[socket.socket], host: str) -> None:
+async def serve_together(
+    apps: Sequence[DevApp], sockets: Sequence[socket.socket], host: str, *, worker: Settings | None = None
+) -> None:
     """Serve every app on its socket until SIGINT or SIGTERM (a second one forces the exit), or
-    until one of them stops, which stops the others."""
+    until one of them stops, which stops the others. With `worker` (the backend's settings), the
+    events worker runs beside them, as `clever-login events` would: it copies the demo district's
+    roster, so logins read the copy, and keeps it current."""
     servers = [
         EmbeddedServer(
             uvicorn.Config(
@@ -186,10 +201,32 @@ async def serve_together(apps: Sequence[DevApp], sockets: Sequence[socket.socket
             asyncio.create_task(server.serve(sockets=[sock]))
             for server, sock in zip(servers, sockets, strict=True)
         ]
+        stopped = asyncio.Event()
+        beside = [asyncio.create_task(_run_worker(worker, stopped))] if worker is not None else []
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for server in servers:
             server.should_exit = True
-        await asyncio.gather(*tasks)
+        stopped.set()
+        await asyncio.gather(*tasks, *beside)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _run_worker(settings: Settings, stopped: asyncio.Event) -> None:
+    """The events worker until `stopped`; should it fail, the apps go on serving (logins then
+    read the roster live), and the console says why."""
+    try:
+        async with open_core(settings) as core:
+            worker = build_worker(core, settings, EventMetrics())
+            running = asyncio.create_task(worker.run())
+            waiting = asyncio.create_task(stopped.wait())
+            await asyncio.wait((running, waiting), return_when=asyncio.FIRST_COMPLETED)
+            worker.stop()
+            waiting.cancel()
+            await running
+    except Exception as exc:
+        logger.error(
+            "the events worker stopped; logins read the roster live",
+            extra={"event": "events_worker_failed", "error": type(exc).__name__},
+        )

@@ -56,8 +56,8 @@ async def run_events(
         await _run(core, settings, metrics_host=metrics_host, metrics_port=metrics_port)
 
 
-async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_port: int | None) -> None:
-    metrics = EventMetrics()
+def build_worker(core: Core, settings: Settings, metrics: EventMetrics) -> EventsWorker:
+    """The worker `clever-login events` runs (and `clever-login dev` beside its apps)."""
 
     async def sync(district_id: str) -> SyncReport:
         return await sync_district(
@@ -68,7 +68,7 @@ async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_por
             student_fields=settings.student_fields,
         )
 
-    worker = EventsWorker(
+    return EventsWorker(
         clever=core.clever,
         tokens=core.district_tokens,
         cursors=Cursors(core.redis, prefix=settings.redis_key_prefix),
@@ -92,6 +92,11 @@ async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_por
             student_fields=settings.student_fields,
         ),
     )
+
+
+async def _run(core: Core, settings: Settings, *, metrics_host: str, metrics_port: int | None) -> None:
+    metrics = EventMetrics()
+    worker = build_worker(core, settings, metrics)
     health = RosterHealth(
         store=core.roster,
         cursors=Cursors(core.redis, prefix=settings.redis_key_prefix),

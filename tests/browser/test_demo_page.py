@@ -17,6 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from app.core import open_core
+from app.events.metrics import EventMetrics
+from app.events.process import build_worker
 from app.web.cookies import Cookies
 from clever_sandbox.oauth import SIGN_IN_COOKIE
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, OUTPUT
@@ -528,6 +531,38 @@ async def test_every_student_field_has_a_readable_label(
         values = await section_of(page, "Student record").locator("dd").all_text_contents()
         assert not [value for value in values if value.startswith(("{", "["))], "objects shown as JSON"
         await screenshot(page, "logged-in-student-every-field.png", record_property)
+
+
+async def test_the_page_says_where_the_roster_came_from(
+    stack: RunningStack, context: BrowserContext, record_property: Callable[[str, object], None]
+) -> None:
+    page = await context.new_page()
+    _, principal = await log_in(page, stack, "teacher")
+    assert principal["roster"]["source"] == "live"
+    roster = section_of(page, "Roster")
+    await expect(roster.locator("dd").first).to_have_text("Clever's Data API, at login")
+    await expect(roster.locator("dd").last).to_have_text("nothing")
+
+    # The events worker beside the backend (as `clever-login dev` runs it) copies the district;
+    # from then on a login reads the copy.
+    login_url = await page.locator("#login-link").get_attribute("href")
+    assert login_url is not None
+    async with open_core(stack.settings) as core:
+        worker = build_worker(core, stack.settings, EventMetrics())
+        running = asyncio.create_task(worker.run())
+        try:
+            for _ in range(60):
+                async with page.expect_response(session_answer(stack)) as answered:
+                    await page.goto(login_url)  # the sandbox remembers the pick: straight back
+                if (await (await answered.value).json())["roster"]["source"] == "store":
+                    break
+                await asyncio.sleep(0.5)
+        finally:
+            worker.stop()
+            await running
+    await expect(roster.locator("dd").first).to_have_text("The district's roster copy (no call to Clever)")
+    await expect(roster.locator("dt")).to_contain_text(["Read from", "Copy synced"])
+    await screenshot(page, "logged-in-teacher-roster-from-the-copy.png", record_property)
 
 
 async def test_a_refused_refresh_says_what_failed_and_its_code(

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import time
 
 import httpx
 import pytest
@@ -126,6 +127,32 @@ async def test_a_login_and_a_portal_launch_through_the_demo_page(redis_url: str,
     for app in stack.apps:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((addresses.host, app.port), timeout=2).close()
+
+
+async def test_the_events_worker_beside_the_apps_copies_the_district_and_logins_read_the_copy(
+    redis_url: str, key_prefix: str
+) -> None:
+    addresses = free_addresses()
+    stack = build_dev_stack(redis_url, environ={"REDIS_KEY_PREFIX": key_prefix}, addresses=addresses)
+    sockets = bind_all(addresses.host, stack.apps)
+    serving = asyncio.create_task(serve_together(stack.apps, sockets, addresses.host, worker=stack.settings))
+    try:
+        teacher = next(login for login in demo_logins(stack) if login.user_type == "teacher")
+        # The first logins may come before the copy (read live); within a minute they read it.
+        deadline = time.monotonic() + 60
+        while True:
+            principal = await log_in_through_the_demo_page(addresses.demo_url, teacher.user_id)
+            assert principal["user"]["id"] == teacher.user_id
+            if principal["roster"]["source"] == "store" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert principal["roster"]["source"] == "store"
+        assert "synced_at" in principal["roster"]
+    finally:
+        if not serving.done():
+            os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(serving, timeout=15)
+    assert serving.result() is None
 
 
 @pytest.mark.parametrize("taken", [0, 1, 2])

@@ -225,6 +225,18 @@ function renderSession(session) {
   );
 }
 
+// Where the roster came from: the district's copy (kept by the events worker) or Clever's Data
+// API at login, how fresh it is, and what Clever could not give.
+function renderRoster(roster) {
+  const source = roster.source === "store" ? "The district's roster copy (no call to Clever)" : "Clever's Data API, at login";
+  const entries = [["Read from", source]];
+  if (roster.synced_at) entries.push(["Copy synced", when(roster.synced_at)]);
+  entries.push(["Holds every change up to", when(roster.fetched_at)]);
+  const missing = roster.unavailable || [];
+  entries.push(["Missing", missing.length ? `${missing.join(", ")} (Clever could not give them; a refresh tries again)` : "nothing"]);
+  return section("Roster", fields(entries));
+}
+
 function renderPrincipal(principal) {
   const user = principal.user || {};
   const roles = principal.roles || {};
@@ -243,6 +255,7 @@ function renderPrincipal(principal) {
   if (roles.student) parts.push(renderStudent(roles.student));
   if (roles.contact) parts.push(renderContact(roles.contact));
   if (principal.session) parts.push(renderSession(principal.session));
+  if (principal.roster) parts.push(renderRoster(principal.roster));
   const raw = el("pre", {}, JSON.stringify(principal, null, 2));
   parts.push(section("Everything /auth/session answered", el("details", {}, el("summary", {}, "Show the JSON"), raw)));
   byId("principal").replaceChildren(...parts);
