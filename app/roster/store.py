@@ -160,8 +160,7 @@ return old or ''
 #   P field value            set a record (a section, resource, school, course, term, district)
 #   D field                  remove a record
 #   U field sealed tags new  set a user's sealed record; of its links, those with a tag in `tags`
-#                            are replaced by `new` (whole 13-byte entries; a K entry only when
-#                            that student is in the copy), the others kept
+#                            are replaced by `new` (whole 13-byte entries), the others kept
 #   L field drop add         a user's links: entries in `drop` go, entries in `add` are added
 #                            (nothing when the user is not in the copy)
 #   R entry holders          every user's link `entry` (an R entry) is present exactly when the
@@ -236,12 +235,7 @@ while i <= #ARGV do
         for _, entry in ipairs(old or {}) do
             if not string.find(tags, string.sub(entry, 1, 1), 1, true) then kept[#kept + 1] = entry end
         end
-        for _, entry in ipairs(chunks(ARGV[i + 4])) do
-            if string.sub(entry, 1, 1) ~= 'K'
-                or redis.call('HEXISTS', KEYS[2], 'u' .. string.sub(entry, 2)) == 1 then
-                kept[#kept + 1] = entry
-            end
-        end
+        for _, entry in ipairs(chunks(ARGV[i + 4])) do kept[#kept + 1] = entry end
         redis.call('HSET', KEYS[2], field, join(kept, sealed))
         i = i + 5
     elseif op == 'L' then
@@ -772,8 +766,8 @@ class CopyWriter(_Sealer):
         self.ops += [b"D", self._keys.name(letter, record_id)]
 
     def put_user(self, user: User) -> None:
-        """The user's record; a contact's student links follow its relationships (to students
-        in the copy), the other links stay as they are."""
+        """The user's record; a contact's student links follow its relationships (to students in
+        the copy or not yet: app.roster.sync says why), the other links stay as they are."""
         name = self._keys.name(b"u", user.id)
         students: list[tuple[bytes, str]] = []
         if user.roles.contact is not None:

@@ -224,9 +224,11 @@ def _links(
     for resource_id, people in holders.items():
         for person in dict.fromkeys(user.id for user in people):
             links[person].append((RESOURCE, resource_id))
-    students = {user.id for user in users if user.roles.student is not None}
+    # A contact links every student its relationships name, in the copy or not (yet): a student
+    # created after the contact is then found at the contact's next login, and a sync and the
+    # events leave the same links (a link to no record is skipped when read).
     for user in users:
         if user.roles.contact is not None:
             linked = dict.fromkeys(link.student for link in user.roles.contact.student_relationships)
-            links[user.id] += [(STUDENT, student) for student in linked if student in students]
+            links[user.id] += [(STUDENT, student) for student in linked if student]
     return dict(links)

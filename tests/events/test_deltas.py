@@ -215,6 +215,45 @@ async def test_an_event_applied_twice_or_after_a_newer_one_changes_nothing(rig: 
     assert info.last_event == second.id
 
 
+async def test_a_contact_linked_to_a_student_the_copy_has_not_seen_yet_finds_them_once_created(
+    rig: Rig,
+) -> None:
+    contact = demo_user(rig.store, "contact")
+    district = contact["district"]
+    school = rig.store.all("schools")[0]["id"]
+    store = rig.roster()
+    await rig.sync(district, store)
+    pupil = await rig.control(
+        "POST",
+        "/sandbox/users",
+        {
+            "district": district,
+            "name": {"first": "Late", "last": "Pupil"},
+            "roles": {"student": {"school": school}},
+        },
+    )
+    links = contact["roles"]["contact"]["student_relationships"]
+    link = {"student": pupil["id"], "relationship": "Parent", "type": "Family"}
+    await rig.control(
+        "PATCH",
+        f"/sandbox/users/{contact['id']}",
+        {"roles": {"contact": {"student_relationships": [*links, link]}}},
+    )
+    created, linked = rig.store.events()[-2:]
+    assert (created["type"], linked["type"]) == ("users.created", "users.updated")
+    # The stream in the other order: the contact's new link before the student exists in the copy.
+    first = Event.model_validate({**linked, "id": created["id"], "created": created["created"]})
+    then = Event.model_validate({**created, "id": linked["id"], "created": linked["created"]})
+    deltas = Deltas(store=store, clever=rig.clever, tokens=rig.tokens())
+    async with _held(rig, district) as lock:
+        for event in (first, then):
+            assert (await deltas.apply(district, event, lock)).applied == "applied"
+    stored = await _stored(store, district, contact["id"])
+    assert stored is not None
+    assert pupil["id"] in {student["id"] for student in stored["roles"]["contact"]["students"]}
+    await _as_fresh_sync(rig, district, store, [contact["id"], pupil["id"]])
+
+
 async def test_previous_attributes_are_read_beside_data_and_inside_it(rig: Rig) -> None:
     teacher = demo_user(rig.store, "teacher")
     district = teacher["district"]
