@@ -14,7 +14,7 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -133,6 +133,14 @@ class EventLimiter:
         kind[0] -= 1
         left_out, kind[2] = int(kind[2]), 0
         return left_out
+
+    def log(self, logger: logging.Logger, level: int, message: str, extra: Mapping[str, object]) -> None:
+        """`logger.log` within the rate of `extra`'s event (and code), saying how many lines of
+        that kind were left out before it."""
+        left_out = self.admit(str(extra["event"]), str(extra.get("code") or ""))
+        if left_out is None:
+            return
+        logger.log(level, message, extra={**extra, "suppressed": left_out} if left_out else dict(extra))
 
 
 class StripQuery(logging.Filter):

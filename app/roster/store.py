@@ -83,6 +83,7 @@ from pydantic import BaseModel, ValidationError
 from app.clever.models import Course, District, Resource, School, Section, Term, User
 from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
+from app.logs import EventLimiter
 from app.redis_client import KEY_PREFIX, RedisClient
 from app.roster.events_cursor import cursor_key, parse_cursor
 from app.roster.fetch import Roster
@@ -447,6 +448,9 @@ class RosterStore:
         self._apply = redis.register_script(_APPLY)
         # district id -> the generation last seen current (saves a round trip per read)
         self._current: dict[str, str] = {}
+        # A broken copy is met by every login of its district until the next sync: one line
+        # per kind a second is enough (the logins are counted by reason: app.web.metrics).
+        self._warnings = EventLimiter()
 
     # -- names -------------------------------------------------------------------------------
 
@@ -690,7 +694,9 @@ class RosterStore:
                 continue
             info = CopyInfo.from_json(reply[2])
             if info is None:
-                logger.warning("a roster copy's meta does not parse; the copy is not used")
+                self._warn(
+                    "a roster copy's meta does not parse; the copy is not used", "roster_meta_unreadable"
+                )
                 return StoreMiss("unreadable", events_seen_until=seen_until)
             sealed_with = next((k for k in self._keys if k.key_id == info.key_id), None)
             if sealed_with is None:
@@ -702,20 +708,20 @@ class RosterStore:
             if code == 2:
                 return StoreMiss("not_in_copy", info, seen_until)
             if code == 4:
-                logger.warning(
-                    "a roster record is malformed; the copy is not used", extra={"event": "roster_malformed"}
-                )
+                self._warn("a roster record is malformed; the copy is not used", "roster_malformed")
                 return StoreMiss("unreadable", info, seen_until)
             try:
                 roster = _open(district_id, user_id, gen_key.encode(), keys, reply[3], reply[4:], info)
             except (SealBroken, ValueError, ValidationError):
-                logger.warning(
-                    "a roster record does not unseal or parse; the copy is not used",
-                    extra={"event": "roster_unsealable"},
+                self._warn(
+                    "a roster record does not unseal or parse; the copy is not used", "roster_unsealable"
                 )
                 return StoreMiss("unreadable", info, seen_until)
             return StoredRoster(roster, info, seen_until)
         return StoreMiss("unreadable")
+
+    def _warn(self, message: str, event: str) -> None:
+        self._warnings.log(logger, logging.WARNING, message, {"event": event})
 
 
 Applied = Literal["applied", "no_copy", "already", "lock_lost"]

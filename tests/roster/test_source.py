@@ -4,6 +4,7 @@ sandbox over loopback HTTP and the real Redis."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -16,7 +17,7 @@ from app.roster.fetch import Roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.roster.principal import Principal, apply_roster_update, roster_version
 from app.roster.source import LiveReason, from_store, person_roster
-from app.roster.store import DAY, RosterStore
+from app.roster.store import DAY, RosterStore, StoreMiss
 from app.roster.sync import sync_district
 from clever_sandbox.district import DemoLogin
 from tests.clever.sandbox_control import add_fault
@@ -278,6 +279,23 @@ async def test_otherwise_the_roster_is_fetched_live_and_says_why(rig: Rig, setup
     assert roster.synced_at is None
     assert await requests_seen(rig.sandbox.url, "/v3.1/*") == 3
     assert without_version(principal(roster, login)) == without_version(await live_principal(rig, login))
+
+
+@pytest.mark.parametrize(
+    ("setup", "event"),
+    [(_record_corrupted, "roster_unsealable"), (_meta_corrupted, "roster_meta_unreadable")],
+)
+async def test_a_broken_copy_met_by_every_login_logs_a_burst_then_little(
+    rig: Rig, setup: Setup, event: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    login = await setup(rig, person(rig, "student"))
+    caplog.set_level(logging.WARNING, logger="app")
+    for _ in range(100):
+        found = await rig.store.read(login.district_id, login.user_id)
+        assert isinstance(found, StoreMiss)
+        assert found.reason == "unreadable"
+    lines = [record for record in caplog.records if getattr(record, "event", None) == event]
+    assert 1 <= len(lines) <= 21  # the burst, and perhaps one more as a second passes
 
 
 # -- while a sync writes -----------------------------------------------------------------------

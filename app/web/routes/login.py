@@ -201,15 +201,9 @@ def _security_event(svc: Services, message: str, event: str, code: str | None = 
     """Counted always; logged within `svc.event_log`'s rate, so a flood of forged requests costs a
     counter, not a log line each."""
     svc.metrics.security_event(event, code)
-    left_out = svc.event_log.admit(event, code or "")
-    if left_out is None:
-        return
-    extra: dict[str, object] = {"event": event}
-    if code is not None:
-        extra["code"] = code
-    if left_out:
-        extra["suppressed"] = left_out
-    logger.info(message, extra=extra)
+    svc.event_log.log(
+        logger, logging.INFO, message, {"event": event} if code is None else {"event": event, "code": code}
+    )
 
 
 def _single_params(svc: Services, request: Request) -> dict[str, str]:
