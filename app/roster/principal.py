@@ -107,10 +107,10 @@ class Principal(TypedDict):
                 "`fetched_at`, or `store` for the district's synced copy, whose full sync began "
                 "at `synced_at` and which holds every change up to `fetched_at`. `unavailable` "
                 "names the parts Clever could not give at `fetched_at` (`sections`, `resources`, "
-                "a contact's `students`): those lists are empty for want of data, not because "
-                "the person has none; a refresh or an event fills them in. Absent when every "
-                "part came. Absent from sessions made before this field existed, and `source` "
-                "from sessions made before it did."
+                "a contact's `students`): those lists are the ones the session last read (empty "
+                "at a login) for want of fresh data, not because the person has none; a refresh "
+                "or an event fills them in. Absent when every part came. Absent from sessions "
+                "made before this field existed, and `source` from sessions made before it did."
             },
         ]
     ]
@@ -250,7 +250,7 @@ def apply_roster_update(principal: Principal, update: Mapping[str, Any]) -> Prin
         said = principal["user"]["primary_role"]
         if said in fresh["user"]["roles"] and fresh["user"]["primary_role"] != said:
             fresh = {**fresh, "user": {**fresh["user"], "primary_role": said}}
-        return fresh
+        return keeping_last_good(fresh, principal)
     if kind == "drop_resources":
         ids = set(update.get("ids") or [])
         kept = [resource for resource in principal["resources"] if resource["id"] not in ids]
@@ -258,6 +258,26 @@ def apply_roster_update(principal: Principal, update: Mapping[str, Any]) -> Prin
             return principal
         return {**principal, "resources": kept}
     return principal
+
+
+def keeping_last_good(fresh: Principal, before: Principal) -> Principal:
+    """`fresh`, with each part Clever could not give it (its `unavailable`) as `before` had it,
+    when `before` had that part: a refresh or an event that cannot read a person's sections
+    leaves the session with the last ones it read, not with none. The part stays named
+    unavailable, so a later refresh tries again."""
+    missing = set(unavailable_parts(fresh)) - set(unavailable_parts(before))
+    if not missing:
+        return fresh
+    kept: Principal = {**fresh}
+    if "sections" in missing:
+        kept["sections"] = before["sections"]
+    if "resources" in missing:
+        kept["resources"] = before["resources"]
+    if "students" in missing:
+        contact, earlier = fresh["roles"].get("contact"), before["roles"].get("contact")
+        if contact is not None and earlier is not None and "students" in earlier:
+            kept["roles"] = {**fresh["roles"], "contact": {**contact, "students": earlier["students"]}}
+    return kept
 
 
 def _as_principal(value: object) -> Principal | None:

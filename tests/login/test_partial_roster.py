@@ -129,6 +129,27 @@ async def test_a_refresh_fills_in_what_the_login_went_without(sandbox: RunningSa
     assert counted[("refresh", "resources")] == 0
 
 
+async def test_a_refresh_that_cannot_read_a_part_keeps_the_one_the_session_had(
+    sandbox: RunningSandbox, backend: str
+) -> None:
+    teacher = demo_user(sandbox.sandbox.store, "teacher")
+    store = sandbox.sandbox.store
+    async with Browser(backend) as browser:
+        await browser.login(teacher["id"])
+        before = (await browser.session()).json()
+        assert before["resources"]
+        await add_fault(sandbox.url, "/v3.1/users/*/resources", method="GET", status=403, count=None)
+
+        refreshed = await browser.http.post(f"{backend}/auth/session/refresh", headers=REFRESH)
+
+        assert refreshed.status_code == 200, refreshed.text
+        answer = (await browser.session()).json()
+    assert answer["roster"]["unavailable"] == ["resources"]  # so a later refresh tries again
+    assert answer["resources"] == before["resources"]
+    assert {resource["id"] for resource in answer["resources"]} == expected_resource_ids(store, teacher)
+    assert answer["roster"]["fetched_at"] > before["roster"]["fetched_at"]
+
+
 async def test_a_partial_session_may_refresh_sooner_than_a_whole_one(
     sandbox: RunningSandbox, backend: str
 ) -> None:

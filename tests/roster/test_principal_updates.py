@@ -58,6 +58,19 @@ def test_a_principal_without_a_roster_version_takes_any_update() -> None:
     assert apply_roster_update(old, {"kind": "principal", "principal": fresh}) == fresh
 
 
+def test_an_update_without_a_part_keeps_the_one_the_session_had() -> None:
+    fresh = _principal(roles=["staff", "teacher"], primary="staff", fetched=200.0, first="B")
+    fresh["resources"] = []
+    fresh["roster"] = roster_version(200.0, unavailable=["resources"])
+    after = apply_roster_update(CURRENT, {"kind": "principal", "principal": fresh})
+    assert after["user"]["name"]["first"] == "B"
+    assert after["resources"] == CURRENT["resources"]
+    assert after["roster"] == fresh["roster"]  # still says so: the next refresh tries again
+    # A session that was itself without the part has nothing better to keep.
+    without = {**CURRENT, "resources": [], "roster": roster_version(100.0, unavailable=["resources"])}
+    assert apply_roster_update(cast(Principal, without), {"kind": "principal", "principal": fresh}) == fresh
+
+
 def test_dropping_resources() -> None:
     dropped = apply_roster_update(CURRENT, {"kind": "drop_resources", "ids": ["r2", "r9"]})
     assert [dict(resource) for resource in dropped["resources"]] == [{"id": "r1"}]

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from app.login.transaction import LoginMethod
-from app.roster.principal import Principal, Timestamp, unavailable_parts
+from app.roster.principal import Principal, Timestamp, keeping_last_good, unavailable_parts
 from app.sessions.store import Session
 from app.web.problems import AppError
 from app.web.services import Services, services
@@ -118,7 +118,10 @@ async def refresh_session(request: Request) -> Response:
     if not roster.holds_any(settings.allowed_roles):
         await svc.sessions.delete(session)  # as the events worker does when a role is lost
         raise AppError("role_not_allowed")
-    principal = roster.principal(login_user_type=primary_role, student_fields=settings.student_fields)
+    principal = keeping_last_good(
+        roster.principal(login_user_type=primary_role, student_fields=settings.student_fields),
+        session.principal,
+    )
     return JSONResponse(session_body(await svc.sessions.replace_principal(session, principal)))
 
 
