@@ -33,6 +33,7 @@ def expected(sandbox: RunningSandbox, kind: str) -> tuple[User, dict[str, str]]:
         "x-clever-district-id": user["district"],
         "x-clever-roles": ",".join(expected_roles(user)),
         "x-clever-primary-role": store.login_role(user["id"]),
+        "x-clever-authorized-by": "district",
     }
 
 
@@ -95,6 +96,7 @@ async def test_identity_headers_sent_by_the_client_never_reach_the_app(
         ("X-Clever-District-Id", "another-district"),
         ("X-Clever-Roles", "district_admin"),
         ("X-Clever-Primary-Role", "district_admin"),
+        ("X-Clever-Authorized-By", "teacher"),
         ("X_Clever_User_Id", admin["id"]),
     ]
     async with Browser(gateway.url) as browser:
