@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from app.clever.budget import RateBudget
 from app.clever.client import CleverClient, CleverCredentials
 from app.clever.http import CleverHTTP
 from app.clever.observer import CleverObserver
 from app.crypto.keyring import Keyring
+from app.redis_budget import RedisRateCount
 from app.redis_client import RedisClient, close_redis, create_redis
 from app.roster.district_tokens import DistrictTokens
 from app.roster.store import RosterStore
@@ -44,6 +46,7 @@ async def open_core(settings: Settings, *, observer: CleverObserver | None = Non
     redis = create_redis(str(settings.redis_url))
     oauth_http = CleverHTTP(settings.clever_oauth_url)
     api_http = CleverHTTP(settings.clever_api_url)
+    prefix = settings.redis_key_prefix
     clever = CleverClient(
         oauth=oauth_http,
         api=api_http,
@@ -51,8 +54,9 @@ async def open_core(settings: Settings, *, observer: CleverObserver | None = Non
         attempt_timeout=min(ATTEMPT_TIMEOUT, settings.clever_timeout),
         call_timeout=settings.clever_timeout,
         observer=observer,
+        # One budget per district token for every process on this Redis (app.redis_budget).
+        budget=RateBudget(shared=RedisRateCount(redis, prefix=prefix)),
     )
-    prefix = settings.redis_key_prefix
     try:
         yield Core(
             keyring=keyring,

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
     ("app", "app.errors"),
     ("app.crypto", "app.clever", "app.logs", "app.redis_client", "app.serving"),
-    ("app.redis_lock",),
+    ("app.redis_lock", "app.redis_budget"),
     ("app.settings",),
     ("app.login",),
     ("app.roster",),

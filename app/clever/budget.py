@@ -22,12 +22,15 @@ call and lasts `window` seconds, at `limit` calls (Clever's documented 1200 a mi
 window until its reset (and teaches the limit), and numbers on any other answer replace the
 estimate (within one window they only ever lower it).
 
-The counts are per process: a replica does not see what the others spend, except through
-Clever's numbers. Hence the defaults: the background reserve assumes the logins are made by
-other processes (the events worker runs apart from the backend), and an interactive call that
-finds the window spent by others learns it from the 429 and waits or refuses from then on.
+The counts are kept per process and, with a `SharedCount` (app.redis_budget: in Redis, as the
+backend and the events worker build it, app.core), across every process on the same Redis: a call
+starts only when both allow it, so the events worker's syncs stop at their reserve of what every
+replica has spent, not of their own calls only, and a 429 one process meets holds the others back
+until its reset. Without the shared count (or while Redis does not answer), a replica sees what
+the others spend only through Clever's numbers.
 
-State lives in memory, per process, bounded (`max_tokens`); keys are digests, never tokens.
+State lives in memory, per process, bounded (`max_tokens`), and in the shared count; keys are
+digests, never tokens.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from app.clever.priority import Priority, current_priority
 from app.clever.ratelimit import RateLimit
@@ -82,6 +86,21 @@ class Headroom:
     reset_at: float | None
 
 
+class SharedCount(Protocol):
+    """The calls on each tracked token counted across every process (`key`: the token's digest,
+    hex). An implementation that cannot reach its store answers as if it were not there."""
+
+    async def take(self, key: str, *, cap: int, window: float) -> float | None:
+        """Count one call unless `cap` calls are counted in the token's current shared window
+        (which opens with the first call and lasts `window` seconds): None when counted, else
+        when that window ends (epoch seconds)."""
+        ...
+
+    async def spend_all(self, key: str, *, limit: int, until: float) -> None:
+        """Clever said the token's window is spent: every process holds back until `until`."""
+        ...
+
+
 class BudgetExhausted(Exception):
     """The token's budget is spent and the window reopens too late to wait: no call was made."""
 
@@ -106,8 +125,9 @@ class _Window:
 class RateBudget:
     """The rate windows of the tracked tokens of one process."""
 
-    def __init__(self, policy: BudgetPolicy | None = None) -> None:
+    def __init__(self, policy: BudgetPolicy | None = None, *, shared: SharedCount | None = None) -> None:
         self._policy = policy or BudgetPolicy()
+        self._shared = shared
         self._windows: OrderedDict[bytes, _Window] = OrderedDict()
 
     @property
@@ -151,18 +171,30 @@ class RateBudget:
         if max_wait is not None:
             patience = min(patience, max_wait)
         give_up = policy.clock() + patience
-        while not self._may_start(window, background):
-            now = policy.clock()
-            # Before Clever's first answer: wait for it. Else for the window to reopen.
-            until = window.reset_at if window.answered and window.reset_at is not None else give_up
-            if until > give_up:
-                raise BudgetExhausted(window.reset_at)
-            if now >= give_up:
-                raise BudgetExhausted(None)
-            changed = window.changed
-            # Woken by an answer that may leave room; else re-checked when the window reopens.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=max(0.01, until - now))
+        while True:
+            while not self._may_start(window, background):
+                now = policy.clock()
+                # Before Clever's first answer: wait for it. Else for the window to reopen.
+                until = window.reset_at if window.answered and window.reset_at is not None else give_up
+                if until > give_up:
+                    raise BudgetExhausted(window.reset_at)
+                if now >= give_up:
+                    raise BudgetExhausted(None)
+                changed = window.changed
+                # Woken by an answer that may leave room; else re-checked when the window reopens.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), timeout=max(0.01, until - now))
+            if self._shared is None:
+                break
+            share = policy.background_reserve if background else policy.reserve
+            cap = window.limit - math.floor(window.limit * share)
+            ends = await self._shared.take(_key(token).hex(), cap=cap, window=policy.window)
+            if ends is None:
+                break
+            # Every process together has spent this much of the window: wait for it to reopen.
+            if ends > give_up:
+                raise BudgetExhausted(ends)
+            await asyncio.sleep(max(0.01, ends - policy.clock()))
         if window.reset_at is None:
             window.reset_at = policy.clock() + policy.window  # our first call opens a window
         window.in_flight += 1
@@ -187,6 +219,16 @@ class RateBudget:
             window.changed.set()
             window.changed = asyncio.Event()
         return _headroom(window)
+
+    async def share_spent(self, token: str | None, status: int | None) -> None:
+        """After a 429 on `token`: tell the other processes its window is spent until the reset
+        this one learned (nothing without a shared count, or for an untracked token)."""
+        if status != 429 or self._shared is None or token is None:
+            return
+        window = self._windows.get(_key(token))
+        if window is None or window.reset_at is None:
+            return
+        await self._shared.spend_all(_key(token).hex(), limit=window.limit, until=window.reset_at)
 
     def _may_start(self, window: _Window, background: bool) -> bool:
         policy = self._policy

@@ -229,6 +229,8 @@ class Caller:
             self._observe(operation, outcome, status, time.perf_counter() - started)
             if headroom is not None and self._observer is not None:
                 self._observer.headroom(headroom)
+            if status == 429:
+                await self._budget.share_spent(token, status)
 
     def _observe(self, operation: str, outcome: str, status: int | None, seconds: float) -> None:
         if self._observer is not None:
