@@ -1,6 +1,7 @@
 """What the backend (app.web) and the events worker (app.events) share: the keys, the Redis
-client, the Clever client with its pooled HTTP clients, the session store, the district tokens
-and the districts' roster copies, built from the settings in one place by `open_core` and closed by it.
+client, the Clever client with its pooled HTTP clients, the session store, the district tokens,
+the districts' roster copies and the district directory, built from the settings in one place
+by `open_core` and closed by it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from app.clever.observer import CleverObserver
 from app.crypto.keyring import Keyring
 from app.redis_budget import RedisRateCount
 from app.redis_client import RedisClient, close_redis, create_redis
+from app.roster.directory import DistrictDirectory
 from app.roster.district_tokens import DistrictTokens
 from app.roster.store import RosterStore
 from app.sessions.store import SessionStore
@@ -33,6 +35,7 @@ class Core:
     sessions: SessionStore
     district_tokens: DistrictTokens
     roster: RosterStore
+    directory: DistrictDirectory
 
 
 @asynccontextmanager
@@ -57,6 +60,8 @@ async def open_core(settings: Settings, *, observer: CleverObserver | None = Non
         # One budget per district token for every process on this Redis (app.redis_budget).
         budget=RateBudget(shared=RedisRateCount(redis, prefix=prefix)),
     )
+    district_tokens = DistrictTokens(redis, clever, sealing_key=keyring.district_token_sealing, prefix=prefix)
+    roster = RosterStore(redis, keyring, prefix=prefix)
     try:
         yield Core(
             keyring=keyring,
@@ -69,10 +74,11 @@ async def open_core(settings: Settings, *, observer: CleverObserver | None = Non
                 absolute_timeout=settings.session_absolute_timeout,
                 prefix=prefix,
             ),
-            district_tokens=DistrictTokens(
-                redis, clever, sealing_key=keyring.district_token_sealing, prefix=prefix
+            district_tokens=district_tokens,
+            roster=roster,
+            directory=DistrictDirectory(
+                redis, clever, district_tokens, roster, keyring=keyring, prefix=prefix
             ),
-            roster=RosterStore(redis, keyring, prefix=prefix),
         )
     finally:
         await oauth_http.aclose()

@@ -2,8 +2,8 @@
 owner (scripts that compare the token first, so a lock that expired and was taken by someone else
 is never touched). A holder that dies leaves the lock to expire by itself.
 
-Used by the events worker's per-district lock (`app.events.lock`) and the district-token fill
-(`app.roster.district_tokens`).
+Used by the events worker's per-district lock (`app.events.lock`), the district-token fill
+(`app.roster.district_tokens`) and the district directory's fill (`app.roster.directory`).
 """
 
 from __future__ import annotations

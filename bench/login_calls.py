@@ -40,6 +40,9 @@ ENDPOINTS = [  # most specific first: the sandbox applies the first rule that ma
     ("GET", "/v3.1/users/*/resources"),
     ("GET", "/v3.1/users/*/mystudents"),
     ("GET", "/v3.1/users/*"),
+    # The district directory (app/roster/directory.py): a district's first login only.
+    ("GET", "/v3.1/districts/*"),
+    ("GET", "/v3.1/schools"),
 ]
 ARMED = 1_000_000
 

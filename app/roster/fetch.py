@@ -14,6 +14,7 @@ from app.clever import CleverClient, CleverError, CleverUnauthorized
 from app.clever.models import AuthorizedBy, Resource, Section, User
 from app.roster.district_tokens import DistrictTokens
 from app.roster.principal import (
+    Directory,
     Principal,
     RosterPart,
     RosterSource,
@@ -50,10 +51,16 @@ class Roster:
         return roles is None or bool(roles & set(self.user.roles.names))
 
     def principal(
-        self, *, login_user_type: str | None, student_fields: frozenset[str], event_id: str | None = None
+        self,
+        *,
+        login_user_type: str | None,
+        student_fields: frozenset[str],
+        event_id: str | None = None,
+        directory: Directory | None = None,
     ) -> Principal:
         """The Principal of this roster, recording the version it reflects (`event_id`: the
-        Events API event that caused the fetch, if one did)."""
+        Events API event that caused the fetch, if one did), with the names `directory` (the
+        district directory, app.roster.directory) gives."""
         return build_principal(
             self.user,
             self.sections,
@@ -69,6 +76,7 @@ class Roster:
                 unavailable=self.unavailable,
             ),
             authorized_by=self.authorized_by,
+            directory=directory,
         )
 
 

@@ -10,6 +10,7 @@ cannot say (a format, a description, the role names).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired, TypedDict, get_args
 
@@ -59,6 +60,36 @@ class PrincipalSection(TypedDict):
     role: Literal["teacher", "student"] | None  # the person's role in this section
 
 
+class PrincipalDistrict(TypedDict):
+    id: str
+    name: str
+    portal_url: Annotated[
+        str | None,
+        {
+            "format": "uri",
+            "description": "The district's Clever Portal, where a person can go back to after "
+            "logging out of the app (null when Clever names none).",
+        },
+    ]
+    schools: Annotated[
+        dict[str, str],
+        {
+            "description": "School id to name, for the school ids this Principal names (its "
+            "sections' `school`, the `schools` and `school` of its roles)."
+        },
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """What a district and its schools are called, and its Clever Portal (app.roster.directory)."""
+
+    district_id: str
+    name: str
+    portal_url: str | None
+    schools: Mapping[str, str]
+
+
 class PrincipalResource(TypedDict):
     id: str
     resource_id: str
@@ -97,6 +128,17 @@ class Principal(TypedDict):
     ]
     sections: list[PrincipalSection]
     resources: list[PrincipalResource]
+    district: NotRequired[
+        Annotated[
+            PrincipalDistrict,
+            {
+                "description": "The person's district by name, its Clever Portal and the names "
+                "of the schools this Principal names, from the district directory. Absent for a "
+                "Clever Library login (no district), when the directory could not be had at "
+                "login, and from sessions made before this field existed: show the ids then."
+            },
+        ]
+    ]
     roster: NotRequired[
         Annotated[
             RosterVersion,
@@ -165,12 +207,15 @@ def build_principal(
     students: Sequence[User] = (),
     roster: RosterVersion | None = None,
     authorized_by: AuthorizedBy = "district",
+    directory: Directory | None = None,
 ) -> Principal:
     """`students` are a contact's linked students (see `app.roster.fetch`), summarised under
     `roles.contact.students`, or a Library teacher's students, under `roles.teacher.students`;
     they are ignored for anyone else. `roster`, when given (see `roster_version`), says which
     roster this Principal reflects. A Library login (`authorized_by` "teacher") has no district,
-    whatever district the record names: the app is not connected to it."""
+    whatever district the record names: the app is not connected to it. `directory`, when it is
+    the person's district's, gives `district`: its name, Portal and the names of the schools
+    the Principal names."""
     held = user.roles.names
     library = authorized_by == "teacher"
     student = user.roles.student is not None
@@ -193,9 +238,31 @@ def build_principal(
         "sections": [_section(section, user.id) for section in sections],
         "resources": [_resource(resource) for resource in resources],
     }
+    if directory is not None and not library and directory.district_id == user.district:
+        principal["district"] = _district(directory, principal)
     if roster is not None:
         principal["roster"] = {**roster}
     return principal
+
+
+def _district(directory: Directory, principal: Principal) -> PrincipalDistrict:
+    """The directory's names of the schools `principal` names, and no others: a session stays
+    small however many schools the district has."""
+    named: list[str] = [section["school"] for section in principal["sections"]]
+    for role in principal["roles"].values():
+        if isinstance(schools := role.get("schools"), list):
+            named.extend(school for school in schools if isinstance(school, str))
+        if isinstance(school := role.get("school"), str):
+            named.append(school)
+    schools = {
+        school: directory.schools[school] for school in sorted(set(named)) if school in directory.schools
+    }
+    return {
+        "id": directory.district_id,
+        "name": directory.name,
+        "portal_url": directory.portal_url,
+        "schools": schools,
+    }
 
 
 def roster_version(
@@ -235,7 +302,8 @@ def apply_roster_update(principal: Principal, update: Mapping[str, Any]) -> Prin
     update changes nothing (older than what the Principal reflects, or not about it).
 
     - `{"kind": "principal", "principal": {...}}` replaces it when its roster version is newer,
-      keeping this login's primary role while the person still holds it;
+      keeping this login's primary role while the person still holds it, and its `district`
+      when the new one has none;
     - `{"kind": "drop_resources", "ids": [...]}` removes those resources.
 
     `update` is read back from Redis: its shape is checked here before it is trusted.
@@ -261,14 +329,20 @@ def apply_roster_update(principal: Principal, update: Mapping[str, Any]) -> Prin
 
 
 def keeping_last_good(fresh: Principal, before: Principal) -> Principal:
-    """`fresh`, with each part Clever could not give it (its `unavailable`) as `before` had it,
-    when `before` had that part: a refresh or an event that cannot read a person's sections
-    leaves the session with the last ones it read, not with none. The part stays named
-    unavailable, so a later refresh tries again."""
-    missing = set(unavailable_parts(fresh)) - set(unavailable_parts(before))
-    if not missing:
-        return fresh
+    """`fresh`, with what it could not say as `before` said it:
+
+    - each part Clever could not give it (its `unavailable`), when `before` had that part: a
+      refresh or an event that cannot read a person's sections leaves the session with the last
+      ones it read, not with none (the part stays named unavailable, so a later refresh tries
+      again);
+    - the district's names (`district`) when it has none: the events worker builds Principals
+      without the district directory, and a refresh may find the directory unreadable.
+    """
     kept: Principal = {**fresh}
+    named = before.get("district")
+    if "district" not in fresh and named is not None and named["id"] == fresh["user"].get("district"):
+        kept["district"] = named
+    missing = set(unavailable_parts(fresh)) - set(unavailable_parts(before))
     if "sections" in missing:
         kept["sections"] = before["sections"]
     if "resources" in missing:

@@ -639,13 +639,22 @@ class RosterStore:
         """The current generation and every resource record of it as stored (with
         `shared_sections` and `direct_users`), or None when there is no copy; records that do
         not unseal are left out."""
+        found = await self.records(district_id, "resources")
+        return (found[0].generation, found[1]) if found is not None else None
+
+    async def records(self, district_id: str, kind: str) -> tuple[CopyInfo, list[dict[str, Any]]] | None:
+        """What the current copy says of itself and every record of `kind` in it as stored
+        (kinds as `read_record`), or None when there is no copy; records that do not unseal are
+        left out. One scan of the whole generation: for what is read rarely (a resource event,
+        the district directory), never on every login."""
         info = await self.info(district_id)
         keys = next((k for k in self._keys if info is not None and k.key_id == info.key_id), None)
         if info is None or keys is None:
             return None
+        letter = b"r" if kind == "resources" else _KIND_LETTERS[kind]
         gen_key = self.generation_key(district_id, info.generation)
         records: list[dict[str, Any]] = []
-        async for name, sealed in self._redis.hscan_iter(gen_key, match=b"r*", count=1000):
+        async for name, sealed in self._redis.hscan_iter(gen_key, match=letter + b"*", count=1000):
             if not isinstance(name, bytes) or len(name) != 1 + _NAME_BYTES or not isinstance(sealed, bytes):
                 continue
             try:
@@ -654,7 +663,7 @@ class RosterStore:
                 continue
             if isinstance(record, dict):
                 records.append(record)
-        return info.generation, records
+        return info, records
 
     def cursor_key(self, district_id: str) -> str:
         """The district's events cursor (app.roster.events_cursor), read beside its copy."""
@@ -892,7 +901,8 @@ _KEEP: dict[type[BaseModel], frozenset[str]] = {
     School: frozenset({"id", "name", "school_number", "sis_id", "low_grade", "high_grade"}),
     Course: frozenset({"id", "name", "number"}),
     Term: frozenset({"id", "name", "start_date", "end_date"}),
-    District: frozenset({"id", "name", "state", "last_sync", "sis_type"}),
+    # `portal_url`: where the district directory sends people back to (app.roster.directory).
+    District: frozenset({"id", "name", "state", "last_sync", "sis_type", "portal_url"}),
 }
 
 

@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> Starlette:
                 event_log=EventLimiter(),
                 district_tokens=core.district_tokens,
                 roster=core.roster,
+                directory=core.directory,
                 metrics=metrics,
                 service_auth=ServiceAuthThrottle(
                     core.redis,

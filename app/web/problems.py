@@ -108,6 +108,8 @@ def problem(request: Request, code: str, headers: Mapping[str, str] | None = Non
             login_url="/auth/login",
             frontend_url=request.app.state.settings.frontend_url,
             headers=headers,
+            # Known once the failing login's district directory was (app.web.routes.login).
+            portal_url=getattr(request.state, "portal_url", None),
         )
     return json_problem(code, headers)
 
@@ -122,15 +124,28 @@ def wants_json(request: Request) -> bool:
 
 
 def page_problem(
-    code: str, *, login_url: str, frontend_url: str, headers: Mapping[str, str] | None = None
+    code: str,
+    *,
+    login_url: str,
+    frontend_url: str,
+    headers: Mapping[str, str] | None = None,
+    portal_url: str | None = None,
 ) -> Response:
+    """The friendly page; with `portal_url` (the district's Clever Portal, an https URL from the
+    district directory) it also offers the way back there."""
     problem = PROBLEMS[code]
+    portal_link = (
+        f'<a class="plain" href="{html.escape(portal_url, quote=True)}">Back to Clever</a>'
+        if portal_url
+        else ""
+    )
     body = _page().substitute(
         title=html.escape(problem.title),
         message=html.escape(problem.message),
         code=html.escape(code),
         login_url=html.escape(login_url, quote=True),
         frontend_url=html.escape(frontend_url, quote=True),
+        portal_link=portal_link,
     )
     page_headers = {
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"

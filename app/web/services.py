@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -13,8 +14,10 @@ from app.login.identity import OidcKeys
 from app.login.pending import PendingLogins
 from app.logs import EventLimiter
 from app.redis_client import RedisClient
+from app.roster.directory import DistrictDirectory
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import Roster
+from app.roster.principal import Directory
 from app.roster.source import person_roster
 from app.roster.store import RosterStore
 from app.sessions.store import SessionStore
@@ -22,6 +25,9 @@ from app.settings import Settings
 from app.web.cookies import Cookies
 from app.web.metrics import Metrics
 from app.web.throttle import ServiceAuthThrottle
+
+# Directory lookups under way, held until done (the event loop keeps only weak references).
+_directories: set[asyncio.Task[Directory | None]] = set()
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Services:
     pending: PendingLogins
     district_tokens: DistrictTokens
     roster: RosterStore
+    directory: DistrictDirectory
     metrics: Metrics
     event_log: EventLimiter
     service_auth: ServiceAuthThrottle
@@ -47,9 +54,35 @@ class Services:
         district_id: str,
         login_user_type: str | None,
         library_token: str | None = None,
-    ) -> Roster:
+    ) -> tuple[Roster, Directory | None]:
         """The person's roster for a login or a refresh (`app.roster.source.person_roster`, under
-        the service's settings), counted by where it came from and what of it is missing."""
+        the service's settings), counted by where it came from and what of it is missing; and
+        beside it, asked for at the same time, the district directory (None for a Library
+        login, or when it cannot be had now: app.roster.directory)."""
+        directory = None
+        if library_token is None:
+            directory = asyncio.create_task(self.directory.get(district_id))
+            # The directory never raises; should the roster fail, its fill runs on unawaited.
+            _directories.add(directory)
+            directory.add_done_callback(_directories.discard)
+        roster = await self._person_roster(
+            step,
+            user_id=user_id,
+            district_id=district_id,
+            login_user_type=login_user_type,
+            library_token=library_token,
+        )
+        return roster, await directory if directory is not None else None
+
+    async def _person_roster(
+        self,
+        step: Literal["login", "refresh"],
+        *,
+        user_id: str,
+        district_id: str,
+        login_user_type: str | None,
+        library_token: str | None,
+    ) -> Roster:
         roster = await person_roster(
             self.clever,
             self.district_tokens,

@@ -122,6 +122,17 @@ async def assert_page_shows(
     await expect(page.get_by_role("status")).to_have_text("Signed in.")
     await expect(page.locator("#greeting")).to_have_text(f"Hello, {full_name(user)}")
     await expect(section_of(page, "Who").locator("dd").first).to_have_text(full_name(user))
+    # The district and schools by name (the district directory), not by id.
+    district = store.district(user["district"])
+    assert district is not None
+    assert principal["district"]["name"] == district["name"]
+    shown = section_of(page, "Who").locator("dt", has_text="District").locator("+ dd")
+    await expect(shown).to_have_text(district["name"])
+    school_names = {school["id"]: school["name"] for school in store.all("schools")}
+    for role in principal["roles"].values():
+        for school in role.get("schools", []) if isinstance(role, dict) else []:
+            await expect(section_of(page, "Roles")).to_contain_text(school_names[school])
+            await expect(section_of(page, "Roles")).not_to_contain_text(school)
     roles = section_of(page, "Roles").locator("li")
     await expect(roles).to_contain_text([ROLE_LABELS[role] for role in expected_roles(user)])
     primary = roles.filter(has=page.locator(".badge", has_text="primary"))
@@ -252,6 +263,12 @@ async def test_logging_out_ends_the_session(stack: RunningStack, context: Browse
     await expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
     await expect(page.get_by_role("link", name="Log in with Clever")).to_be_visible()
     await expect(page.locator("#signed-in")).to_be_hidden()
+    # Still signed in to Clever: the page offers the district's Portal, as the session named it.
+    district = stack.store.district(demo_user(stack.store, "teacher")["district"])
+    assert district is not None
+    back = page.get_by_role("link", name="Back to Clever Portal")
+    await expect(back).to_be_visible()
+    await expect(back).to_have_attribute("href", district["portal_url"])
 
     names = {cookie.get("name") for cookie in await context.cookies()}
     assert "clever_session" not in names

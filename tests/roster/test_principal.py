@@ -6,7 +6,7 @@ import pytest
 
 from app.clever.models import Resource, Section, User
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
-from app.roster.principal import Principal, build_principal, normalise_user_type, primary_role
+from app.roster.principal import Directory, Principal, build_principal, normalise_user_type, primary_role
 
 TEACHER_STAFF: dict[str, Any] = {
     "id": "u-ts",
@@ -170,3 +170,56 @@ def test_a_library_principal_has_no_district_and_a_teachers_students() -> None:
     assert district["user"]["district"] == "d1"
     assert district["user"]["authorized_by"] == "district"
     assert "students" not in district["roles"]["teacher"]
+
+
+DIRECTORY = Directory(
+    district_id="d1",
+    name="Sandbox Unified",
+    portal_url="https://clever.com/in/sandbox",
+    schools={"s1": "Lincoln Elementary", "s2": "Hamilton Middle", "s3": "Unnamed by anyone here"},
+)
+
+
+def test_the_directory_names_the_district_and_only_the_schools_the_principal_names() -> None:
+    principal = build_principal(
+        User.model_validate(TEACHER_STAFF),
+        [Section.model_validate(SECTIONS[0])],
+        [],
+        login_user_type="teacher",
+        student_fields=DEFAULT_STUDENT_FIELDS,
+        directory=DIRECTORY,
+    )
+    assert principal["district"] == {
+        "id": "d1",
+        "name": "Sandbox Unified",
+        "portal_url": "https://clever.com/in/sandbox",
+        "schools": {"s1": "Lincoln Elementary", "s2": "Hamilton Middle"},
+    }
+
+
+def test_a_student_s_school_is_named_and_no_directory_means_no_district() -> None:
+    student = User.model_validate(STUDENT)
+    named = build_principal(
+        student, [], [], login_user_type="student", student_fields=DEFAULT_STUDENT_FIELDS, directory=DIRECTORY
+    )
+    assert named["district"]["schools"] == {"s1": "Lincoln Elementary"}
+    plain = build_principal(student, [], [], login_user_type="student", student_fields=DEFAULT_STUDENT_FIELDS)
+    assert "district" not in plain
+
+
+def test_another_districts_directory_or_a_library_login_names_nothing() -> None:
+    user = User.model_validate(TEACHER_STAFF)
+    other = Directory(district_id="d2", name="Elsewhere", portal_url=None, schools={"s1": "Not this one"})
+    assert "district" not in build_principal(
+        user, [], [], login_user_type=None, student_fields=DEFAULT_STUDENT_FIELDS, directory=other
+    )
+    library = build_principal(
+        user,
+        [],
+        [],
+        login_user_type=None,
+        student_fields=DEFAULT_STUDENT_FIELDS,
+        directory=DIRECTORY,
+        authorized_by="teacher",
+    )
+    assert "district" not in library

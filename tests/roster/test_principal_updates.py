@@ -95,3 +95,22 @@ def test_a_version_from_the_store_names_its_sync_time() -> None:
         "source": "store",
         "synced_at": "1970-01-01T00:00:10.000000Z",
     }
+
+
+NAMES = {"id": "d1", "name": "Sandbox Unified", "portal_url": None, "schools": {"s1": "Lincoln"}}
+
+
+def test_an_update_without_the_directory_keeps_the_names_the_session_had() -> None:
+    """The events worker builds its Principals without the district directory."""
+    named = cast(
+        Principal, {**_principal(roles=["teacher"], primary="teacher", fetched=100.0), "district": NAMES}
+    )
+    named["user"]["district"] = "d1"
+    fresh = _principal(roles=["teacher"], primary="teacher", fetched=200.0, first="B")
+    fresh["user"]["district"] = "d1"
+    after = apply_roster_update(named, {"kind": "principal", "principal": fresh})
+    assert after["user"]["name"]["first"] == "B"
+    assert after["district"] == NAMES
+    renamed = {**NAMES, "name": "Renamed"}
+    newer = cast(Principal, {**fresh, "district": renamed})
+    assert apply_roster_update(named, {"kind": "principal", "principal": newer})["district"] == renamed

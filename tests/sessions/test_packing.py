@@ -81,6 +81,7 @@ def test_a_record_round_trips_and_is_smaller_than_plain_deflate() -> None:
         pytest.param(lambda record: zlib.compress(orjson.dumps(record), 1), id="deflate"),
         pytest.param(orjson.dumps, id="plain-json"),
         pytest.param(lambda record: _deflated(record, packing._ZDICT_1), id="dictionary-1"),
+        pytest.param(lambda record: _deflated(record, packing._ZDICT_2), id="dictionary-2"),
     ],
 )
 def test_records_of_earlier_versions_still_read(earlier: Callable[[object], bytes]) -> None:
@@ -91,7 +92,7 @@ def test_records_of_earlier_versions_still_read(earlier: Callable[[object], byte
 def test_no_dictionary_a_stored_record_names_has_changed() -> None:
     # Sessions in Redis name their dictionary by checksum: an edited dictionary would make every
     # record written with it unreadable (the module's docstring: add one, never edit one).
-    assert sorted(packing._DICTIONARIES) == sorted([1935960182, 767789396])
+    assert sorted(packing._DICTIONARIES) == sorted([1935960182, 767789396, 377601184])
 
 
 def _deflated(record: object, zdict: bytes) -> bytes:
@@ -110,6 +111,44 @@ def test_saying_where_the_roster_came_from_costs_a_few_bytes() -> None:
     before = len(_deflated(without, packing._ZDICT_1))
     assert len(packing.pack(live)) <= before + 2
     assert len(packing.pack(stored)) <= before + 20
+
+
+def with_district(record: SessionRecord) -> SessionRecord:
+    """`record` with the district directory's part, placed as the builder places it."""
+    named = copy.deepcopy(record)
+    principal = named["principal"]
+    roster = principal.pop("roster")
+    principal["district"] = {
+        "id": named["district_id"],
+        "name": "Sandbox Unified School District",
+        "portal_url": "https://clever.com/in/sandbox-unified",
+        "schools": {"6863cdc0dc5eb9eeed000001": "Lincoln Elementary School"},
+    }
+    principal["roster"] = roster
+    return named
+
+
+def test_naming_the_district_and_its_schools_costs_about_fifty_bytes() -> None:
+    """The version-3 dictionary knows the district directory's part; a record without one
+    costs nothing more."""
+    plain, named = teacher_record(), with_district(teacher_record())
+    assert packing.unpack(packing.pack(named)) == named
+    assert len(packing.pack(plain)) <= len(_deflated(plain, packing._ZDICT_2))
+    assert len(packing.pack(named)) <= len(packing.pack(plain)) + 60
+    assert len(packing.pack(named)) < len(_deflated(named, packing._ZDICT_2)) - 30
+
+
+async def test_a_teachers_session_with_its_names_stays_under_3_kb_in_redis(
+    redis: Redis, key_prefix: str
+) -> None:
+    store = SessionStore(redis, KEYRING, idle_timeout=1800, absolute_timeout=8 * 3600, prefix=key_prefix)
+    principal = with_district(teacher_record())["principal"]
+    session = await store.create(
+        user_id="u1", district_id="d1", login_method="clever_sso", principal=principal
+    )
+    used = await redis.memory_usage(store.session_key(session.ticket), samples=0)
+    assert used is not None
+    assert used <= 3 * 1024
 
 
 def test_an_unknown_dictionary_is_refused() -> None:

@@ -143,18 +143,23 @@ async def _complete(
         raise AppError("district_not_allowed")
     # The district's fresh copy when it holds the person, else Clever (app.roster.source); a
     # Library login's roster is always read live, with the person's own token.
-    roster = await svc.person_roster(
+    roster, directory = await svc.person_roster(
         "login",
         user_id=who.user_id,
         district_id=who.district_id,
         login_user_type=who.login_user_type,  # a contact's linked students come in the same round trip
         library_token=who.access_token if who.library else None,
     )
+    if directory is not None:
+        # The error page offers the way back to the district's Clever Portal (app.web.problems).
+        request.state.portal_url = directory.portal_url
     if roster.user.id != who.user_id or (not who.library and roster.user.district != who.district_id):
         raise AppError("clever_error")
     if not roster.holds_any(settings.allowed_roles):
         raise AppError("role_not_allowed")
-    principal = roster.principal(login_user_type=who.login_user_type, student_fields=settings.student_fields)
+    principal = roster.principal(
+        login_user_type=who.login_user_type, student_fields=settings.student_fields, directory=directory
+    )
     # Shared classroom devices: a new login ends whatever session this browser had.
     if previous := request.cookies.get(svc.cookies.session_name):
         await svc.sessions.delete_ticket(previous)

@@ -112,14 +112,16 @@ async def refresh_session(request: Request) -> Response:
     primary_role = session.principal["user"]["primary_role"]
     settings = svc.settings
 
-    roster = await svc.person_roster(
+    roster, directory = await svc.person_roster(
         "refresh", user_id=session.user_id, district_id=session.district_id, login_user_type=primary_role
     )
     if not roster.holds_any(settings.allowed_roles):
         await svc.sessions.delete(session)  # as the events worker does when a role is lost
         raise AppError("role_not_allowed")
     principal = keeping_last_good(
-        roster.principal(login_user_type=primary_role, student_fields=settings.student_fields),
+        roster.principal(
+            login_user_type=primary_role, student_fields=settings.student_fields, directory=directory
+        ),
         session.principal,
     )
     return JSONResponse(session_body(await svc.sessions.replace_principal(session, principal)))

@@ -11,8 +11,8 @@ const ROLE_LABELS = {
 
 // The v3.1 student fields (STUDENT_FIELDS decides which reach the session), as a person reads them.
 const STUDENT_LABELS = {
-  school: "School id",
-  schools: "School ids",
+  school: "School",
+  schools: "Schools",
   grade: "Grade",
   graduation_year: "Graduation year",
   preferred_name: "Preferred name",
@@ -44,6 +44,14 @@ const YES_NO_FIELDS = new Set(["hispanic_ethnicity", "ell_status", "gifted_statu
 const GENDERS = { M: "Male", F: "Female", X: "Non-binary" };
 // Where the page keeps, across the sandbox's log-out round trip, what to say or do next.
 const NEXT_KEY = "demo-next";
+// The district's Clever Portal, kept across the log-out round trip to offer the way back there.
+const PORTAL_KEY = "demo-portal";
+// School id to name, from the session's `district.schools` (ids shown where it names none).
+let schoolNames = {};
+
+function schoolName(id) {
+  return schoolNames[id] || id;
+}
 
 const byId = (id) => document.getElementById(id);
 
@@ -100,8 +108,12 @@ function studentValue(name, value) {
       return `Yes: ${value.disability_type || "type not given"}${value.disability_code ? ` (${value.disability_code})` : ""}`;
     case "location":
       return [value.address, value.city, [value.state, value.zip].filter(Boolean).join(" ")].filter(Boolean).join(", ") || "—";
+    case "school":
+      return schoolName(value);
+    case "schools":
+      return value.map(schoolName).join(", ") || "—";
     case "enrollments":
-      return value.map((e) => `${e.school} (${[e.start_date, e.end_date].map((d) => (d || "").slice(0, 10)).join(" to ")})`);
+      return value.map((e) => `${schoolName(e.school)} (${[e.start_date, e.end_date].map((d) => (d || "").slice(0, 10)).join(" to ")})`);
     case "created":
     case "last_modified":
       return when(value);
@@ -165,7 +177,7 @@ function renderRoles(principal) {
     const info = details[role] || {};
     const extra = [];
     if (info.title) extra.push(`title: ${info.title}`);
-    if (info.schools && info.schools.length) extra.push(`school ids: ${info.schools.join(", ")}`);
+    if (info.schools && info.schools.length) extra.push(`schools: ${info.schools.map(schoolName).join(", ")}`);
     if (info.roles && info.roles.length) extra.push(`staff roles: ${info.roles.join(", ")}`);
     return el("li", {}, roleLabel(role), primary, extra.length ? ` (${extra.join("; ")})` : null);
   });
@@ -240,12 +252,17 @@ function renderRoster(roster) {
 function renderPrincipal(principal) {
   const user = principal.user || {};
   const roles = principal.roles || {};
+  // `district` names the district and the session's schools (the backend's district directory);
+  // absent for a Clever Library login, or when the directory could not be had: ids then.
+  const district = principal.district;
+  schoolNames = district?.schools || {};
+  const districtField = district
+    ? ["District", district.name || district.id]
+    : ["District id", user.district ? idCode(user.district) : "none (Clever Library)"];
   const parts = [
-    // The session holds the district's id, not its name (the Principal carries no names of
-    // districts or schools; a partner's backend would look them up in Clever's Data API).
     section(
       "Who",
-      fields([["Name", fullName(user.name)], ["Email", user.email], ["Clever id", idCode(user.id)], ["District id", idCode(user.district)]]),
+      fields([["Name", fullName(user.name)], ["Email", user.email], ["Clever id", idCode(user.id)], districtField]),
     ),
     renderRoles(principal),
     renderLegacyIds(user),
@@ -275,6 +292,19 @@ async function problem(response) {
   } catch {
     return `HTTP ${response.status}`;
   }
+}
+
+function takePortal() {
+  const portal = sessionStorage.getItem(PORTAL_KEY);
+  sessionStorage.removeItem(PORTAL_KEY);
+  return portal;
+}
+
+// After a log-out: the way back to the district's Clever Portal, when the session named one.
+function offerPortal(portal) {
+  if (!portal || !/^https:\/\//.test(portal)) return;
+  byId("back-to-portal-link").href = portal;
+  byId("back-to-portal").hidden = false;
 }
 
 class Demo {
@@ -307,6 +337,7 @@ class Demo {
     const ended = await this.act("/auth/logout", "Logged out.", "Logging out failed");
     if (!ended || !this.sandbox) {
       if (ended && next === "login") window.location.assign(byId("login-link").href);
+      else if (ended) offerPortal(takePortal());
       return;
     }
     sessionStorage.setItem(NEXT_KEY, next || "logged-out");
@@ -352,6 +383,9 @@ class Demo {
 
   render(principal, message, focus) {
     const user = principal.user || {};
+    // Logging out here leaves the person signed in to Clever: after it, offer their Portal.
+    if (principal.district?.portal_url) sessionStorage.setItem(PORTAL_KEY, principal.district.portal_url);
+    else sessionStorage.removeItem(PORTAL_KEY);
     byId("greeting").textContent = `Hello, ${fullName(user.name)}`;
     renderPrincipal(principal);
     show(true);
@@ -404,8 +438,12 @@ async function start() {
     window.location.assign(byId("login-link").href);
     return;
   }
+  const portal = takePortal();
   await demo.load(next === "logged-out");
-  if (next === "logged-out") setStatus("Logged out.");
+  if (next === "logged-out") {
+    setStatus("Logged out.");
+    offerPortal(portal);
+  }
 }
 
 start();
