@@ -7,7 +7,7 @@
 "use strict";
 
 const express = require("express");
-const { introspection, gatewayHeaders } = require("./clever-login");
+const { introspection, gatewayHeaders } = require("clever-login-express");
 
 function createApp(who) {
   const app = express();

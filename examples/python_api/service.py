@@ -1,6 +1,8 @@
 """A partner's own API, learning who calls it from clever-login (docs/integrate.md).
 
-Run it beside a backend started with `SERVICE_CLIENTS=reports:<secret>`:
+It uses the package in clients/python (`pip install './clients/python[starlette]'`; the root
+project's tests find it without installing). Run it beside a backend started with
+`SERVICE_CLIENTS=reports:<secret>`:
 
     CLEVER_LOGIN_URL=http://127.0.0.1:8000 CLEVER_LOGIN_CLIENT=reports CLEVER_LOGIN_SECRET=<secret> \\
         uvicorn --factory examples.python_api.service:from_environment --port 8100
@@ -21,14 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from examples.python_api.clever_login_client import (
-    CleverUser,
-    Introspector,
-    NotLoggedIn,
-    from_gateway_headers,
-    session_ticket,
-    user_or_error,
-)
+from clever_login_client import CleverUser, Introspector, NotLoggedIn, from_gateway_headers
+from clever_login_client.starlette import session_ticket, user_or_error
 
 
 def create_api(introspector: Introspector | None) -> Starlette:

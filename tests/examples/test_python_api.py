@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from examples.python_api.clever_login_client import Introspector
+from clever_login_client import Introspector
 from examples.python_api.service import create_api, from_environment
+from tests.clients.support import logged_in_ticket
 from tests.conftest import RunningSandbox
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET
 from tests.support.browser import Browser
@@ -36,12 +37,6 @@ def api_client(introspector: Introspector | None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_api(introspector)), base_url="http://api"
     )
-
-
-async def logged_in_ticket(browser: Browser, user_id: str) -> str:
-    landed = await browser.login(user_id)
-    assert landed.response.status_code == 302, landed.response.text
-    return next(c.value for c in browser.http.cookies.jar if c.name.startswith("clever_session") and c.value)
 
 
 async def test_the_api_learns_the_user_by_introspection_and_remembers_it_briefly(

@@ -5,7 +5,7 @@
 const assert = require("node:assert/strict");
 const { test } = require("node:test");
 const { createApp } = require("../app");
-const { introspection, gatewayHeaders } = require("../clever-login");
+const { introspection, gatewayHeaders } = require("clever-login-express");
 
 const env = process.env;
 const backendUrl = env.CLEVER_LOGIN_URL;

@@ -1,5 +1,6 @@
 // Who is calling? Express middleware for a partner's service behind clever-login
-// (docs/integrate.md). Node 18+ (global fetch); no other dependency.
+// (docs/integrate.md; clients/node/README.md). Node 18+ (global fetch); no other dependency, and
+// Express (4 or 5) only as the app it is mounted in.
 //
 // introspection(): asks clever-login's POST /auth/introspect (HTTP Basic with a name and secret
 //   from the backend's SERVICE_CLIENTS) about the ticket the request carries, remembering each
@@ -9,7 +10,8 @@
 //
 // Either sets req.cleverUser = { userId, districtId, roles, primaryRole, principal } and calls
 // next(), or answers 401 no_session (no live session) or 503 login_unavailable (clever-login could
-// not be asked: nobody is let in unchecked).
+// not be asked: nobody is let in unchecked). These are the service's own answers, not
+// clever-login's error codes.
 "use strict";
 
 const crypto = require("node:crypto");

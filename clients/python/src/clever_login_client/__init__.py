@@ -1,4 +1,4 @@
-"""Who is calling? For a partner's Starlette (or FastAPI) service behind clever-login.
+"""Who is calling? For a partner's own service behind clever-login.
 
 Two ways to learn it, as docs/integrate.md explains:
 
@@ -9,10 +9,10 @@ Two ways to learn it, as docs/integrate.md explains:
   read the `X-Clever-*` headers it set. Only there: anywhere else a client can send them itself.
 
 Both give a `CleverUser`, or raise `NotLoggedIn` (answer 401) or `LoginBackendUnavailable` (answer
-503: nobody can be checked, and nobody is let in unchecked). `user_or_error` maps those onto
-responses for a Starlette route.
+503: nobody can be checked, and nobody is let in unchecked). For a Starlette (or FastAPI) service,
+`clever_login_client.starlette` finds the ticket on a request and maps those onto responses.
 
-Depends on httpx and Starlette only.
+This module depends on httpx only; the Starlette part is the `starlette` extra.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 # Short: a session ended at clever-login (logout, a deleted user) is still believed here for at
 # most this long. Raise it only as far as that delay is acceptable.
@@ -53,13 +51,13 @@ class CleverUser:
     principal: Mapping[str, Any] = field(default_factory=dict)
 
 
-def session_ticket(request: Request) -> str | None:
+def ticket_from(authorization: str, cookies: Mapping[str, str]) -> str | None:
     """The ticket a request carries: `Authorization: Bearer`, else clever-login's session cookie
     (present only when this service is served on the login backend's own host)."""
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    for name, value in request.cookies.items():
+    for name, value in cookies.items():
         if name.startswith(SESSION_COOKIE_PREFIXES) and value:
             return value
     return None
@@ -129,7 +127,7 @@ class Introspector:
             # 401/403 here is our own service credential being refused: a configuration error,
             # not the caller's fault, and no more a reason to let anyone in than an outage.
             raise LoginBackendUnavailable(f"introspection answered {answer.status_code}")
-        body = answer.json()
+        body: dict[str, Any] = answer.json()
         if not body.get("active"):
             return None, self._cache_seconds
         user = CleverUser(
@@ -148,15 +146,14 @@ class Introspector:
             self._cache.popitem(last=False)
 
 
-async def user_or_error(find: Awaitable[CleverUser]) -> CleverUser | Response:
-    """The user, or the response to send instead: 401 `no_session`, 503 `login_unavailable`."""
-    try:
-        return await find
-    except NotLoggedIn:
-        return JSONResponse({"error": "no_session", "message": "Log in first."}, status_code=401)
-    except LoginBackendUnavailable:
-        return JSONResponse(
-            {"error": "login_unavailable", "message": "Cannot check who you are right now; try again soon."},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+__all__ = [
+    "DEFAULT_CACHE_ENTRIES",
+    "DEFAULT_CACHE_SECONDS",
+    "SESSION_COOKIE_PREFIXES",
+    "CleverUser",
+    "Introspector",
+    "LoginBackendUnavailable",
+    "NotLoggedIn",
+    "from_gateway_headers",
+    "ticket_from",
+]
