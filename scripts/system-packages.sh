@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the end-to-end tests use: Chromium (driven by Playwright), nginx (the gateway
-# in front of /auth/verify), and node with npm (examples/node_api, tested with `node --test`). Installs what is missing when it can (root with apt-get); otherwise
+# in front of /auth/verify), and node with npm (examples/node_api and clients/node, tested with
+# `node --test`). Installs what is missing when it can (root with apt-get); otherwise
 # says so, and those tests skip with the reason.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/debian-packages.sh"
