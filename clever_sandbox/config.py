@@ -48,9 +48,10 @@ class SandboxConfig:
     student records lack the sensitive fields (`SENSITIVE_STUDENT_FIELDS`): absent, not empty.
     `scope_error`: that error as `"json"` (403 `{"message": "Resource not in token's scopes"}`)
     or `"html"` (Clever's HTML page, which partners report on token and scope mix-ups).
-    `sparse_students`: every student record carries only what Clever's docs guarantee (id,
-    district, first and last name, created, last_modified) and a student role with no fields:
-    the definitions require none of them.
+    `sparse_students`: every student record carries only what Clever guarantees: id, district,
+    first and last name, created and last_modified, and in its student role legacy_id, school,
+    schools, enrollments, created and last_modified (what the definitions validate and never
+    allow to be null); no email, grade, demographics or anything else.
     `user_type_spelling`: how id_tokens and `/userinfo` spell `user_type`: `"roles"` as the v3
     roles keys (`district_admin`, `staff`), `"spaced"` with `district admin` as Clever's OIDC
     page writes it, `"school_admin"` with staff logins as `school_admin`, their pre-v3 name.

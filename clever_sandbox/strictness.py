@@ -32,8 +32,11 @@ SENSITIVE_STUDENT_FIELDS = frozenset(
     }
 )
 MISSING_SCOPE_MESSAGE = "Resource not in token's scopes"
-# What Clever's docs guarantee on every user record; the definitions require nothing at all.
+# What a user record always holds: the fields Clever's docs guarantee, the ones its definitions
+# validate (`x-validation`) and never allow to be null, and `name` with its first and last.
 _GUARANTEED_USER_FIELDS = ("id", "district", "created", "last_modified")
+# The same for a student role (v3.0 and v3.1 alike); every other field of it may be left out.
+_GUARANTEED_STUDENT_FIELDS = ("created", "enrollments", "last_modified", "legacy_id", "school", "schools")
 
 
 def hidden_student_fields(config: SandboxConfig) -> frozenset[str]:
@@ -59,13 +62,14 @@ def missing_scope(config: SandboxConfig) -> Response:
 
 
 def sparse_user(user: Record) -> Record:
-    """A student's user record with only the guaranteed fields and an empty student role; anyone
-    else's unchanged. Never changes `user`."""
+    """A student's user record with only the guaranteed fields, in it and in its student role;
+    anyone else's unchanged. Never changes `user`."""
     roles = user.get("roles") or {}
     if "student" not in roles:
         return user
     sparse: Record = {key: user[key] for key in _GUARANTEED_USER_FIELDS if key in user}
     name = user.get("name") or {}
     sparse["name"] = {key: name[key] for key in ("first", "last") if key in name}
-    sparse["roles"] = {"student": {}}
+    student = roles["student"]
+    sparse["roles"] = {"student": {key: student[key] for key in _GUARANTEED_STUDENT_FIELDS if key in student}}
     return sparse
