@@ -14,13 +14,13 @@ from tests.conftest import RunningSandbox
 from tests.sandbox.modes import sandbox_in_mode
 from tests.sandbox.test_conformance import authorize, exchange, jwt_claims
 
+# A sandbox in one mode, and a client with its main district's token.
+InMode = tuple[RunningSandbox, httpx.AsyncClient]
+
 
 @pytest.fixture
-async def district_client(
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[tuple[RunningSandbox, httpx.AsyncClient]]:
-    """A sandbox in the mode the test is parametrized with, and a client with its main
-    district's token."""
+async def in_mode(request: pytest.FixtureRequest) -> AsyncIterator[InMode]:
+    """The mode the test is parametrized with (indirectly)."""
     with sandbox_in_mode(request.param) as running:
         store = running.sandbox.store
         token = running.sandbox.tokens.district_token(store.district_ids()[0], running.config.client_id)
@@ -48,11 +48,9 @@ def _resources_paths(running: RunningSandbox) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("district_client", ["no_resources_scope"], indirect=True)
-async def test_without_the_resources_scope_every_resources_path_is_refused(
-    district_client: tuple[RunningSandbox, httpx.AsyncClient],
-) -> None:
-    running, client = district_client
+@pytest.mark.parametrize("in_mode", ["no_resources_scope"], indirect=True)
+async def test_without_the_resources_scope_every_resources_path_is_refused(in_mode: InMode) -> None:
+    running, client = in_mode
     for version in ("v3.0", "v3.1"):
         for path in _resources_paths(running):
             answer = await client.get(f"/{version}{path}")
@@ -67,28 +65,21 @@ async def test_without_the_resources_scope_every_resources_path_is_refused(
     assert all("read:resources" not in item["scopes"] for item in listed.json()["data"])
 
 
-@pytest.mark.parametrize("district_client", ["no_resources_scope_html"], indirect=True)
-async def test_the_missing_scope_may_come_as_an_html_page(
-    district_client: tuple[RunningSandbox, httpx.AsyncClient],
-) -> None:
-    running, client = district_client
+@pytest.mark.parametrize("in_mode", ["no_resources_scope_html"], indirect=True)
+async def test_the_missing_scope_may_come_as_an_html_page(in_mode: InMode) -> None:
+    running, client = in_mode
     for path in _resources_paths(running):
         answer = await client.get(f"/v3.1{path}")
         assert answer.headers["content-type"].startswith("text/html"), path
         assert answer.status_code == 404
 
 
-@pytest.mark.parametrize("district_client", ["no_resources_scope"], indirect=True)
-async def test_without_the_resources_scope_the_feed_holds_no_resource_events(
-    district_client: tuple[RunningSandbox, httpx.AsyncClient],
-) -> None:
-    running, client = district_client
+@pytest.mark.parametrize("in_mode", ["no_resources_scope"], indirect=True)
+async def test_without_the_resources_scope_the_feed_holds_no_resource_events(in_mode: InMode) -> None:
+    running, client = in_mode
     store = running.sandbox.store
     resource = store.all("resources")[0]
-    control = httpx.AsyncClient(base_url=running.url)
-    async with control:
-        changed = await control.patch(f"/sandbox/resources/{resource['id']}", json={"title": "Renamed"})
-        assert changed.status_code < 300, changed.text
+    await _change(running, f"/sandbox/resources/{resource['id']}", {"title": "Renamed"})
     (event,) = [e for e in store.events() if e["type"].startswith("resources.")]
     for version in ("v3.0", "v3.1"):
         feed = (await client.get(f"/{version}/events")).json()["data"]
@@ -96,6 +87,13 @@ async def test_without_the_resources_scope_the_feed_holds_no_resource_events(
         assert (await client.get(f"/{version}/events/{event['id']}")).status_code == 404
         typed = await client.get(f"/{version}/events", params={"record_type": "resources"})
         assert typed.json()["data"] == []
+
+
+async def _change(running: RunningSandbox, path: str, body: dict[str, Any]) -> None:
+    """A PATCH through the control API, as tests change the roster."""
+    async with httpx.AsyncClient(base_url=running.url) as control:
+        changed = await control.patch(path, json=body)
+    assert changed.status_code < 300, changed.text
 
 
 async def _all(client: httpx.AsyncClient, url: str, **params: str) -> list[dict[str, Any]]:
@@ -111,22 +109,18 @@ async def _all(client: httpx.AsyncClient, url: str, **params: str) -> list[dict[
         answer = await client.get(following[0])
 
 
-@pytest.mark.parametrize("district_client", ["no_sensitive_scope"], indirect=True)
-async def test_without_the_sensitive_scope_those_fields_are_absent(
-    district_client: tuple[RunningSandbox, httpx.AsyncClient],
-) -> None:
-    running, client = district_client
+@pytest.mark.parametrize("in_mode", ["no_sensitive_scope"], indirect=True)
+async def test_without_the_sensitive_scope_those_fields_are_absent(in_mode: InMode) -> None:
+    running, client = in_mode
     store = running.sandbox.store
     student = next(user for user in store.all("users") if "student" in user["roles"])
-    async with httpx.AsyncClient(base_url=running.url) as control:
-        # A change to a sensitive field alone is no change the app may see.
-        changed = await control.patch(
-            f"/sandbox/users/{student['id']}",
-            json={"roles": {"student": {"ell_status": "Y", "iep_status": "Y"}}},
-        )
-        assert changed.status_code < 300, changed.text
-        named = await control.patch(f"/sandbox/users/{student['id']}", json={"name": {"first": "Renamed"}})
-        assert named.status_code < 300, named.text
+    # A change to sensitive fields alone is no change the app may see.
+    await _change(
+        running,
+        f"/sandbox/users/{student['id']}",
+        {"roles": {"student": {"ell_status": "Y", "iep_status": "Y"}}},
+    )
+    await _change(running, f"/sandbox/users/{student['id']}", {"name": {"first": "Renamed"}})
     stored = {user["id"]: user for user in store.all("users")}
     for version in ("v3.0", "v3.1"):
         students = await _all(client, f"/{version}/users", role="student")
@@ -145,11 +139,9 @@ async def test_without_the_sensitive_scope_those_fields_are_absent(
     assert set(stored[student["id"]]["roles"]["student"]) >= SENSITIVE_STUDENT_FIELDS
 
 
-@pytest.mark.parametrize("district_client", ["sparse_students"], indirect=True)
-async def test_sparse_students_carry_only_what_clever_guarantees(
-    district_client: tuple[RunningSandbox, httpx.AsyncClient],
-) -> None:
-    running, client = district_client
+@pytest.mark.parametrize("in_mode", ["sparse_students"], indirect=True)
+async def test_sparse_students_carry_only_what_clever_guarantees(in_mode: InMode) -> None:
+    running, client = in_mode
     students = await _all(client, "/v3.1/users", role="student")
     assert students
     for record in students:
