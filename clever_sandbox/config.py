@@ -9,6 +9,22 @@ DEFAULT_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
 
 RateHeaders = Literal["every", "on_429"]
 
+# The scopes of Clever's own example district-app token (README, "The Clever sandbox").
+DISTRICT_SCOPES = frozenset(
+    {
+        "read:district_admins", "read:districts", "read:resources", "read:school_admins",
+        "read:schools", "read:sections", "read:student_contacts", "read:students", "read:teachers",
+        "read:user_id",
+    }
+)  # fmt: skip
+RESOURCES_SCOPE = "read:resources"
+# Clever grants the sensitive student fields on request, as extra scopes, but publishes no name
+# for them: this one is the sandbox's own.
+SENSITIVE_SCOPE = "read:students_sensitive"
+DEFAULT_SCOPES = DISTRICT_SCOPES | {SENSITIVE_SCOPE}
+ScopeError = Literal["json", "html"]
+UserTypeSpelling = Literal["roles", "spaced", "school_admin"]
+
 
 @dataclass(frozen=True, slots=True)
 class SandboxConfig:
@@ -23,6 +39,22 @@ class SandboxConfig:
     `rate_headers` says
     which answers carry `X-RateLimit-*`: `"on_429"` only the throttled ones, as Clever documents,
     or `"every"` answer to a bearer token.
+
+    Strictness, for a service that must work with less than the demo app gets
+    (README, "Strict modes"):
+    `scopes`: what the district granted the app. Without `read:resources`, every resources path
+    (`/resources...`, `/{users,sections,courses}/{id}/resources`) answers the missing-scope
+    error and the event feed holds no `resources.*` events; without `read:students_sensitive`,
+    student records lack the sensitive fields (`SENSITIVE_STUDENT_FIELDS`): absent, not empty.
+    `scope_error`: that error as `"json"` (403 `{"message": "Resource not in token's scopes"}`)
+    or `"html"` (Clever's HTML page, which partners report on token and scope mix-ups).
+    `sparse_students`: every student record carries only what Clever guarantees: id, district,
+    first and last name, created and last_modified, and in its student role legacy_id, school,
+    schools, enrollments, created and last_modified (what the definitions validate and never
+    allow to be null); no email, grade, demographics or anything else.
+    `user_type_spelling`: how id_tokens and `/userinfo` spell `user_type`: `"roles"` as the v3
+    roles keys (`district_admin`, `staff`), `"spaced"` with `district admin` as Clever's OIDC
+    page writes it, `"school_admin"` with staff logins as `school_admin`, their pre-v3 name.
     """
 
     client_id: str = DEFAULT_CLIENT_ID
@@ -38,3 +70,8 @@ class SandboxConfig:
     id_token_ttl_seconds: int = 3600
     # Clever adds an id_token to token answers only for apps it has set up for OIDC.
     oidc_enabled: bool = True
+    # Strictness: data and scopes
+    scopes: frozenset[str] = DEFAULT_SCOPES
+    scope_error: ScopeError = "json"
+    sparse_students: bool = False
+    user_type_spelling: UserTypeSpelling = "roles"

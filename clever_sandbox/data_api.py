@@ -25,6 +25,7 @@ from clever_sandbox.paging import PagingError, page_links, parse_page_request, s
 from clever_sandbox.roster import Roster, section_teacher_ids
 from clever_sandbox.state import Sandbox
 from clever_sandbox.store import SandboxStore
+from clever_sandbox.strictness import hidden_student_fields, missing_scope, reads_resources, resources_granted
 from clever_sandbox.tokens import Grant, authenticate
 from clever_sandbox.versions import VERSIONS, Version, event_for_version, for_version
 
@@ -213,13 +214,21 @@ def _not_found() -> Response:
     return api_error(404, NOT_FOUND_MESSAGE)
 
 
-def _answer_one(answer: One, grant: Grant, version: Version, *, check: bool = True) -> Response:
+def _hidden(request: Request) -> frozenset[str]:
+    sandbox: Sandbox = request.app.state.sandbox
+    return hidden_student_fields(sandbox.config)
+
+
+def _answer_one(
+    answer: One, request: Request, grant: Grant, version: Version, *, check: bool = True
+) -> Response:
     record = answer.record
     if record is None or (check and not _visible(answer.kind, record, grant.district_id)):
         return _not_found()
     # The definitions' Link allows only self/next/prev, so a single object links to itself only.
     links = [{"rel": "self", "uri": f"/{version}/{answer.kind}/{record['id']}"}]
-    return JSONResponse({"data": for_version(answer.kind, record, version), "links": links})
+    shown = for_version(answer.kind, record, version, _hidden(request))
+    return JSONResponse({"data": shown, "links": links})
 
 
 def _answer_many(answer: Many, request: Request, version: Version) -> Response:
@@ -228,7 +237,8 @@ def _answer_many(answer: Many, request: Request, version: Version) -> Response:
     except PagingError as exc:
         return api_error(exc.status, exc.message)
     page = select_page(answer.records, page_request, answer.keep)
-    items = [{"data": for_version(answer.kind, record, version)} for record in page]
+    hidden = _hidden(request)
+    items = [{"data": for_version(answer.kind, record, version, hidden)} for record in page]
     links = page_links(request.url.path, request.query_params.multi_items(), page)
     return JSONResponse({"data": items, "links": links})
 
@@ -259,6 +269,8 @@ def _data_route(version: Version, endpoint: Endpoint) -> Route:
 
     def answer(request: Request, sandbox: Sandbox, grant: Grant) -> Response:
         record_id = request.path_params.get("id", "")
+        if reads_resources(endpoint.path) and not resources_granted(sandbox.config):
+            return missing_scope(sandbox.config)
         if grant.authorized_by == "teacher":
             return _library_answer(request, sandbox, grant, endpoint, version)
         if grant.kind == "user":
@@ -281,7 +293,7 @@ def _data_route(version: Version, endpoint: Endpoint) -> Route:
         call = Call(sandbox.store, grant, record, _options(request.query_params, endpoint.choices))
         result = endpoint.resolve(call)
         if isinstance(result, One):
-            return _answer_one(result, grant, version)
+            return _answer_one(result, request, grant, version)
         return _answer_many(result, request, version)
 
     async def handle(request: Request) -> Response:
@@ -307,7 +319,7 @@ def _library_answer(
         if found is None:
             return _not_found()
         if endpoint.path == "/sections/{id}":
-            return _answer_one(One("sections", found), grant, version, check=False)
+            return _answer_one(One("sections", found), request, grant, version, check=False)
         users = store.roster.users_of_section(found, **_options(request.query_params, endpoint.choices))
         return _answer_many(Many("users", users), request, version)
     people = {grant.user_id} | {
@@ -319,7 +331,7 @@ def _library_answer(
     if user is None or (endpoint.path in _LIBRARY_OWN_PATHS and record_id != grant.user_id):
         return _not_found()
     if endpoint.path == "/users/{id}":
-        return _answer_one(One("users", user), grant, version, check=False)
+        return _answer_one(One("users", user), request, grant, version, check=False)
     if endpoint.path == "/users/{id}/sections":
         return _answer_many(Many("sections", shared), request, version)
     role = "student" if endpoint.path == "/users/{id}/mystudents" else "teacher"
@@ -361,16 +373,20 @@ def _event_school_ids(event: Mapping[str, Any]) -> set[str]:
 def _event_keep(grant: Grant, request: Request, version: Version) -> Keep:
     record_types = {kind.removesuffix("s") + "s" for kind in request.query_params.getlist("record_type")}
     school = request.query_params.get("school")
+    sandbox: Sandbox = request.app.state.sandbox
+    hidden, resources = _hidden(request), resources_granted(sandbox.config)
 
     def keep(event: Mapping[str, Any]) -> bool:
         kind = str(event["type"]).partition(".")[0]
         if record_types and kind not in record_types:
             return False
+        if kind == "resources" and not resources:
+            return False  # outside the app's scopes
         if not _visible(kind, event["data"]["object"], grant.district_id):
             return False
         if school and school not in _event_school_ids(event):
             return False
-        return event_for_version(event, version) is not None
+        return event_for_version(event, version, hidden) is not None
 
     return keep
 
@@ -391,7 +407,8 @@ def _events_routes(version: Version) -> list[BaseRoute]:
         except PagingError as exc:
             return api_error(exc.status, exc.message)
         page = select_page(sandbox.store.events(), page_request, _event_keep(grant, request, version))
-        items = [{"data": event_for_version(event, version)} for event in page]
+        hidden = _hidden(request)
+        items = [{"data": event_for_version(event, version, hidden)} for event in page]
         links = page_links(request.url.path, request.query_params.multi_items(), page)
         return JSONResponse({"data": items, "links": links})
 
@@ -402,8 +419,9 @@ def _events_routes(version: Version) -> list[BaseRoute]:
         if found is None:
             return _not_found()
         kind = str(found["type"]).partition(".")[0]
-        shown = event_for_version(found, version)
-        if shown is None or not _visible(kind, found["data"]["object"], grant.district_id):
+        shown = event_for_version(found, version, _hidden(request))
+        hidden_kind = kind == "resources" and not resources_granted(sandbox.config)
+        if shown is None or hidden_kind or not _visible(kind, found["data"]["object"], grant.district_id):
             return _not_found()
         links = [{"rel": "self", "uri": f"/{version}/events/{found['id']}"}]
         return JSONResponse({"data": shown, "links": links})

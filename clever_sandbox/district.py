@@ -297,6 +297,7 @@ def build_districts(seed: int, students: int) -> SeedData:
     _main_district(builder, students)
     _second_district(builder)
     _library(builder)
+    _mixed_roles(builder)
     builder.data.next_serial = builder.ids.serial
     return builder.data
 
@@ -444,15 +445,19 @@ def _employee(
     teaches: list[str] | None = None,
     title: str | None = None,
     staff: _Staff | None = None,
+    admin_title: str | None = None,
 ) -> Record:
-    """A teacher of the schools `teaches` (titled `title`), a staff member, or both: one user id,
-    a legacy id per role. The teacher role is built first, then the staff role, then the user,
-    the order the seeded ids and random draws follow."""
+    """A teacher of the schools `teaches` (titled `title`), a staff member, a district admin
+    (titled `admin_title`), or several of these: one user id, a legacy id per role. The teacher
+    role is built first, then the staff role, then the admin role, then the user, the order the
+    seeded ids and random draws follow."""
     roles: Record = {}
     if teaches is not None:
         roles["teacher"] = _teacher_role(b, district_id, name, teaches, title)
     if staff is not None:
         roles["staff"] = _staff_role(b, name, staff)
+    if admin_title is not None:
+        roles["district_admin"] = {"legacy_id": b.legacy_id(), "title": admin_title}
     return b.user(district_id, name, email, roles)
 
 
@@ -980,3 +985,42 @@ def _library(b: _Builder) -> None:
         ),
         DemoLogin(students[2]["id"], _label(students[2], "Library student"), "", "student"),
     ]
+
+
+def _mixed_roles(b: _Builder) -> None:
+    """The other role mixes Clever allows one person, at the small charter district, where a few
+    people do several jobs: the director who also teaches, the office manager who is also its
+    tech staff, and the principal who does all three (README, "Multi-role users"). Built last,
+    so that every other seeded id stays as it was; they teach no sections."""
+    did = b.data.districts[1]["id"]
+    (school,) = (school["id"] for school in b.data.schools if school["district"] == did)
+    people = (
+        ("Chris", "Howard", {"teaches": [school], "title": "History Teacher"}, "Director"),
+        (
+            "Jamie",
+            "Alvarez",
+            {"staff": _Staff([school], ["SchoolTechLead"], "Office Manager", "Operations")},
+            "Data Coordinator",
+        ),
+        (
+            "Robin",
+            "Castillo",
+            {
+                "teaches": [school],
+                "title": "Reading Teacher",
+                "staff": _Staff([school], ["PortalOnly"], "Principal", "Administration"),
+            },
+            "Head of School",
+        ),
+    )
+    for first, last, employment, admin_title in people:
+        name = _adult_name(first, last)
+        person = _employee(
+            b, did, name, _email(name, "lakeside.example.org"), admin_title=admin_title, **employment
+        )
+        held = [role for role in ("teacher", "staff", "district_admin") if role in person["roles"]]
+        mix = " and ".join(role.replace("_", " ") for role in held)
+        b.data.demo_logins += [
+            DemoLogin(person["id"], _label(person, f"{mix}, as {role.replace('_', ' ')}"), did, role)
+            for role in held
+        ]

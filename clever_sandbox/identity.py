@@ -2,7 +2,8 @@
 
 `user_type` (the role of this login) is spelled as the v3 `roles` keys are: `student`,
 `teacher`, `staff`, `district_admin` and `contact`. Clever's pages write the admin value
-both as "district admin" and `district_admin`; the sandbox always sends `district_admin`.
+both as "district admin" and `district_admin`, and pre-v3 answers called staff `school_admin`;
+`SandboxConfig.user_type_spelling` picks which of these the sandbox sends (`spelled`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from clever_sandbox.config import UserTypeSpelling
 from clever_sandbox.errors import SandboxHTTPError, api_error
 from clever_sandbox.keys import ALGORITHM
 from clever_sandbox.state import Sandbox
@@ -66,8 +68,28 @@ def login_user(record: Record, user_type: str) -> LoginUser | None:
     )
 
 
+# The other spellings each mode sends, by role; a role not named is sent as its roles key.
+_SPELLINGS: dict[UserTypeSpelling, dict[str, str]] = {
+    "roles": {},
+    "spaced": {"district_admin": "district admin"},
+    "school_admin": {"staff": "school_admin"},
+}
+
+
+def spelled(user_type: str, spelling: UserTypeSpelling = "roles") -> str:
+    """`user_type` (a roles key) as an id_token or `/userinfo` of this spelling writes it."""
+    return _SPELLINGS[spelling].get(user_type, user_type)
+
+
 def id_token_claims(
-    user: LoginUser, *, issuer: str, client_id: str, nonce: str | None, issued_at: int, ttl_seconds: int
+    user: LoginUser,
+    *,
+    issuer: str,
+    client_id: str,
+    nonce: str | None,
+    issued_at: int,
+    ttl_seconds: int,
+    spelling: UserTypeSpelling = "roles",
 ) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -77,7 +99,7 @@ def id_token_claims(
         "sub": user.id,
         "multi_role_user_id": user.id,
         "user_id": user.legacy_id,
-        "user_type": user.user_type,
+        "user_type": spelled(user.user_type, spelling),
         "district": user.district,
         "email_verified": False,
         "given_name": user.first,
@@ -90,7 +112,9 @@ def id_token_claims(
     return claims
 
 
-def userinfo_body(user: LoginUser, authorized_by: str = "district") -> dict[str, Any]:
+def userinfo_body(
+    user: LoginUser, authorized_by: str = "district", spelling: UserTypeSpelling = "roles"
+) -> dict[str, Any]:
     """A Library login (`authorized_by` "teacher") has no district: the keys are left out."""
     district = (
         {"district_id": user.district, "district": user.district} if authorized_by == "district" else {}
@@ -99,7 +123,7 @@ def userinfo_body(user: LoginUser, authorized_by: str = "district") -> dict[str,
         "sub": user.id,
         "user_id": user.legacy_id,
         "multi_role_user_id": user.id,
-        "user_type": user.user_type,
+        "user_type": spelled(user.user_type, spelling),
         **district,
         "name": {"first": user.first, "last": user.last, "middle": user.middle or ""},
         "schools": list(user.schools),
@@ -202,7 +226,8 @@ async def userinfo(request: Request) -> Response:
         # The person (or this role of theirs) is gone since the login: the token no longer
         # stands for anyone.
         return api_error(401, "Your OAuth2 token is incorrect or has expired", headers=headers)
-    return JSONResponse(userinfo_body(user, grant.authorized_by), headers=headers)
+    spelling = sandbox_of(request).config.user_type_spelling
+    return JSONResponse(userinfo_body(user, grant.authorized_by, spelling), headers=headers)
 
 
 async def me(request: Request) -> Response:

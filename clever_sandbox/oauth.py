@@ -35,10 +35,6 @@ from clever_sandbox.tokens import CodeError
 
 SIGN_IN_COOKIE = "clever_sandbox_signin"
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest, unpadded
-DISTRICT_SCOPES = (
-    "read:district_admins", "read:districts", "read:resources", "read:school_admins", "read:schools",
-    "read:sections", "read:student_contacts", "read:students", "read:teachers", "read:user_id",
-)  # fmt: skip
 
 # Picker groups, in page order.
 _KINDS = (
@@ -417,6 +413,7 @@ async def exchange_code(request: Request) -> Response:
             nonce=issued.nonce,
             issued_at=int(time.time()),
             ttl_seconds=sandbox.config.id_token_ttl_seconds,
+            spelling=sandbox.config.user_type_spelling,
         )
         answer["id_token"] = sandbox.keys.sign(claims)
     return _token_answer(answer)
@@ -453,7 +450,7 @@ async def list_district_tokens(request: Request) -> Response:
                 "created": _created(grant.created_at),
                 "owner": {"type": "district", "id": district_id},
                 "access_token": token,
-                "scopes": list(DISTRICT_SCOPES),
+                "scopes": sorted(sandbox.config.scopes),
             }
         )
     self_query = {"owner_type": "district", "district": wanted or None}

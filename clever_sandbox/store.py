@@ -23,6 +23,7 @@ from clever_sandbox.district import (
 )
 from clever_sandbox.patches import merge_patch, previous_attributes
 from clever_sandbox.roster import ROLE_NAMES, Roster, role_school_ids, section_teacher_ids
+from clever_sandbox.strictness import sparse_user
 
 Record = dict[str, Any]
 
@@ -54,15 +55,26 @@ class SandboxStore:
     resets, so a client's event cursor never points past events made after a reset.
     """
 
-    def __init__(self, seed: int, students: int, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        seed: int,
+        students: int,
+        *,
+        clock: Callable[[], datetime] = _now,
+        sparse_students: bool = False,
+    ) -> None:
         self.seed = seed
         self.students = students
+        # Students seeded with only what Clever guarantees (SandboxConfig.sparse_students).
+        self.sparse_students = sparse_students
         self._clock = clock
         self._event_ids = IdSequence(IdMaker.for_seed(seed, SEED_EPOCH, "events"))
         self.reset()
 
     def reset(self) -> None:
         data = build_districts(self.seed, self.students)
+        if self.sparse_students:
+            data.users = [sparse_user(user) for user in data.users]
         self._records: dict[str, dict[str, Record]] = {
             kind: {record["id"]: record for record in getattr(data, kind)} for kind in KINDS
         }

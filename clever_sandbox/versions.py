@@ -36,35 +36,44 @@ V31_ONLY_STUDENT_FIELDS = frozenset(
 )
 
 
-def for_version(kind: str, record: Record, version: Version) -> Record:
-    """`record` as the given API version shows it. Never changes `record`; may return it."""
-    if version == "v3.1":
-        return record
-    drop = V31_ONLY_FIELDS.get(kind)
-    if not drop:
+def for_version(kind: str, record: Record, version: Version, hidden: frozenset[str] = frozenset()) -> Record:
+    """`record` as the given API version shows it, without the student fields in `hidden`
+    (those the app's scopes do not reach). Never changes `record`; may return it."""
+    drop = V31_ONLY_FIELDS.get(kind, frozenset()) if version == "v3.0" else frozenset()
+    student_drop = _student_drop(version, hidden)
+    if not drop and not (kind == "users" and student_drop):
         return record
     shown = {key: value for key, value in record.items() if key not in drop}
     if kind == "users":
         roles = shown.get("roles")
-        if isinstance(roles, dict) and isinstance(roles.get("student"), dict):
-            student = {k: v for k, v in roles["student"].items() if k not in V31_ONLY_STUDENT_FIELDS}
+        if student_drop and isinstance(roles, dict) and isinstance(roles.get("student"), dict):
+            student = {k: v for k, v in roles["student"].items() if k not in student_drop}
             shown["roles"] = {**roles, "student": student}
     return shown
 
 
-def changes_for_version(kind: str, previous: Record, version: Version) -> Record:
-    """An update's `previous_attributes` without the v3.1-only fields, for `version`.
+def _student_drop(version: Version, hidden: frozenset[str]) -> frozenset[str]:
+    return (V31_ONLY_STUDENT_FIELDS if version == "v3.0" else frozenset()) | hidden
+
+
+def changes_for_version(
+    kind: str, previous: Record, version: Version, hidden: frozenset[str] = frozenset()
+) -> Record:
+    """An update's `previous_attributes` without the v3.1-only fields, for `version`, and
+    without the student fields in `hidden`.
 
     Parts left empty by the removal are removed too, so a change to v3.1 fields alone comes out
     as `{}`: no change at all in v3.0.
     """
-    if version == "v3.1":
+    student_drop = _student_drop(version, hidden)
+    if version == "v3.1" and not student_drop:
         return previous
-    shown = {key: value for key, value in previous.items() if key not in V31_ONLY_FIELDS.get(kind, ())}
+    drop = V31_ONLY_FIELDS.get(kind, frozenset()) if version == "v3.0" else frozenset()
+    shown = {key: value for key, value in previous.items() if key not in drop}
     if kind == "users":
         roles = shown.get("roles")
         if isinstance(roles, dict) and isinstance(roles.get("student"), dict):
-            student = {k: v for k, v in roles["student"].items() if k not in V31_ONLY_STUDENT_FIELDS}
+            student = {k: v for k, v in roles["student"].items() if k not in student_drop}
             roles = {**roles, "student": student}
             if not student:
                 del roles["student"]
@@ -74,17 +83,18 @@ def changes_for_version(kind: str, previous: Record, version: Version) -> Record
     return shown
 
 
-def event_for_version(event: Record, version: Version) -> Record | None:
-    """The event as `version`'s feed shows it, or None when it changes nothing that version has."""
-    if version == "v3.1":
+def event_for_version(event: Record, version: Version, hidden: frozenset[str] = frozenset()) -> Record | None:
+    """The event as `version`'s feed shows it (without the student fields in `hidden`), or None
+    when it changes nothing that version, so shown, has."""
+    if version == "v3.1" and not hidden:
         return event
     kind = str(event["type"]).partition(".")[0]
     shown = {
         **event,
-        "data": {**event["data"], "object": for_version(kind, event["data"]["object"], version)},
+        "data": {**event["data"], "object": for_version(kind, event["data"]["object"], version, hidden)},
     }
     if "previous_attributes" in event:
-        previous = changes_for_version(kind, event["previous_attributes"], version)
+        previous = changes_for_version(kind, event["previous_attributes"], version, hidden)
         if not previous:
             return None
         shown["previous_attributes"] = previous

@@ -173,11 +173,14 @@ class DropResources(TypedDict):
 # What the events worker leaves beside a session for its next read to apply.
 RosterUpdate = PrincipalUpdate | DropResources
 
-# id_token / userinfo `user_type` spellings seen or documented, to the Data API role names.
+# id_token / userinfo `user_type` spellings seen or documented, to the Data API role names. A
+# school admin is what v3's `staff` role was called before v3 (README, "user_type spellings").
 _USER_TYPES = {
     "student": "student",
     "teacher": "teacher",
     "staff": "staff",
+    "school_admin": "staff",
+    "school admin": "staff",
     "district_admin": "district_admin",
     "district admin": "district_admin",
     "districtadmin": "district_admin",

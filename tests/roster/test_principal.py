@@ -101,6 +101,7 @@ def test_a_teacher_who_is_also_staff_holds_both_roles_in_contract_order() -> Non
         ("staff", "staff"),
         ("student", "staff"),
         ("district admin", "staff"),
+        ("school_admin", "staff"),
     ],
 )
 def test_primary_role_is_the_login_role_when_held(user_type: str | None, expected: str) -> None:
@@ -110,7 +111,7 @@ def test_primary_role_is_the_login_role_when_held(user_type: str | None, expecte
 @pytest.mark.parametrize(
     ("said", "expected"),
     [("district admin", "district_admin"), ("District_Admin", "district_admin"), ("teacher", "teacher"),
-     ("school_admin", None), ("user", None), (None, None)],
+     ("school_admin", "staff"), ("School Admin", "staff"), ("user", None), (None, None)],
 )  # fmt: skip
 def test_user_type_spellings(said: str | None, expected: str | None) -> None:
     assert normalise_user_type(said) == expected

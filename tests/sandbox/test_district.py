@@ -140,7 +140,7 @@ def test_student_details(seed: SeedData) -> None:
 
 def test_staff_teachers_and_admins(seed: SeedData) -> None:
     district = _main(seed)
-    both = [u for u in _users(seed, "teacher", district) if "staff" in u["roles"]]
+    both = [u for u in _users(seed, "teacher", district) if set(u["roles"]) == {"teacher", "staff"}]
     assert len(both) == 1
     roles = both[0]["roles"]
     assert roles["teacher"]["legacy_id"] != roles["staff"]["legacy_id"]
@@ -256,7 +256,8 @@ def test_a_second_small_district(seed: SeedData) -> None:
     assert len(seed.districts) == 2
     second = seed.districts[1]["id"]
     assert len([s for s in seed.schools if s["district"] == second]) == 1
-    assert len(_users(seed, "teacher", second)) == 1
+    # One teacher who only teaches; the people of several roles are further down.
+    assert len([u for u in _users(seed, "teacher", second) if len(u["roles"]) == 1]) == 1
     assert len(_users(seed, "student", second)) == 2
     assert len([s for s in seed.sections if s["district"] == second]) == 1
 
@@ -274,7 +275,16 @@ def test_demo_logins_cover_every_kind_of_user(seed: SeedData) -> None:
         assert (main, role) in kinds
     assert {(second, "teacher"), (second, "student")} <= kinds
     multi = [login for login in seed.demo_logins if len(users[login.user_id]["roles"]) > 1]
-    assert {login.user_type for login in multi} == {"teacher", "staff"}
+    assert {login.user_type for login in multi} == {"teacher", "staff", "district_admin"}
+    # Every mix Clever allows (teacher, staff and district admin, one of each; never a
+    # student or a contact with another role), each signing in as each of its roles.
+    mixes = {(frozenset(users[login.user_id]["roles"]), login.user_type) for login in multi}
+    for mix in ({"teacher", "staff"}, {"district_admin", "teacher"}, {"district_admin", "staff"}):
+        assert {(frozenset(mix), role) for role in mix} <= mixes
+    assert {
+        (frozenset({"teacher", "staff", "district_admin"}), role) for role in ("teacher", "staff")
+    } <= mixes
+    assert not {"student", "contact"} & {role for held, _ in mixes for role in held}
     library = {login.user_type for login in seed.demo_logins if not login.district_id}
     assert library == {"teacher", "student"}  # Clever Library serves only these
 
