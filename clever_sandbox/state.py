@@ -25,7 +25,9 @@ class Sandbox:
     def build(cls, config: SandboxConfig) -> Sandbox:
         return cls(
             config=config,
-            store=SandboxStore(seed=config.seed, students=config.students),
+            store=SandboxStore(
+                seed=config.seed, students=config.students, previous_placement=config.previous_attributes
+            ),
             tokens=TokenRegistry(code_ttl_seconds=config.code_ttl_seconds),
             limiter=RateLimiter(limit=config.rate_limit_per_minute, rate_headers=config.rate_headers),
             faults=FaultSet(),

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from clever_sandbox.config import PreviousAttributes
 from clever_sandbox.district import (
     SEED_EPOCH,
     DemoLogin,
@@ -54,9 +55,17 @@ class SandboxStore:
     resets, so a client's event cursor never points past events made after a reset.
     """
 
-    def __init__(self, seed: int, students: int, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        seed: int,
+        students: int,
+        *,
+        clock: Callable[[], datetime] = _now,
+        previous_placement: PreviousAttributes = "inside",
+    ) -> None:
         self.seed = seed
         self.students = students
+        self.previous_placement = previous_placement
         self._clock = clock
         self._event_ids = IdSequence(IdMaker.for_seed(seed, SEED_EPOCH, "events"))
         self.reset()
@@ -368,9 +377,13 @@ class SandboxStore:
             "created": self._stamp(),
             "data": {"object": copy.deepcopy(record)},
         }
-        # The events definitions put previous_attributes on the event itself, beside `data`.
+        # Inside `data` as Clever's Events API page shows it, or beside it as the definitions
+        # have it (SandboxConfig.previous_attributes).
         if previous is not None:
-            event["previous_attributes"] = previous
+            if self.previous_placement == "inside":
+                event["data"]["previous_attributes"] = previous
+            else:
+                event["previous_attributes"] = previous
         self._events.append(event)
 
     @staticmethod
