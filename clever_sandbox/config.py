@@ -8,6 +8,8 @@ DEFAULT_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - a public demo cr
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
 
 RateHeaders = Literal["every", "on_429"]
+
+# Strictness: events and OAuth
 EndingBeforeLast = Literal["refused", "answered"]
 PreviousAttributes = Literal["inside", "beside"]
 Pkce = Literal["ignored", "enforced"]
