@@ -69,6 +69,9 @@ class Settings:
     session_secret_previous: tuple[Secret, ...] = ()
     clever_oauth_url: str = "https://clever.com"
     clever_api_url: str = "https://api.clever.com"
+    # PKCE S256 on every authorize request and its verifier at the token exchange (SECURITY.md,
+    # requirement 3). Clever documents no PKCE, so it ignores them; false sends neither.
+    clever_pkce: bool = True
     session_idle_timeout: int = DEFAULT_IDLE_TIMEOUT
     session_absolute_timeout: int = DEFAULT_ABSOLUTE_TIMEOUT
     cookie_secure: bool = True
@@ -122,6 +125,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
     redis_url = read("REDIS_URL", _redis_url, required=require_redis)
     oauth_url = read("CLEVER_OAUTH_URL", _base_url, Settings.clever_oauth_url)
     api_url = read("CLEVER_API_URL", _base_url, Settings.clever_api_url)
+    pkce = read("CLEVER_PKCE", _boolean, Settings.clever_pkce)
     idle = read("SESSION_IDLE_TIMEOUT", _seconds(60, 24 * 60 * 60), Settings.session_idle_timeout)
     absolute = read(
         "SESSION_ABSOLUTE_TIMEOUT", _seconds(60, MAX_ABSOLUTE_TIMEOUT), Settings.session_absolute_timeout
@@ -166,6 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_redis: bo
         redis_url=redis_url,
         clever_oauth_url=oauth_url,
         clever_api_url=api_url,
+        clever_pkce=pkce,
         session_idle_timeout=idle,
         session_absolute_timeout=absolute,
         cookie_secure=cookie_secure,

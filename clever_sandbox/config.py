@@ -25,6 +25,11 @@ DEFAULT_SCOPES = DISTRICT_SCOPES | {SENSITIVE_SCOPE}
 ScopeError = Literal["json", "html"]
 UserTypeSpelling = Literal["roles", "spaced", "school_admin"]
 
+# Strictness: events and OAuth
+EndingBeforeLast = Literal["refused", "answered"]
+PreviousAttributes = Literal["inside", "beside"]
+Pkce = Literal["ignored", "enforced"]
+
 
 @dataclass(frozen=True, slots=True)
 class SandboxConfig:
@@ -41,7 +46,7 @@ class SandboxConfig:
     or `"every"` answer to a bearer token.
 
     Strictness, for a service that must work with less than the demo app gets
-    (README, "Strict modes"):
+    (README, "Sandbox modes"):
     `scopes`: what the district granted the app. Without `read:resources`, every resources path
     (`/resources...`, `/{users,sections,courses}/{id}/resources`) answers the missing-scope
     error and the event feed holds no `resources.*` events; without `read:students_sensitive`,
@@ -55,6 +60,22 @@ class SandboxConfig:
     `user_type_spelling`: how id_tokens and `/userinfo` spell `user_type`: `"roles"` as the v3
     roles keys (`district_admin`, `staff`), `"spaced"` with `district admin` as Clever's OIDC
     page writes it, `"school_admin"` with staff logins as `school_admin`, their pre-v3 name.
+    Strictness of the Events API and of OAuth (README.md, "Sandbox modes"):
+    `events_ending_before_last`: Clever's definitions type the events list's `ending_before`
+    as an event id and no Clever page mentions an `ending_before=last` form, so by default
+    (`"refused"`) the events list answers it as any bad paging parameter, a 400 with
+    `{"message": ...}`; `"answered"` serves the newest events for it (a client that uses the
+    form must still find the newest event when it is refused).
+    `previous_attributes`: where an `*.updated` event carries the changed fields' old values.
+    Clever's Events API page shows them inside the event's `data`, next to `object`, and so
+    does the feed; its definitions (`v3.x-events.yml`, `<kind>.updated`) put them beside
+    `data`, on the event itself. The default, `"inside"`, follows the page and the feed;
+    `"beside"` follows the definitions.
+    `pkce`: Clever documents no PKCE support, and an authorization server ignores request
+    parameters it does not understand (RFC 6749, 3.1 and 3.2). By default (`"ignored"`) the
+    sandbox neither checks nor requires `code_challenge` / `code_verifier`, and its discovery
+    document does not list `code_challenge_methods_supported`; `"enforced"` checks them as an
+    RFC 7636 server does (S256 only) and advertises S256.
     """
 
     client_id: str = DEFAULT_CLIENT_ID
@@ -75,3 +96,7 @@ class SandboxConfig:
     scope_error: ScopeError = "json"
     sparse_students: bool = False
     user_type_spelling: UserTypeSpelling = "roles"
+    # Strictness: events and OAuth
+    events_ending_before_last: EndingBeforeLast = "refused"
+    previous_attributes: PreviousAttributes = "inside"
+    pkce: Pkce = "ignored"

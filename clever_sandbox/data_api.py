@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from clever_sandbox.errors import SandboxHTTPError, api_error, html_not_found
-from clever_sandbox.paging import PagingError, page_links, parse_page_request, select_page
+from clever_sandbox.paging import LAST, PagingError, page_links, parse_page_request, select_page
 from clever_sandbox.roster import Roster, section_teacher_ids
 from clever_sandbox.state import Sandbox
 from clever_sandbox.store import SandboxStore
@@ -406,6 +406,9 @@ def _events_routes(version: Version) -> list[BaseRoute]:
             page_request = parse_page_request(request.query_params)
         except PagingError as exc:
             return api_error(exc.status, exc.message)
+        if page_request.ending_before == LAST and sandbox.config.events_ending_before_last == "refused":
+            # Not an event id, and no Clever page documents the form (SandboxConfig).
+            return api_error(400, f"invalid ending_before: {LAST!r}; expected an event id")
         page = select_page(sandbox.store.events(), page_request, _event_keep(grant, request, version))
         hidden = _hidden(request)
         items = [{"data": event_for_version(event, version, hidden)} for event in page]

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from clever_sandbox.config import UserTypeSpelling
+from clever_sandbox.config import Pkce, UserTypeSpelling
 from clever_sandbox.errors import SandboxHTTPError, api_error
 from clever_sandbox.keys import ALGORITHM
 from clever_sandbox.state import Sandbox
@@ -169,8 +169,9 @@ def me_body(grant: Grant) -> dict[str, Any]:
     }
 
 
-def discovery_document(issuer: str) -> dict[str, Any]:
-    return {
+def discovery_document(issuer: str, *, pkce: Pkce = "ignored") -> dict[str, Any]:
+    """The OpenID Connect discovery document; S256 is listed only when PKCE is enforced."""
+    document: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/tokens",
@@ -183,8 +184,10 @@ def discovery_document(issuer: str) -> dict[str, Any]:
         "scopes_supported": list(SCOPES),
         "claims_supported": list(CLAIMS),
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "code_challenge_methods_supported": ["S256"],
     }
+    if pkce == "enforced":
+        document["code_challenge_methods_supported"] = ["S256"]
+    return document
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -201,7 +204,7 @@ def issuer_of(request: Request) -> str:
 
 
 async def openid_configuration(request: Request) -> Response:
-    return JSONResponse(discovery_document(issuer_of(request)))
+    return JSONResponse(discovery_document(issuer_of(request), pkce=sandbox_of(request).config.pkce))
 
 
 async def certs(request: Request) -> Response:

@@ -208,8 +208,9 @@ def _bad_request_page(title: str, message: str) -> Response:
 def _pkce_problem(params: QueryParams) -> str | None:
     """What is wrong with the authorize request's PKCE parameters, if anything.
 
-    Clever documents no PKCE support. The sandbox accepts S256 as a conforming server would, and
-    then requires the matching verifier at the token endpoint; `plain` is refused (RFC 9700).
+    Clever documents no PKCE support, so only `SandboxConfig(pkce="enforced")` asks this: it
+    accepts S256 as a conforming server would, and then requires the matching verifier at the
+    token endpoint; `plain` is refused (RFC 9700).
     """
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method")
@@ -246,7 +247,9 @@ async def authorize(request: Request) -> Response:
 
     if params.get("response_type") != "code":
         return fail("unsupported_response_type", "response_type must be code")
-    problem = _pkce_problem(params)
+    # Unless enforced, PKCE parameters are ones Clever does not document: ignored (RFC 6749 3.1).
+    enforced = sandbox.config.pkce == "enforced"
+    problem = _pkce_problem(params) if enforced else None
     if problem is not None:
         return fail("invalid_request", problem)
 
@@ -260,7 +263,7 @@ async def authorize(request: Request) -> Response:
         pick.choice,
         redirect_uri=redirect_uri,
         nonce=params.get("nonce"),
-        code_challenge=params.get("code_challenge"),
+        code_challenge=params.get("code_challenge") if enforced else None,
     )
     return _signed_in(with_query(redirect_uri, {"code": code, "state": state}), pick.choice)
 
@@ -395,7 +398,8 @@ async def exchange_code(request: Request) -> Response:
             code,
             client_id=sandbox.config.client_id,
             redirect_uri=fields.get("redirect_uri", ""),
-            code_verifier=fields.get("code_verifier"),
+            # Ignored unless PKCE is enforced, as any parameter the server does not know (RFC 6749 3.2).
+            code_verifier=fields.get("code_verifier") if sandbox.config.pkce == "enforced" else None,
         )
     except CodeError as exc:
         return oauth_error(400, "invalid_grant", exc.description)

@@ -26,7 +26,10 @@ class Sandbox:
         return cls(
             config=config,
             store=SandboxStore(
-                seed=config.seed, students=config.students, sparse_students=config.sparse_students
+                seed=config.seed,
+                students=config.students,
+                sparse_students=config.sparse_students,
+                previous_placement=config.previous_attributes,
             ),
             tokens=TokenRegistry(code_ttl_seconds=config.code_ttl_seconds),
             limiter=RateLimiter(limit=config.rate_limit_per_minute, rate_headers=config.rate_headers),

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from clever_sandbox.config import PreviousAttributes
 from clever_sandbox.district import (
     SEED_EPOCH,
     DemoLogin,
@@ -62,11 +63,13 @@ class SandboxStore:
         *,
         clock: Callable[[], datetime] = _now,
         sparse_students: bool = False,
+        previous_placement: PreviousAttributes = "inside",
     ) -> None:
         self.seed = seed
         self.students = students
         # Students seeded with only what Clever guarantees (SandboxConfig.sparse_students).
         self.sparse_students = sparse_students
+        self.previous_placement = previous_placement
         self._clock = clock
         self._event_ids = IdSequence(IdMaker.for_seed(seed, SEED_EPOCH, "events"))
         self.reset()
@@ -380,9 +383,13 @@ class SandboxStore:
             "created": self._stamp(),
             "data": {"object": copy.deepcopy(record)},
         }
-        # The events definitions put previous_attributes on the event itself, beside `data`.
+        # Inside `data` as Clever's Events API page shows it, or beside it as the definitions
+        # have it (SandboxConfig.previous_attributes).
         if previous is not None:
-            event["previous_attributes"] = previous
+            if self.previous_placement == "inside":
+                event["data"]["previous_attributes"] = previous
+            else:
+                event["previous_attributes"] = previous
         self._events.append(event)
 
     @staticmethod

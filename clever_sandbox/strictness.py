@@ -1,5 +1,5 @@
 """What a stricter sandbox leaves out: the parts an app's scopes do not reach, and the fields a
-real district does not send (`SandboxConfig`, "Strictness"; README, "Strict modes").
+real district does not send (`SandboxConfig`, "Strictness"; README, "Sandbox modes").
 
 Clever documents that sensitive student fields need extra scopes and that a token outside its
 scopes is refused ("Resource not in token's scopes"); it publishes neither the status of that

@@ -89,13 +89,13 @@ def event_for_version(event: Record, version: Version, hidden: frozenset[str] = 
     if version == "v3.1" and not hidden:
         return event
     kind = str(event["type"]).partition(".")[0]
-    shown = {
-        **event,
-        "data": {**event["data"], "object": for_version(kind, event["data"]["object"], version, hidden)},
-    }
-    if "previous_attributes" in event:
-        previous = changes_for_version(kind, event["previous_attributes"], version, hidden)
-        if not previous:
-            return None
-        shown["previous_attributes"] = previous
+    data = {**event["data"], "object": for_version(kind, event["data"]["object"], version, hidden)}
+    shown = {**event, "data": data}
+    # previous_attributes sits beside `data` or inside it (SandboxConfig.previous_attributes).
+    for holder in (shown, data):
+        if "previous_attributes" in holder:
+            previous = changes_for_version(kind, holder["previous_attributes"], version, hidden)
+            if not previous:
+                return None
+            holder["previous_attributes"] = previous
     return shown

@@ -41,7 +41,6 @@ from app.clever import (
     CleverNotFound,
     CleverRateLimited,
     CleverRejected,
-    CleverUnauthorized,
     CleverUnavailable,
     in_background,
 )
@@ -54,13 +53,12 @@ from app.events.metrics import EventMetrics
 from app.roster.district_tokens import DistrictNotConnected, DistrictTokens
 from app.roster.events_cursor import newer
 from app.roster.store import MAX_SYNC_AGE, RosterStore
-from app.roster.sync import SyncReport
+from app.roster.sync import SyncReport, newest_event_id
 from app.settings import DISTRICT_ID
 
 logger = logging.getLogger("app.events")
 
 PAGE_SIZE = 100
-MAX_PAGE = 10_000  # Clever's largest `limit`
 MAX_BACKOFF = 300.0
 # Keep this margin inside Clever's 30 days: events near the edge may already be gone.
 RETENTION_MARGIN = 3600.0
@@ -391,23 +389,15 @@ class EventsWorker:
     async def _newest(self, token: str) -> str | None:
         """The newest event's id: one call (`ending_before=last`), or, should Clever refuse that
         form, a walk to the end of the stream (30 days of events at most, 10000 a page)."""
-        try:
-            page = await self._clever.events(token, ending_before="last", limit=1)
-            return page.events[-1].id if page.events else None
-        except CleverRejected as exc:
-            if isinstance(exc, CleverUnauthorized):
-                raise
+
+        def walk(exc: CleverRejected) -> bool:
             logger.warning(
                 "ending_before=last refused; walking to the newest event",
                 extra={"event": "events_newest_walk", **_clever_fields(exc)},
             )
-        after: str | None = None
-        while True:
-            page = await self._clever.events(token, starting_after=after, limit=MAX_PAGE)
-            if page.events:
-                after = page.events[-1].id
-            if len(page.events) < MAX_PAGE:
-                return after
+            return True
+
+        return await newest_event_id(self._clever, token, walk_on=walk)
 
     async def _disconnected(self, district_id: str) -> None:
         self._metrics.poll_error("district_disconnected")

@@ -76,17 +76,32 @@ _FIELDS = frozenset(LoginTransaction.__dataclass_fields__)
 _LOGIN_METHODS: frozenset[str] = frozenset(get_args(LoginMethod))
 
 
-def authorize_url(oauth_url: str, *, client_id: str, redirect_uri: str, transaction: LoginTransaction) -> str:
-    """Clever's authorize URL for this transaction (authorization code, PKCE S256, nonce)."""
+def authorize_url(
+    oauth_url: str, *, client_id: str, redirect_uri: str, transaction: LoginTransaction, pkce: bool = True
+) -> str:
+    """Clever's authorize URL for this transaction (authorization code, PKCE S256, nonce).
+
+    `pkce` false (CLEVER_PKCE=false) leaves the challenge out; the token exchange then sends no
+    verifier either (`exchange_verifier`).
+    """
     params = [
         ("response_type", "code"),
         ("client_id", client_id),
         ("redirect_uri", redirect_uri),
         ("state", transaction.state),
         ("nonce", transaction.nonce),
-        ("code_challenge", create_s256_code_challenge(transaction.code_verifier)),
-        ("code_challenge_method", "S256"),
     ]
+    if pkce:
+        params += [
+            ("code_challenge", create_s256_code_challenge(transaction.code_verifier)),
+            ("code_challenge_method", "S256"),
+        ]
     if transaction.district_id:
         params.append(("district_id", transaction.district_id))
     return str(add_params_to_uri(f"{oauth_url}/oauth/authorize", params))
+
+
+def exchange_verifier(transaction: LoginTransaction, *, pkce: bool = True) -> str | None:
+    """The `code_verifier` the token exchange sends: none when the authorize request carried no
+    challenge (`pkce` false), as a server that checks PKCE refuses a verifier without one."""
+    return transaction.code_verifier if pkce else None

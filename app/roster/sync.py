@@ -164,15 +164,53 @@ async def _sync(
     return SyncReport(district_id, info)
 
 
-async def _newest_event(clever: CleverClient, token: str, calls: _Calls) -> str | None:
-    calls.one()
+async def newest_event_id(
+    clever: CleverClient,
+    token: str,
+    *,
+    walk_on: Callable[[CleverRejected], bool],
+    before_call: Callable[[], None] = lambda: None,
+) -> str | None:
+    """The newest event's id: one call (`ending_before=last`), or, should Clever refuse that
+    form (it documents none: README, "Sandbox modes") and `walk_on` the refusal say so, a walk
+    to the end of the stream (30 days of events at most, 10000 a page). A refusal not walked
+    on is raised, as is a 401."""
+    before_call()
     try:
         page = await clever.events(token, ending_before="last", limit=1)
+        return page.events[-1].id if page.events else None
+    except CleverRejected as exc:
+        if isinstance(exc, CleverUnauthorized) or not walk_on(exc):
+            raise
+    after: str | None = None
+    while True:
+        before_call()
+        page = await clever.events(token, starting_after=after, limit=MAX_PAGE_SIZE)
+        if page.events:
+            after = page.events[-1].id
+        if len(page.events) < MAX_PAGE_SIZE:
+            return after
+
+
+def _walk_on_bad_request(exc: CleverRejected) -> bool:
+    """A 400 refuses the `last` form itself; any other refusal says the district's events are not
+    enabled, and walking would be refused too."""
+    if exc.status != 400:
+        return False
+    logger.warning(
+        "ending_before=last refused; walking to the newest event",
+        extra={"event": "roster_sync_newest_walk", "status": exc.status},
+    )
+    return True
+
+
+async def _newest_event(clever: CleverClient, token: str, calls: _Calls) -> str | None:
+    try:
+        return await newest_event_id(clever, token, walk_on=_walk_on_bad_request, before_call=calls.one)
     except CleverUnauthorized:
         raise
     except CleverRejected:
         return None  # events not enabled for the district: nothing to resume from
-    return page.events[-1].id if page.events else None
 
 
 async def _bounded(calls: Sequence[Awaitable[T]], limit: int) -> list[T]:

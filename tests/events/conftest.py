@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +26,15 @@ from app.roster.fieldpolicy import parse_student_fields
 from app.roster.store import RosterStore
 from app.roster.sync import SyncReport, sync_district
 from app.sessions.store import SessionStore
-from tests.conftest import BackendFactory, RunningSandbox
-from tests.support.backend import SESSION_SECRET
+from clever_sandbox.config import SandboxConfig
+from tests.conftest import (
+    TEST_REDIRECT_URI,
+    BackendFactory,
+    RunningSandbox,
+    remember_sandbox_secrets,
+    running_sandbox,
+)
+from tests.support.backend import SESSION_SECRET, backend_on
 from tests.support.browser import Browser
 from tests.support.clever import sandbox_clever
 
@@ -223,14 +230,21 @@ RigFactory = Callable[..., contextlib.AbstractAsyncContextManager[Rig]]
 def make_rig(
     sandbox: RunningSandbox, make_backend: BackendFactory, redis: Redis, redis_url: str, key_prefix: str
 ) -> RigFactory:
-    """A Rig whose backend has these extra settings (e.g. `ALLOWED_ROLES="teacher"`)."""
+    """A Rig whose backend has these extra settings (e.g. `ALLOWED_ROLES="teacher"`); `on`: a
+    sandbox other than the shared one (`sandbox_in_mode`)."""
 
     @contextlib.asynccontextmanager
-    async def start(**backend_settings: str) -> AsyncIterator[Rig]:
-        with make_backend(**backend_settings) as backend:
-            async with sandbox_clever(sandbox.url, sandbox.config) as clever:
+    async def start(on: RunningSandbox | None = None, **backend_settings: str) -> AsyncIterator[Rig]:
+        at = on or sandbox
+        started = (
+            backend_on(at, redis_url=redis_url, key_prefix=key_prefix, extra=backend_settings)
+            if on is not None
+            else make_backend(**backend_settings)
+        )
+        with started as backend:
+            async with sandbox_clever(at.url, at.config) as clever:
                 made = Rig(
-                    sandbox=sandbox,
+                    sandbox=at,
                     backend=backend,
                     redis=redis,
                     redis_url=redis_url,
@@ -251,6 +265,37 @@ def make_rig(
 async def rig(make_rig: RigFactory) -> AsyncIterator[Rig]:
     async with make_rig() as made:
         yield made
+
+
+@pytest.fixture(scope="session")
+def mode_sandboxes() -> Iterator[Callable[[SandboxConfig], RunningSandbox]]:
+    """Sandboxes in other modes than the shared one's (README, "Sandbox modes"), each started
+    at its first use and kept for the run."""
+    started: dict[SandboxConfig, RunningSandbox] = {}
+    with contextlib.ExitStack() as stack:
+
+        def get(config: SandboxConfig) -> RunningSandbox:
+            if config not in started:
+                started[config] = stack.enter_context(running_sandbox(config))
+            return started[config]
+
+        yield get
+        for running_one in started.values():
+            remember_sandbox_secrets(running_one.sandbox)
+
+
+@pytest.fixture
+async def sandbox_in_mode(
+    request: pytest.FixtureRequest, mode_sandboxes: Callable[[SandboxConfig], RunningSandbox]
+) -> AsyncIterator[RunningSandbox]:
+    """A sandbox with the `SandboxConfig` fields in the test's parameter (indirect), put back
+    to its seeded district afterwards."""
+    fields: dict[str, Any] = request.param
+    running_one = mode_sandboxes(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,), **fields))
+    yield running_one
+    remember_sandbox_secrets(running_one.sandbox)
+    async with httpx.AsyncClient(base_url=running_one.url) as client:
+        (await client.post("/sandbox/reset")).raise_for_status()
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from app.clever.models import Event
 from app.events.deltas import Deltas
 from app.events.lock import DistrictLock
@@ -21,7 +23,8 @@ from app.roster.principal import Principal, build_principal
 from app.roster.store import RosterStore
 from app.roster.sync import SyncReport
 from tests.clever.sandbox_control import add_fault
-from tests.events.conftest import Rig, running, until
+from tests.conftest import RunningSandbox
+from tests.events.conftest import Rig, RigFactory, running, until
 from tests.support.clever import count_requests, requests_seen
 from tests.support.demo import demo_user
 
@@ -264,10 +267,13 @@ async def test_previous_attributes_are_read_beside_data_and_inside_it(rig: Rig) 
     leaving = section["students"][0]
     await rig.control("PATCH", f"/sandbox/sections/{section['id']}", {"students": section["students"][1:]})
     raw = dict(rig.store.events()[-1])
-    assert "previous_attributes" in raw  # the sandbox puts it beside `data`
-    moved = {**raw, "data": {**raw["data"], "previous_attributes": raw["previous_attributes"]}}
-    del moved["previous_attributes"]
-    for store, event in ((beside, raw), (inside, moved)):
+    assert "previous_attributes" in raw["data"]  # the shared sandbox puts it inside `data`
+    moved = {
+        **raw,
+        "data": {key: value for key, value in raw["data"].items() if key != "previous_attributes"},
+        "previous_attributes": raw["data"]["previous_attributes"],
+    }
+    for store, event in ((beside, moved), (inside, raw)):
         deltas = Deltas(store=store, clever=rig.clever, tokens=rig.tokens())
         async with _held(rig, district) as lock:
             assert (await deltas.apply(district, Event.model_validate(event), lock)).applied == "applied"
@@ -331,6 +337,66 @@ async def test_an_event_for_a_district_without_a_copy_leaves_the_store_alone(rig
     async with _held(rig, district) as lock:
         assert (await deltas.apply(district, _event(rig), lock)).applied == "no_copy"
     await _assert_no_copy(rig, store, district, "ro:*")
+
+
+@pytest.mark.parametrize(
+    "sandbox_in_mode",
+    [{"previous_attributes": "inside"}, {"previous_attributes": "beside"}],
+    indirect=True,
+    ids=["inside", "beside"],
+)
+@pytest.mark.parametrize("copy", [True, False], ids=["roster-copy", "no-copy"])
+async def test_who_left_an_updated_section_is_found_wherever_the_feed_puts_previous_attributes(
+    make_rig: RigFactory, sandbox_in_mode: RunningSandbox, copy: bool
+) -> None:
+    """A student and a co-teacher leave a section: only the event's `previous_attributes` names
+    them, inside `data` (Clever's Events API page) or beside it (its definitions). Their
+    sessions, and with a roster copy their records in it, lose the section."""
+    async with make_rig(on=sandbox_in_mode) as rig:
+        teacher = demo_user(rig.store, "teacher")
+        district = teacher["district"]
+        section = next(
+            s for s in rig.store.roster.sections_of_user(teacher) if len(s.get("students") or []) >= 2
+        )
+        other_teacher = next(
+            u["id"]
+            for u in rig.store.all("users")
+            if "teacher" in u["roles"] and u["district"] == district and u["id"] != teacher["id"]
+        )
+        await rig.control(
+            "PATCH", f"/sandbox/sections/{section['id']}", {"teachers": [teacher["id"], other_teacher]}
+        )
+        leaving = section["students"][0]
+        student, co_teacher = await rig.log_in(leaving), await rig.log_in(other_teacher)
+        for person in (student, co_teacher):
+            assert section["id"] in {x["id"] for x in (await person.principal())["sections"]}
+        roster = rig.keeping() if copy else None
+        async with running(rig.worker(roster=roster, allowed_districts=frozenset({district}))):
+            if copy:
+                await _synced(rig, district)
+            await _caught_up(rig, district)
+            await rig.control(
+                "PATCH",
+                f"/sandbox/sections/{section['id']}",
+                {"students": section["students"][1:], "teachers": [teacher["id"]]},
+            )
+            event = rig.store.events()[-1]
+            placed = event["data"] if sandbox_in_mode.config.previous_attributes == "inside" else event
+            assert set(placed["previous_attributes"]) >= {"students", "teachers"}
+
+            async def left() -> bool:
+                sections = [
+                    {x["id"] for x in (await p.principal())["sections"]} for p in (student, co_teacher)
+                ]
+                return all(section["id"] not in mine for mine in sections)
+
+            await until(left, what="both sessions without the section")
+        if copy:
+            for user_id in (leaving, other_teacher):
+                stored = await _stored(rig.roster(), district, user_id)
+                assert stored is not None
+                assert section["id"] not in {x["id"] for x in stored["sections"]}
+            await _as_fresh_sync(rig, district, rig.roster(), [leaving, other_teacher, teacher["id"]])
 
 
 async def test_live_sessions_are_refreshed_from_the_copy_without_a_data_api_call(rig: Rig) -> None:

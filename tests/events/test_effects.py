@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import pytest
+
 from app.clever import CleverClient
 from app.clever.models import Event
 from app.events.effects import Effects
@@ -11,7 +13,8 @@ from app.events.metrics import EventMetrics
 from app.roster.fieldpolicy import parse_student_fields
 from app.roster.principal import Principal
 from tests.clever.sandbox_control import add_fault, remaining
-from tests.events.conftest import Rig
+from tests.conftest import RunningSandbox
+from tests.events.conftest import Rig, RigFactory
 from tests.support.clever import count_requests, requests_seen
 from tests.support.demo import demo_user
 
@@ -145,3 +148,26 @@ async def test_a_first_start_finds_the_newest_event_even_without_ending_before_l
     assert cursor is not None
     assert cursor["after"] == rig.newest_event_id()
     assert await remaining(rig.sandbox.url, "/v3.1/events") == 0  # the refusal did happen
+
+
+@pytest.mark.parametrize(
+    ("sandbox_in_mode", "calls"),
+    [({"events_ending_before_last": "refused"}, 2), ({"events_ending_before_last": "answered"}, 1)],
+    indirect=["sandbox_in_mode"],
+    ids=["refused", "answered"],
+)
+async def test_a_first_start_finds_the_newest_event_whether_ending_before_last_is_refused_or_not(
+    make_rig: RigFactory, sandbox_in_mode: RunningSandbox, calls: int
+) -> None:
+    """Clever documents no `ending_before=last` (README, "Sandbox modes"): refused, the worker
+    walks the stream (one page here: fewer events than a page holds) after the refusal."""
+    async with make_rig(on=sandbox_in_mode) as rig:
+        teacher = demo_user(rig.store, "teacher")
+        for first in ("One", "Two", "Three"):
+            await rig.control("PATCH", f"/sandbox/users/{teacher['id']}", {"name": {"first": first}})
+        await count_requests(rig.sandbox.url, "/v3.1/events")
+        await rig.worker().poll(teacher["district"])
+        cursor = await rig.cursor(teacher["district"])
+        assert cursor is not None
+        assert cursor["after"] == rig.newest_event_id()
+        assert await requests_seen(rig.sandbox.url, "/v3.1/events") == calls

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import BackendFactory, RunningSandbox
+from tests.support.backend import backend_on
 from tests.support.browser import Browser, Step, back_from_clever, logged_in_browser
 from tests.support.demo import demo_user
 from tests.support.oauth import redeem
@@ -79,16 +80,51 @@ async def test_a_state_replayed_after_logout_does_not_revive_the_session(
 
 
 async def test_a_code_already_used_at_clever_sends_the_person_to_log_in_again(
-    sandbox: RunningSandbox, backend: str
+    pkce_sandbox: RunningSandbox, redis_url: str, key_prefix: str
 ) -> None:
-    async with back_from_clever(backend, sandbox.sandbox.store, "teacher") as (browser, redirect):
-        code = redirect.split("code=", 1)[1].split("&", 1)[0]
-        used = await redeem(sandbox.url, sandbox.config, code)  # a thief without the PKCE verifier
-        # PKCE: the thief gets nothing, but the attempt uses the code up.
-        assert (used.status_code, used.json()["error"]) == (400, "invalid_grant")
-        answer = await browser.callback(redirect)
-        assert (answer.response.status_code, _error_code(answer.response)) == (400, "login_expired")
-        assert "clever_session" not in browser.http.cookies
+    with backend_on(pkce_sandbox, redis_url=redis_url, key_prefix=key_prefix) as backend:
+        async with back_from_clever(backend, pkce_sandbox.sandbox.store, "teacher") as (browser, redirect):
+            code = redirect.split("code=", 1)[1].split("&", 1)[0]
+            used = await redeem(pkce_sandbox.url, pkce_sandbox.config, code)  # a thief without the verifier
+            if pkce_sandbox.config.pkce == "enforced":
+                # PKCE: the thief gets nothing, but the attempt uses the code up.
+                assert (used.status_code, used.json()["error"]) == (400, "invalid_grant")
+            else:
+                # Clever ignores PKCE: the stolen code is worth a token, and is used up as well.
+                assert used.status_code == 200
+                assert used.json()["access_token"]
+            answer = await browser.callback(redirect)
+            assert (answer.response.status_code, _error_code(answer.response)) == (400, "login_expired")
+            assert "clever_session" not in browser.http.cookies
+
+
+@pytest.mark.parametrize(("started", "completed"), [("true", "false"), ("false", "true")])
+async def test_a_login_across_a_clever_pkce_change_fails_clearly_where_pkce_is_enforced(
+    pkce_sandbox: RunningSandbox, redis_url: str, key_prefix: str, started: str, completed: str
+) -> None:
+    """Started by a backend with one CLEVER_PKCE and completed by one with the other (a rolling
+    change): a server that enforces PKCE refuses a challenged code without its verifier, and a
+    verifier for a code issued without a challenge, so the person is asked to log in again; one
+    that ignores PKCE, as Clever, lets the login through."""
+    teacher = demo_user(pkce_sandbox.sandbox.store, "teacher")
+    with (
+        backend_on(
+            pkce_sandbox, redis_url=redis_url, key_prefix=key_prefix, extra={"CLEVER_PKCE": started}
+        ) as first,
+        backend_on(
+            pkce_sandbox, redis_url=redis_url, key_prefix=key_prefix, extra={"CLEVER_PKCE": completed}
+        ) as second,
+    ):
+        async with Browser(first) as browser:
+            redirect = await browser.clever_redirect(teacher["id"])
+            browser.backend_url = second  # the same browser (cookies are per host), another backend
+            answer = await browser.callback(redirect)
+            if pkce_sandbox.config.pkce == "enforced":
+                assert (answer.response.status_code, _error_code(answer.response)) == (400, "login_expired")
+                assert (await browser.session()).status_code == 401
+            else:
+                assert answer.response.status_code == 302, answer.response.text
+                assert (await browser.session()).json()["user"]["id"] == teacher["id"]
 
 
 async def test_cancelling_at_clever_shows_a_friendly_page_and_consumes_the_state(

@@ -1,4 +1,4 @@
-"""Logins against a sandbox in a strict mode (README, "Strict modes"): an app without the
+"""Logins against a sandbox in a strict mode (README, "Sandbox modes"): an app without the
 resources or the sensitive-field scope, students with only what Clever guarantees, the other
 `user_type` spellings. Nothing fails, and the Principal holds what Clever sent, nothing invented."""
 

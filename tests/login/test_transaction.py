@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.login.transaction import LoginTransaction, authorize_url
+from app.login.transaction import LoginTransaction, authorize_url, exchange_verifier
 
 
 def _new(district_id: str | None = None) -> LoginTransaction:
@@ -54,3 +54,18 @@ def test_authorize_url_carries_state_nonce_and_an_s256_challenge(district_id: st
         **({"district_id": district_id} if district_id else {}),
     }
     assert transaction.code_verifier not in url
+
+
+def test_without_pkce_the_authorize_url_has_no_challenge_and_the_exchange_no_verifier() -> None:
+    transaction = _new()
+    url = authorize_url(
+        "https://clever.com",
+        client_id="cid",
+        redirect_uri="https://l.example.org/cb",
+        transaction=transaction,
+        pkce=False,
+    )
+    query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+    assert set(query) == {"response_type", "client_id", "redirect_uri", "state", "nonce"}
+    assert exchange_verifier(transaction, pkce=False) is None
+    assert exchange_verifier(transaction) == transaction.code_verifier

@@ -8,8 +8,14 @@ answers have no Swagger definition; their schemas below are written from Clever'
 
 Where Clever's docs and its definitions disagree, the definitions win: disability codes are
 lower case (`aut`; the docs print `AUT`), the field is `home_language_code` (the docs spell it
-`home_lanuage_code`), an update event's `previous_attributes` sits beside its `data` (the docs
-show it inside), and a link's `rel` is `self`, `next` or `prev` only.
+`home_lanuage_code`), and a link's `rel` is `self`, `next` or `prev` only. One disagreement is a
+sandbox mode instead (README, "Sandbox modes"): an update event's `previous_attributes` sits
+inside its `data` by default, as the docs and the feed show it, and beside `data`, as the
+definitions have it, with `previous_attributes="beside"`; an event that has it inside is
+checked as if it were beside, so its values are still checked against the definitions.
+
+Everything here runs once per entry of `MODES`: the default sandbox, and one in every other
+value of the strictness modes (each mode's values are covered by one or the other).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import functools
 import itertools
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -29,7 +35,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import RunningSandbox
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.paging import LAST
+from tests.conftest import TEST_REDIRECT_URI, RunningSandbox, remember_sandbox_secrets, running_sandbox
 from tests.support import clever_spec
 from tests.support.clever_spec import JsonSchema, SwaggerFile, assert_conforms
 
@@ -46,6 +54,31 @@ ROLES = ("student", "teacher", "staff", "district_admin", "contact")
 UNKNOWN_ID = "0123456789abcdef01234567"  # shaped like a Clever id, held by no record
 
 Query = Mapping[str, str | list[str]]  # a list is sent as a repeated parameter
+
+# Sandbox modes (SandboxConfig) the whole module runs in: None is the shared, default sandbox.
+MODES: dict[str, SandboxConfig | None] = {
+    "default-modes": None,
+    "kind-modes": SandboxConfig(
+        redirect_uris=(TEST_REDIRECT_URI,),
+        events_ending_before_last="answered",
+        previous_attributes="beside",
+        pkce="enforced",
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(MODES))
+def sandbox_server(
+    request: pytest.FixtureRequest, sandbox_server: RunningSandbox
+) -> Iterator[RunningSandbox]:
+    """The shared sandbox, or one in other modes for this module's run in them."""
+    config = MODES[request.param]
+    if config is None:
+        yield sandbox_server
+        return
+    with running_sandbox(config) as running:
+        yield running
+    remember_sandbox_secrets(running.sandbox)
 
 
 def _paths(files: Mapping[str, str]) -> list[Any]:
@@ -86,7 +119,7 @@ class Walker:
     def check(self, response: httpx.Response, schema: JsonSchema) -> Any:
         body = response.json()
         where = f"GET {response.request.url.raw_path.decode()} ({response.status_code})"
-        assert_conforms(schema, body, where)
+        assert_conforms(schema, as_defined(body), where)
         self.validated += 1
         return body
 
@@ -119,6 +152,33 @@ class Walker:
                 return records
             response = await self.get(following[0])
         raise AssertionError(f"GET {url} still had a next page after {MAX_PAGES} pages")
+
+
+def _event_as_defined(event: Any) -> Any:
+    """An event with `previous_attributes` inside its `data` (Clever's docs and feed), moved
+    beside `data` where the definitions put it; any other answer as it is."""
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        return event
+    data = event["data"]
+    if "previous_attributes" not in data or "type" not in event:
+        return event
+    moved = {key: value for key, value in data.items() if key != "previous_attributes"}
+    return {**event, "data": moved, "previous_attributes": data["previous_attributes"]}
+
+
+def as_defined(body: Any) -> Any:
+    """An Events API answer (a list, or one event) with its events as the definitions place
+    `previous_attributes` (the module's docstring); any other answer as it is."""
+    if not isinstance(body, dict) or "data" not in body:
+        return body
+    items = body["data"]
+    if isinstance(items, list):
+        shown = [
+            {**item, "data": _event_as_defined(item["data"])} if isinstance(item, dict) else item
+            for item in items
+        ]
+        return {**body, "data": shown}
+    return {**body, "data": _event_as_defined(items)}
 
 
 @dataclass(frozen=True)
@@ -420,6 +480,7 @@ async def produced_events(districts: list[District]) -> ProducedEvents:
 
 @pytest.mark.parametrize(("version", "path"), EVENTS_PATHS)
 async def test_events_path_conforms(
+    sandbox: RunningSandbox,
     districts: list[District],
     produced_events: ProducedEvents,
     version: str,
@@ -438,8 +499,20 @@ async def test_events_path_conforms(
             for action in ("created", "updated", "deleted"):
                 expected = {f"users.{action}", f"sections.{action}", f"resources.{action}"}
                 assert expected <= kinds, f"{version} feed: {kinds}"
+            updated = [event for event in mine if event["type"].endswith(".updated")]
+            placement = sandbox.config.previous_attributes
+            holder = [event["data"] if placement == "inside" else event for event in updated]
+            assert updated
+            assert all("previous_attributes" in where for where in holder), placement
 
         if path == "/events":
+            if sandbox.config.events_ending_before_last == "answered":
+                newest = await walker.pages(path, f"/{version}/events", {"ending_before": LAST}, "prev")
+                assert sorted(event["id"] for event in newest) == [event["id"] for event in events]
+            else:
+                refused = await walker.get(f"/{version}/events", {"ending_before": LAST, "limit": "1"})
+                assert refused.status_code == 400, refused.text[:200]
+                walker.check(refused, definitions.shared_response_schema("BadRequest"))
             for record_types in (["users"], ["sections"], ["users", "sections"]):
                 filtered = await walker.pages(path, f"/{version}/events", {"record_type": record_types})
                 assert {event["type"].split(".")[0] for event in filtered} <= set(record_types)
@@ -676,11 +749,26 @@ async def authorize(
     return await client.get("/oauth/authorize", params=params)
 
 
-async def exchange(client: httpx.AsyncClient, sandbox: RunningSandbox, code: str) -> httpx.Response:
+async def exchange(
+    client: httpx.AsyncClient, sandbox: RunningSandbox, code: str, **extra: str
+) -> httpx.Response:
     """The token endpoint's answer to `code`, for the first redirect URI."""
     config = sandbox.config
-    body = {"code": code, "grant_type": "authorization_code", "redirect_uri": config.redirect_uris[0]}
+    body = {
+        "code": code,
+        "grant_type": "authorization_code",
+        "redirect_uri": config.redirect_uris[0],
+        **extra,
+    }
     return await client.post("/oauth/tokens", json=body, auth=(config.client_id, config.client_secret))
+
+
+# A PKCE pair (RFC 7636, appendix B), sent as this service sends one: ignored or checked, by mode.
+PKCE_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+PKCE_CHALLENGE = {
+    "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    "code_challenge_method": "S256",
+}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -689,7 +777,7 @@ async def test_a_user_login_conforms(sandbox: RunningSandbox, districts: list[Di
     district, user_id = a_user(districts, role)
     redirect_uri = config.redirect_uris[0]
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=30, verify=tls_context()) as client:
-        authorized = await authorize(client, sandbox, user_id, state="x")
+        authorized = await authorize(client, sandbox, user_id, state="x", **PKCE_CHALLENGE)
         assert authorized.status_code == 302, authorized.text[:200]
         location = authorized.headers["location"]
         assert location.startswith(redirect_uri)
@@ -697,7 +785,7 @@ async def test_a_user_login_conforms(sandbox: RunningSandbox, districts: list[Di
         assert query["state"] == ["x"]
         (code,) = query["code"]
 
-        tokens = json_of(await exchange(client, sandbox, code), TOKEN_ANSWER)
+        tokens = json_of(await exchange(client, sandbox, code, code_verifier=PKCE_VERIFIER), TOKEN_ANSWER)
         if sandbox.sandbox.oidc_enabled:
             assert "id_token" in tokens
             claims = jwt_claims(tokens["id_token"])
@@ -738,6 +826,9 @@ async def test_openid_configuration_and_keys_conform(sandbox: RunningSandbox) ->
         discovery = await client.get("/.well-known/openid-configuration")
         assert discovery.status_code == 200
         document = json_of(discovery, OPENID_CONFIGURATION)
+        # Advertised only where the sandbox checks it: Clever documents no PKCE.
+        enforced = sandbox.config.pkce == "enforced"
+        assert document.get("code_challenge_methods_supported") == (["S256"] if enforced else None)
         endpoints = {
             "authorization_endpoint": "/oauth/authorize",
             "token_endpoint": "/oauth/tokens",

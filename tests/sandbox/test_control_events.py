@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
+import contextlib
+from collections.abc import AsyncIterator
 
+import httpx
+import pytest
+
+from clever_sandbox.config import EndingBeforeLast, SandboxConfig
 from clever_sandbox.store import SandboxStore
 from tests.conftest import RunningSandbox
+from tests.sandbox.asgi import local_sandbox
 
 
 async def _types(http: httpx.AsyncClient, after: str | None) -> list[str]:
@@ -46,18 +52,40 @@ async def test_resources_are_created_shared_changed_and_deleted(
     assert unknown.status_code == 400
 
 
-async def test_ending_before_last_answers_the_newest_event(
-    http: httpx.AsyncClient, store: SandboxStore
-) -> None:
-    user = store.all("users")[0]
-    for first in ("A", "B"):
-        assert (
-            await http.patch(f"/sandbox/users/{user['id']}", json={"name": {"first": first}})
-        ).status_code == 200
-    page = (await http.get("/v3.1/events", params={"ending_before": "last", "limit": 1})).json()
-    assert [item["data"]["id"] for item in page["data"]] == [store.events()[-1]["id"]]
-    two = (await http.get("/v3.1/events", params={"ending_before": "last", "limit": 2})).json()
-    assert [item["data"]["id"] for item in two["data"]] == [event["id"] for event in store.events()[-2:]]
+@contextlib.asynccontextmanager
+async def _events_client(mode: EndingBeforeLast) -> AsyncIterator[tuple[httpx.AsyncClient, SandboxStore]]:
+    """A sandbox in this `events_ending_before_last` mode, and its main district's events reader."""
+    async with local_sandbox(SandboxConfig(events_ending_before_last=mode)) as local:
+        store = local.sandbox.store
+        token = local.sandbox.tokens.district_token(store.district_ids()[0], local.config.client_id)
+        local.http.headers["Authorization"] = f"Bearer {token}"
+        for first in ("A", "B"):
+            user = store.all("users")[0]
+            changed = await local.http.patch(f"/sandbox/users/{user['id']}", json={"name": {"first": first}})
+            assert changed.status_code == 200
+        yield local.http, store
+
+
+async def test_ending_before_last_answers_the_newest_event_when_so_configured() -> None:
+    async with _events_client("answered") as (http, store):
+        page = (await http.get("/v3.1/events", params={"ending_before": "last", "limit": 1})).json()
+        assert [item["data"]["id"] for item in page["data"]] == [store.events()[-1]["id"]]
+        two = (await http.get("/v3.1/events", params={"ending_before": "last", "limit": 2})).json()
+        assert [item["data"]["id"] for item in two["data"]] == [event["id"] for event in store.events()[-2:]]
+
+
+@pytest.mark.parametrize("version", ["v3.0", "v3.1"])
+async def test_ending_before_last_is_refused_by_default_as_a_bad_paging_parameter(version: str) -> None:
+    async with _events_client("refused") as (http, store):
+        refused = await http.get(f"/{version}/events", params={"ending_before": "last", "limit": 1})
+        assert refused.status_code == 400
+        assert refused.json() == {"message": "invalid ending_before: 'last'; expected an event id"}
+        # An event id is a paging parameter like any other.
+        newest = store.events()[-1]["id"]
+        before = (await http.get(f"/{version}/events", params={"ending_before": newest})).json()
+        assert [item["data"]["id"] for item in before["data"]] == [
+            event["id"] for event in store.events()[:-1]
+        ]
 
 
 async def test_a_district_that_disconnects_revokes_its_token(

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
+from clever_sandbox.config import SandboxConfig
 from clever_sandbox.store import SandboxStore
 from tests.conftest import RunningSandbox
+from tests.sandbox.asgi import local_sandbox
 
 
 def _client(sandbox: RunningSandbox, district_id: str) -> httpx.AsyncClient:
@@ -37,13 +40,30 @@ async def test_changes_become_events_in_order(http: httpx.AsyncClient, store: Sa
     assert [e["id"] for e in events] == sorted(e["id"] for e in events)
     assert events == list(store.events())
     assert events[0]["data"]["object"] == created
-    assert "previous_attributes" not in events[0]
-    assert events[1]["previous_attributes"] == {"email": None}
-    assert events[2]["previous_attributes"] == {"name": {"first": student["name"]["first"]}}
+    # previous_attributes inside `data`, as Clever's Events API page shows (README, "Sandbox modes").
+    assert "previous_attributes" not in events[0]["data"]
+    assert events[1]["data"]["previous_attributes"] == {"email": None}
+    assert events[2]["data"]["previous_attributes"] == {"name": {"first": student["name"]["first"]}}
+    assert not any("previous_attributes" in event for event in events)
     assert events[2]["data"]["object"] == store.user(student["id"])
     assert events[3]["data"]["object"]["email"] == "cto@example.org"
     single = (await http.get(f"/v3.1/events/{events[2]['id']}")).json()
     assert single["data"] == events[2]
+
+
+@pytest.mark.parametrize("version", ["v3.0", "v3.1"])
+async def test_previous_attributes_sit_beside_data_when_so_configured(version: str) -> None:
+    """SandboxConfig(previous_attributes="beside"): the placement of Clever's definitions."""
+    async with local_sandbox(SandboxConfig(previous_attributes="beside")) as local:
+        store = local.sandbox.store
+        student = _student(store)
+        local.http.headers["Authorization"] = (
+            f"Bearer {local.sandbox.tokens.district_token(student['district'], local.config.client_id)}"
+        )
+        await local.http.patch(f"/sandbox/users/{student['id']}", json={"name": {"first": "Changed"}})
+        (event,) = await _events(local.http, version)
+    assert event["previous_attributes"] == {"name": {"first": student["name"]["first"]}}
+    assert set(event["data"]) == {"object"}
 
 
 async def test_removing_a_role_reports_it_as_the_previous_value(
@@ -52,7 +72,7 @@ async def test_removing_a_role_reports_it_as_the_previous_value(
     both = next(u for u in store.all("users") if {"teacher", "staff"} <= set(u["roles"]))
     await http.patch(f"/sandbox/users/{both['id']}", json={"roles": {"staff": None}})
     (event,) = await _events(http)
-    assert event["previous_attributes"] == {"roles": {"staff": both["roles"]["staff"]}}
+    assert event["data"]["previous_attributes"] == {"roles": {"staff": both["roles"]["staff"]}}
     assert "staff" not in event["data"]["object"]["roles"]
 
 
@@ -77,7 +97,7 @@ async def test_v30_feed_leaves_out_changes_to_v31_fields(
     v30 = await _events(http, "v3.0")
     assert len(v31) == 2
     assert [e["id"] for e in v30] == [v31[1]["id"]]
-    assert v30[0]["previous_attributes"] == {
+    assert v30[0]["data"]["previous_attributes"] == {
         "roles": {"student": {"grade": student["roles"]["student"]["grade"]}}
     }
     assert "gifted_status" not in v30[0]["data"]["object"]["roles"]["student"]

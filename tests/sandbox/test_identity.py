@@ -61,10 +61,17 @@ async def test_discovery_document_names_the_sandbox_endpoints(local: LocalSandbo
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert doc["response_types_supported"] == ["code"]
     assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_basic"]
-    assert doc["code_challenge_methods_supported"] == ["S256"]
+    # Clever documents no PKCE, so the default sandbox does not advertise it (README, "Sandbox modes").
+    assert "code_challenge_methods_supported" not in doc
     assert {"sub", "user_type", "district", "multi_role_user_id"} <= set(doc["claims_supported"])
     assert doc["subject_types_supported"]
     assert doc["scopes_supported"]
+
+
+async def test_discovery_document_lists_s256_only_where_pkce_is_enforced() -> None:
+    async with local_sandbox(SandboxConfig(pkce="enforced")) as local:
+        doc = (await local.http.get("/.well-known/openid-configuration")).json()
+    assert doc["code_challenge_methods_supported"] == ["S256"]
 
 
 async def test_configured_issuer_wins_over_the_request_host() -> None:

@@ -468,6 +468,16 @@ async def test_grant_type_and_code_are_required(
 
 
 # --- PKCE ---------------------------------------------------------------------------------
+# Checked only with SandboxConfig(pkce="enforced"); by default, as Clever documents no PKCE, the
+# parameters are ignored (README, "Sandbox modes").
+
+
+@pytest.fixture
+async def enforcing() -> AsyncIterator[LocalSandbox]:
+    async with local_sandbox(
+        SandboxConfig(redirect_uris=(CALLBACK, OTHER_CALLBACK), pkce="enforced")
+    ) as local:
+        yield local
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -482,30 +492,30 @@ async def challenged_code(local: LocalSandbox, challenge: str) -> str:
     return await code_for(local, user_id, code_challenge=challenge, code_challenge_method="S256")
 
 
-async def test_pkce_verifier_that_matches_is_accepted(local: LocalSandbox) -> None:
+async def test_pkce_verifier_that_matches_is_accepted(enforcing: LocalSandbox) -> None:
     verifier, challenge = pkce_pair()
-    code = await challenged_code(local, challenge)
-    assert (await redeem(local, code, code_verifier=verifier)).status_code == 200
+    code = await challenged_code(enforcing, challenge)
+    assert (await redeem(enforcing, code, code_verifier=verifier)).status_code == 200
 
 
 @pytest.mark.parametrize("verifier", [None, "", "x" * 43, "short"])
 async def test_pkce_wrong_or_missing_verifier_is_an_invalid_grant(
-    local: LocalSandbox, verifier: str | None
+    enforcing: LocalSandbox, verifier: str | None
 ) -> None:
     _, challenge = pkce_pair()
-    code = await challenged_code(local, challenge)
+    code = await challenged_code(enforcing, challenge)
     extra = {} if verifier is None else {"code_verifier": verifier}
 
-    response = await redeem(local, code, **extra)
+    response = await redeem(enforcing, code, **extra)
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 
 
-async def test_pkce_verifier_without_a_challenge_is_refused(local: LocalSandbox) -> None:
+async def test_pkce_verifier_without_a_challenge_is_refused(enforcing: LocalSandbox) -> None:
     verifier, _ = pkce_pair()
-    code = await code_for(local, local.sandbox.store.demo_logins()[0].user_id)
-    response = await redeem(local, code, code_verifier=verifier)
+    code = await code_for(enforcing, enforcing.sandbox.store.demo_logins()[0].user_id)
+    response = await redeem(enforcing, code, code_verifier=verifier)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 
@@ -519,15 +529,34 @@ async def test_pkce_verifier_without_a_challenge_is_refused(local: LocalSandbox)
         {"code_challenge": "too-short", "code_challenge_method": "S256"},
     ],
 )
-async def test_pkce_authorize_parameters_are_checked(local: LocalSandbox, params: dict[str, str]) -> None:
-    user_id = local.sandbox.store.demo_logins()[0].user_id
-    response = await local.http.get(
-        "/oauth/authorize", params=authorize_params(local, login_hint=user_id, state="p", **params)
+async def test_pkce_authorize_parameters_are_checked(enforcing: LocalSandbox, params: dict[str, str]) -> None:
+    user_id = enforcing.sandbox.store.demo_logins()[0].user_id
+    response = await enforcing.http.get(
+        "/oauth/authorize", params=authorize_params(enforcing, login_hint=user_id, state="p", **params)
     )
     query = query_of(response)
     assert query["error"] == "invalid_request"
     assert query["state"] == "p"
     assert "code" not in query
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"code_challenge": "a" * 43, "code_challenge_method": "plain"},
+        {"code_challenge": "too-short", "code_challenge_method": "S256"},
+        {"code_challenge_method": "S256"},
+    ],
+)
+async def test_pkce_parameters_are_ignored_by_default(local: LocalSandbox, params: dict[str, str]) -> None:
+    """Not checked at authorize, and the code needs no verifier, nor refuses one (RFC 6749 3.1, 3.2)."""
+    user_id = local.sandbox.store.demo_logins()[0].user_id
+    verifier, challenge = pkce_pair()
+    for extra in ({}, {"code_verifier": verifier}, {"code_verifier": "short"}):
+        code = await code_for(local, user_id, **params)
+        assert (await redeem(local, code, **extra)).status_code == 200
+    code = await challenged_code(local, challenge)
+    assert (await redeem(local, code)).status_code == 200
 
 
 # --- the district-app token list ----------------------------------------------------------

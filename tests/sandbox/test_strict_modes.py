@@ -1,5 +1,5 @@
 """The strict modes as Clever would answer: scopes the app lacks, students with little data,
-other `user_type` spellings (README, "Strict modes")."""
+other `user_type` spellings (README, "Sandbox modes")."""
 
 from __future__ import annotations
 

@@ -61,16 +61,21 @@ def test_v30_changes(previous: dict[str, Any], shown: dict[str, Any]) -> None:
     assert changes_for_version("users", previous, "v3.0") == shown
 
 
-def test_v30_feed_drops_events_that_change_only_v31_fields() -> None:
-    event = {
-        "id": "e1",
-        "type": "users.updated",
-        "data": {"object": USER},
-        "previous_attributes": {"roles": {"student": {"gifted_status": "N"}}},
-    }
+@pytest.mark.parametrize("inside", [False, True])
+def test_v30_feed_drops_events_that_change_only_v31_fields(inside: bool) -> None:
+    previous = {"roles": {"student": {"gifted_status": "N"}}}
+    event: dict[str, Any] = {"id": "e1", "type": "users.updated", "data": {"object": USER}}
+    # Beside `data` or inside it (SandboxConfig.previous_attributes).
+    (event["data"] if inside else event)["previous_attributes"] = previous
     assert event_for_version(event, "v3.0") is None
     assert event_for_version(event, "v3.1") is event
     created = {"id": "e2", "type": "users.created", "data": {"object": USER}}
     shown = event_for_version(created, "v3.0")
     assert shown is not None
     assert "lms_status" not in shown["data"]["object"]
+    # A change to v3.0 fields too: shown, where it was, without the v3.1-only part.
+    (event["data"] if inside else event)["previous_attributes"] = {**previous, "email": "old@example.org"}
+    mixed = event_for_version(event, "v3.0")
+    assert mixed is not None
+    assert (mixed["data"] if inside else mixed)["previous_attributes"] == {"email": "old@example.org"}
+    assert ("previous_attributes" in mixed) is not inside

@@ -17,7 +17,13 @@ from app.crypto.ticket import Ticket
 from app.login.identity import identify
 from app.login.pending import Done, Gone, Taken
 from app.login.returnto import safe_return_to
-from app.login.transaction import LoginMethod, LoginTransaction, authorize_url, is_state
+from app.login.transaction import (
+    LoginMethod,
+    LoginTransaction,
+    authorize_url,
+    exchange_verifier,
+    is_state,
+)
 from app.settings import CALLBACK_PATH, DISTRICT_ID
 from app.web.problems import AppError, as_service_error
 from app.web.services import Services, services
@@ -119,6 +125,7 @@ async def _start(
             client_id=settings.clever_client_id,
             redirect_uri=settings.clever_redirect_uri,
             transaction=transaction,
+            pkce=settings.clever_pkce,
         ),
         status_code=302,
     )
@@ -131,7 +138,8 @@ async def _complete(
 ) -> Response:
     settings, transaction = svc.settings, taken.transaction
     request.state.login_method = transaction.login_method  # for the login metric, should this fail
-    token = await svc.clever.exchange_code(code, settings.clever_redirect_uri, transaction.code_verifier)
+    verifier = exchange_verifier(transaction, pkce=settings.clever_pkce)
+    token = await svc.clever.exchange_code(code, settings.clever_redirect_uri, verifier)
     who = await identify(
         svc.clever, svc.oidc, token, client_id=settings.clever_client_id, nonce=transaction.nonce
     )
