@@ -17,7 +17,7 @@ from app.clever.models import Event
 from app.crypto.keyring import Keyring
 from app.events.cursor import Cursors
 from app.events.deltas import Deltas
-from app.redis_client import RedisClient, close_redis, create_redis
+from app.redis_client import RedisClient
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import Roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS
@@ -32,7 +32,7 @@ from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.reliability.test_redis_sentinel import SWITCH_BOUND, TIMEOUTS
 from tests.roster.test_store import SECRET, big_page_clever, logins, principal_of
 from tests.support.redis_servers import HOST, SentinelGroup, sentinel_group, wait_until
-from tests.support.roster_copy import mark_events_read
+from tests.support.roster_copy import mark_events_read, store_on
 
 pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
@@ -49,12 +49,9 @@ def group() -> Iterator[SentinelGroup]:
 
 
 @pytest.fixture
-async def sentinel_redis(group: SentinelGroup) -> AsyncIterator[RedisClient]:
-    client = create_redis(group.url + TIMEOUTS)
-    try:
-        yield client
-    finally:
-        await close_redis(client)
+async def sentinel_store(group: SentinelGroup) -> AsyncIterator[tuple[RedisClient, RosterStore]]:
+    async with store_on(group.url + TIMEOUTS, KEYRING, PREFIX) as made:
+        yield made
 
 
 def _teacher(sandbox: RunningSandbox) -> DemoLogin:
@@ -73,9 +70,9 @@ def _master_keys(group: SentinelGroup, pattern: str) -> list[bytes]:
 
 
 async def test_a_sync_logins_and_an_event_work_through_sentinel(
-    sandbox: RunningSandbox, group: SentinelGroup, sentinel_redis: RedisClient
+    sandbox: RunningSandbox, group: SentinelGroup, sentinel_store: tuple[RedisClient, RosterStore]
 ) -> None:
-    store = RosterStore(sentinel_redis, KEYRING, prefix=PREFIX)
+    sentinel_redis, store = sentinel_store
     teacher = _teacher(sandbox)
     district_id = teacher.district_id
     section = next(s for s in _sections(sandbox, teacher.user_id) if len(s.get("students") or []) >= 2)
@@ -127,12 +124,11 @@ def _version(principal: Principal | None) -> Version:
 
 
 async def test_a_failover_during_a_sync_leaves_the_old_copy_or_the_new_one(
-    sandbox: RunningSandbox, group: SentinelGroup, sentinel_redis: RedisClient
+    sandbox: RunningSandbox, group: SentinelGroup, sentinel_store: tuple[RedisClient, RosterStore]
 ) -> None:
-    store = RosterStore(sentinel_redis, KEYRING, prefix=PREFIX)
-    teacher = _teacher(sandbox)
+    sentinel_redis, store = sentinel_store
+    roster, teacher = sandbox.sandbox.store, _teacher(sandbox)
     district_id = teacher.district_id
-    roster = sandbox.sandbox.store
 
     async def read() -> Version | None:
         """The teacher's version in the copy; None while Redis is switching."""
