@@ -30,14 +30,17 @@ from tests.clever.sandbox_control import add_fault
 from tests.conftest import RunningSandbox
 from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.reliability.test_redis_sentinel import SWITCH_BOUND, TIMEOUTS
-from tests.roster.test_store import SECRET, big_page_clever, logins, principal_of
+from tests.roster.test_store import big_page_clever, logins, principal_of
+from tests.support.backend import SESSION_SECRET, backend_on
+from tests.support.browser import Browser
 from tests.support.redis_servers import HOST, SentinelGroup, sentinel_group, wait_until
 from tests.support.roster_copy import mark_events_read, store_on
 
 pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
 PREFIX = "roster-sentinel-test:"
-KEYRING = Keyring.from_secret(SECRET)
+# The backend's own secret: a login through it reads the copy these tests write.
+KEYRING = Keyring.from_secret(SESSION_SECRET)
 # Each Data API answer of the sync waits this long, so that the failover falls inside it.
 SLOW_MS = 250
 
@@ -109,6 +112,17 @@ async def test_a_sync_logins_and_an_event_work_through_sentinel(
     stored = await store.read_user(district_id, section["students"][0])
     assert stored is not None
     assert section["id"] not in {s.id for s in stored.roster.sections}
+    # A login through a backend on the same Sentinel group gets its roster from the copy.
+    with backend_on(sandbox, redis_url=group.url + TIMEOUTS, key_prefix=PREFIX) as backend:
+        browser = Browser(backend)
+        try:
+            landed = await browser.login(section["students"][0])
+            assert landed.response.status_code == 302, landed.response.text
+            body = (await browser.session()).json()
+        finally:
+            await browser.http.aclose()
+    assert body["roster"]["source"] == "store", body["roster"]
+    assert section["id"] not in {s["id"] for s in body["sections"]}
     info = await store.info(district_id)
     assert info is not None
     assert info.last_event == event.id
