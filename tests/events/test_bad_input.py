@@ -118,9 +118,17 @@ async def _logs_in_from_the_copy(rig: Rig, user_id: str) -> Person:
     return person
 
 
-@pytest.mark.parametrize("how", ["not_json", "truncated", "record_without_id", "over_the_size_limit"])
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("not_json", "answer is not JSON"),
+        ("truncated", "json_invalid"),
+        ("record_without_id", "data.0.data.id: missing"),
+        ("over_the_size_limit", f"answer is over {SMALL_SYNC_LIMIT} bytes"),
+    ],
+)
 async def test_a_sync_meeting_a_page_it_cannot_use_keeps_the_previous_copy(
-    rig: Rig, how: str, caplog: pytest.LogCaptureFixture
+    rig: Rig, how: str, says: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     teacher = demo_user(rig.store, "teacher")
     district = teacher["district"]
@@ -146,6 +154,8 @@ async def test_a_sync_meeting_a_page_it_cannot_use_keeps_the_previous_copy(
                 person = await _logs_in_from_the_copy(rig, teacher["id"])
     (line,) = _records(caplog, "roster_sync_failed")
     assert line.__dict__["error"] == "CleverMalformed"
+    assert line.__dict__["operation"] == "users"
+    assert says in line.__dict__["detail"]
     assert line.__dict__["district"] == district
     assert 'clever_events_poll_errors_total{error="sync_failed"} 1.0' in metrics.render().decode()
     # The previous copy, whole and alone: the generation being written is gone.
