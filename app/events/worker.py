@@ -358,12 +358,15 @@ class EventsWorker:
             wait = min(MAX_BACKOFF, self._options.poll_interval * 2**state.sync_failures)
             state.sync_not_before = self._clock() + wait
             self._metrics.poll_error("sync_failed")
+            # For a Clever answer the sync could not use, which call and why (a page that is not
+            # JSON, lacks a field, or is over the sync's size limit), as `events_poll_failed` says.
+            cause = _clever_fields(exc) if isinstance(exc, CleverError) else {"error": type(exc).__name__}
             logger.warning(
                 "district roster sync failed; trying again later",
                 extra={
                     "event": "roster_sync_failed",
                     "district": district_id,
-                    "error": type(exc).__name__,
+                    **cause,
                     "retry_in": round(wait, 1),
                 },
             )

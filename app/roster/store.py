@@ -37,7 +37,12 @@ written just after, once the event's effects on live sessions are done (app.even
 copy may be ahead of the cursor, never behind it.
 
 A sync writes a whole new generation, then one script checks it was not purged meanwhile and
-moves the pointer; the generation it replaced is then dropped. A reader sends one script that
+holds every field the sync wrote, and moves the pointer; the generation it replaced is then
+dropped. The fields are counted as they are written (field `written`, beside them while the
+generation is being written, removed by the switch): after a Sentinel failover, writes the old
+master took before it was demoted are lost while the later ones and the switch reach the new
+master, and a copy without them would serve people without their sections (the sync fails
+instead, with `GenerationIncomplete`, and the previous copy stays). A reader sends one script that
 reads the pointer, the person's record, every record it links to and the district's events
 cursor: one round trip, and never half of one generation and half of another. Each process
 remembers a district's current generation; right after a switch (or on its first read) a read
@@ -79,6 +84,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
 from app.clever.models import Course, District, Resource, School, Section, Term, User
 from app.crypto.keyring import Keyring
@@ -97,6 +103,7 @@ BUILDING_TTL_SECONDS = 3600
 MAX_SYNC_AGE = DAY
 META = b"meta"
 EVENT = b"event"
+WRITTEN = b"written"
 _NAME_BYTES = 12
 _LINK_BYTES = 1 + _NAME_BYTES
 _LENGTH_BYTES = 4
@@ -141,11 +148,14 @@ end
 return reply
 """
 
-# KEYS: pointer, generations set, the new generation. ARGV: its id, meta, TTL. Switches the
-# pointer unless the district was purged since the generation began; answers the one replaced
-# ("" when none), or false.
+# KEYS: pointer, generations set, the new generation. ARGV: its id, meta, TTL, how many fields
+# were written to it. Switches the pointer unless the district was purged since the generation
+# began (false) or the generation lacks some of what was written (0); answers the one replaced
+# ("" when none).
 _COMMIT = """
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return false end
+if (tonumber(redis.call('HGET', KEYS[3], 'written')) or 0) ~= tonumber(ARGV[4]) then return 0 end
+redis.call('HDEL', KEYS[3], 'written')
 redis.call('HSET', KEYS[3], 'meta', ARGV[2])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
 local old = redis.call('GET', KEYS[1])
@@ -298,6 +308,14 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
 return {3}
 """
+
+
+class GenerationIncomplete(RedisError):
+    """A generation lacks fields its sync wrote (writes lost in a Redis failover): not switched to."""
+
+    def __init__(self, district_id: str) -> None:
+        super().__init__("the new copy lacks writes Redis acknowledged; not switched to")
+        self.district_id = district_id
 
 
 class DistrictPurged(Exception):
@@ -493,18 +511,28 @@ class RosterStore:
     async def _write(self, key: str, fields: Mapping[bytes, bytes]) -> None:
         items = list(fields.items())
         for start in range(0, len(items), _WRITE_BATCH):
+            batch = items[start : start + _WRITE_BATCH]
             async with self._redis.pipeline(transaction=False) as pipe:
-                # HSET and its TTL together: no moment where the key exists without one.
-                pipe.hset(key, mapping=dict(items[start : start + _WRITE_BATCH]))
+                # HSET and its TTL together: no moment where the key exists without one. The
+                # count after the fields, on the same server: it never counts a field not there.
+                pipe.hset(key, mapping=dict(batch))
+                pipe.hincrby(key, WRITTEN, len(batch))
                 pipe.expire(key, self._building_ttl)
                 await pipe.execute()
 
-    async def _switch(self, district_id: str, generation: str, info: CopyInfo) -> None:
+    async def _switch(self, district_id: str, generation: str, info: CopyInfo, written: int) -> None:
         pointer, gens = self.pointer_key(district_id), self.generations_key(district_id)
         replaced = await self._commit(
             keys=[pointer, gens, self.generation_key(district_id, generation)],
-            args=[generation, info.as_json(), self._ttl],
+            args=[generation, info.as_json(), self._ttl, written],
         )
+        if replaced == 0:
+            logger.warning(
+                "a new roster copy lacks fields its sync wrote (lost in a Redis failover); "
+                "the previous copy stays in use",
+                extra={"event": "roster_generation_incomplete", "district": district_id},
+            )
+            raise GenerationIncomplete(district_id)
         if replaced is None:
             await self._redis.delete(self.generation_key(district_id, generation))
             raise DistrictPurged(district_id)
@@ -827,6 +855,12 @@ class NewGeneration(_Sealer):
     the caller: see app.roster.sync)."""
 
     counts: dict[str, int] = field(default_factory=dict, init=False)
+    # Fields written so far: what the generation must hold at the switch.
+    written: int = field(default=0, init=False)
+
+    async def _put(self, fields: Mapping[bytes, bytes]) -> None:
+        await self._store._write(self._key, fields)
+        self.written += len(fields)
 
     async def put(self, kind: str, records: Sequence[District | School | Course | Term | Section]) -> None:
         """The district, schools, courses, terms or sections (`kind`), as `_compact` keeps them."""
@@ -835,7 +869,7 @@ class NewGeneration(_Sealer):
         for record in records:
             name = self._keys.name(letter, record.id)
             fields[name] = self._seal(name, _compact(record))
-        await self._store._write(self._key, fields)
+        await self._put(fields)
         self.counts[kind] = self.counts.get(kind, 0) + len(records)
 
     async def put_resource_shares(
@@ -848,7 +882,7 @@ class NewGeneration(_Sealer):
             name = self._keys.name(b"r", resource.id)
             record = _resource_record(resource, shared.get(resource.id, []), direct.get(resource.id, []))
             fields[name] = self._seal(name, record)
-        await self._store._write(self._key, fields)
+        await self._put(fields)
         self.counts["resources"] = self.counts.get("resources", 0) + len(resources)
 
     async def put_users(
@@ -861,13 +895,14 @@ class NewGeneration(_Sealer):
             index = self._index(links.get(user.id, ()))
             sealed = self._seal(name, _user_record(user, self._student_fields))
             fields[name] = len(index).to_bytes(_LENGTH_BYTES, "big") + index + sealed
-        await self._store._write(self._key, fields)
+        await self._put(fields)
         self.counts["users"] = self.counts.get("users", 0) + len(users)
 
     async def commit(
         self, *, synced_at: float, seconds: float, calls: int, events_after: str | None
     ) -> CopyInfo:
-        """Switch readers to this generation (raises DistrictPurged if the district was purged)."""
+        """Switch readers to this generation (raises DistrictPurged if the district was purged,
+        GenerationIncomplete if it lacks some of what was written)."""
         info = CopyInfo(
             generation=self.generation,
             synced_at=synced_at,
@@ -878,7 +913,7 @@ class NewGeneration(_Sealer):
             student_fields=self._student_fields,
             key_id=self._keys.key_id,
         )
-        await self._store._switch(self.district_id, self.generation, info)
+        await self._store._switch(self.district_id, self.generation, info, self.written)
         return info
 
     async def discard(self) -> None:

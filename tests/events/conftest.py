@@ -14,16 +14,18 @@ import pytest
 from redis.asyncio import Redis
 
 from app.clever import CleverClient, CleverCredentials, CleverHTTP, RetryPolicy
+from app.clever.models import Event
 from app.crypto.keyring import Keyring
 from app.events.cursor import Cursors
-from app.events.deltas import Deltas
+from app.events.deltas import Delta, Deltas
 from app.events.effects import ALL_ROLES, Effects
 from app.events.health import RosterHealth
+from app.events.lock import DistrictLock
 from app.events.metrics import EventMetrics
 from app.events.worker import EventsWorker, RosterKeeping, WorkerOptions
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fieldpolicy import parse_student_fields
-from app.roster.store import RosterStore
+from app.roster.store import Applied, RosterStore
 from app.roster.sync import SyncReport, sync_district
 from app.sessions.store import SessionStore
 from clever_sandbox.config import SandboxConfig
@@ -50,6 +52,20 @@ async def until(check: Callable[[], Awaitable[bool]], *, deadline: float = DEADL
         if loop.time() >= end:
             raise AssertionError(f"not within {deadline} s: {what or check}")
         await asyncio.sleep(0.03)
+
+
+class CountingDeltas(Deltas):
+    """The worker's deltas, noting how each event went for the store: the apply script's answer
+    ('applied', 'already', ...; None when the event changes nothing in the copy)."""
+
+    def __init__(self, *, store: RosterStore, clever: CleverClient, tokens: DistrictTokens) -> None:
+        super().__init__(store=store, clever=clever, tokens=tokens)
+        self.outcomes: list[tuple[str, Applied | None]] = []
+
+    async def apply(self, district_id: str, event: Event, lock: DistrictLock) -> Delta:
+        delta = await super().apply(district_id, event, lock)
+        self.outcomes.append((event.id, delta.applied))
+        return delta
 
 
 @dataclass
@@ -117,7 +133,7 @@ class Rig:
             student_fields=parse_student_fields(None),
         )
 
-    def keeping(self, clever: CleverClient | None = None) -> RosterKeeping:
+    def keeping(self, clever: CleverClient | None = None, *, deltas: type[Deltas] = Deltas) -> RosterKeeping:
         """The worker's roster upkeep on `roster()`, syncing with `clever`."""
         store, tokens = self.roster(), self.tokens(clever)
 
@@ -128,10 +144,16 @@ class Rig:
 
         return RosterKeeping(
             store=store,
-            deltas=Deltas(store=store, clever=clever or self.clever, tokens=tokens),
+            deltas=deltas(store=store, clever=clever or self.clever, tokens=tokens),
             sync=sync,
             student_fields=parse_student_fields(None),
         )
+
+    def counted_keeping(self, clever: CleverClient | None = None) -> tuple[RosterKeeping, CountingDeltas]:
+        """`keeping()`, with the deltas that note each event's outcome."""
+        keeping = self.keeping(clever, deltas=CountingDeltas)
+        assert isinstance(keeping.deltas, CountingDeltas)
+        return keeping, keeping.deltas
 
     def worker(
         self,

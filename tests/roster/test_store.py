@@ -17,12 +17,13 @@ from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import Roster, fetch_roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS, STUDENT_FIELDS
 from app.roster.principal import Principal, build_principal
-from app.roster.store import CopyInfo, DistrictPurged, RosterStore, is_fresh
+from app.roster.store import CopyInfo, DistrictPurged, GenerationIncomplete, RosterStore, is_fresh
 from app.roster.sync import MAX_PAGE_SIZE, SYNC_BODY_LIMIT, SyncReport, sync_district
 from clever_sandbox.config import SandboxConfig
 from clever_sandbox.district import DemoLogin
 from tests.clever.sandbox_control import add_fault
 from tests.conftest import TEST_REDIRECT_URI, RunningSandbox, running_sandbox
+from tests.events.conftest import until
 from tests.support.clever import count_requests, requests_seen, sandbox_clever
 from tests.support.redis import RecordingRedis
 
@@ -209,6 +210,30 @@ async def test_an_interrupted_sync_leaves_the_previous_copy_in_use(rig: Rig) -> 
     assert after["user"]["name"]["first"] == "Renamed"
     generations = [k for k in await rig.keys() if b":g:" in k]
     assert generations == [rig.store.generation_key(login.district_id, second.info.generation).encode()]
+
+
+async def test_a_generation_that_lost_writes_is_not_switched_to(rig: Rig) -> None:
+    login = next(p for p in logins(rig.sandbox) if p.user_type == "teacher")
+    first = await rig.sync(login.district_id)
+    before = await rig.stored_principal(login, DEFAULT_STUDENT_FIELDS)
+    # The users list comes last: while the sync waits on it, everything written so far is lost,
+    # as writes to a Sentinel master demoted meanwhile are (tests/roster/test_store_sentinel.py).
+    await count_requests(rig.sandbox.url, "/v3.1/users", latency_ms=500)
+    syncing = asyncio.create_task(rig.sync(login.district_id))
+
+    async def listing_users() -> bool:
+        return await requests_seen(rig.sandbox.url, "/v3.1/users") >= 1
+
+    await until(listing_users, what="the sync listing users")
+    current = rig.store.generation_key(login.district_id, first.info.generation).encode()
+    (building,) = [k for k in await rig.keys() if b":g:" in k and k != current]
+    await rig.redis.delete(building)
+
+    with pytest.raises(GenerationIncomplete):
+        await syncing
+    assert await rig.store.info(login.district_id) == first.info
+    assert await rig.stored_principal(login, DEFAULT_STUDENT_FIELDS) == before
+    assert [k for k in await rig.keys() if b":g:" in k] == [current]
 
 
 async def test_readers_during_a_sync_see_the_old_copy_or_the_new_one_never_a_mix(rig: Rig) -> None:

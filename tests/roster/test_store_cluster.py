@@ -12,7 +12,7 @@ from app.clever.models import Event
 from app.crypto.keyring import Keyring
 from app.events.cursor import Cursors
 from app.events.deltas import Deltas
-from app.redis_client import RedisClient, close_redis, create_redis
+from app.redis_client import RedisClient
 from app.roster.district_tokens import DistrictTokens
 from app.roster.fetch import Roster, fetch_roster
 from app.roster.fieldpolicy import DEFAULT_STUDENT_FIELDS
@@ -24,7 +24,7 @@ from tests.reliability.conftest import LEFT_CONNECTIONS
 from tests.roster.test_store import SECRET, big_page_clever, principal_of
 from tests.support.demo import demo_user
 from tests.support.redis_servers import RedisClusterGroup
-from tests.support.roster_copy import mark_events_read
+from tests.support.roster_copy import mark_events_read, store_on
 
 pytestmark = pytest.mark.filterwarnings(LEFT_CONNECTIONS)
 
@@ -33,11 +33,8 @@ PREFIX = "roster-cluster-test:"
 
 @pytest.fixture
 async def cluster_store(cluster: RedisClusterGroup) -> AsyncIterator[tuple[RedisClient, RosterStore]]:
-    client = create_redis(cluster.url)
-    try:
-        yield client, RosterStore(client, Keyring.from_secret(SECRET), prefix=PREFIX)
-    finally:
-        await close_redis(client)
+    async with store_on(cluster.url, Keyring.from_secret(SECRET), PREFIX) as made:
+        yield made
 
 
 async def test_sync_read_delete_and_purge_work_on_a_cluster(

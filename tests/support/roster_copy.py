@@ -1,12 +1,27 @@
 """A district's roster copy made fresh for a test: synced, and its events cursor written as the
-events worker writes it once it has read the district's stream to its end."""
+events worker writes it once it has read the district's stream to its end; and a roster store on
+a Redis of the test's own (Sentinel, Cluster)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
-from app.redis_client import RedisClient
+from app.crypto.keyring import Keyring
+from app.redis_client import RedisClient, close_redis, create_redis
 from app.roster.events_cursor import Cursor, cursor_key, dump_cursor
+from app.roster.store import RosterStore
+
+
+@contextlib.asynccontextmanager
+async def store_on(url: str, keyring: Keyring, prefix: str) -> AsyncIterator[tuple[RedisClient, RosterStore]]:
+    """The app's Redis client for `url` and a roster store on it; the client closed on exit."""
+    client = create_redis(url)
+    try:
+        yield client, RosterStore(client, keyring, prefix=prefix)
+    finally:
+        await close_redis(client)
 
 
 async def mark_events_read(
