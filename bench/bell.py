@@ -28,6 +28,7 @@ and spend no call on the district token.
 The backend's CPU time per login (from /proc) gives its own ceiling on one core whatever else
 the machine runs; the load side's CPU share says when the generator, not the backend, is the
 limit. With BENCH_PROFILE_DIR set, each arm's backend runs under cProfile (bench/processes.py).
+Prints the table and writes it to bench/results/bell.md; `make bench` runs it too (bench/suite.py).
 """
 
 from __future__ import annotations
@@ -290,11 +291,18 @@ async def one_arm(args: argparse.Namespace, name: str, logs: Path) -> Outcome:
 
 
 def table(args: argparse.Namespace, results: dict[str, Outcome]) -> str:
+    one, five, _ = os.getloadavg()
     lines = [
-        f"Morning bell: {args.logins} of {args.students} students, {args.concurrency} at a time, "
-        f"{args.background} background tasks, sandbox at 1200/min with rate headers on 429 only; "
-        "Redis, the sandbox and `clever-login serve` (1 worker) each a process of its own, the load "
-        f"generator in the bench's; {os.cpu_count()} CPUs shared with other work",
+        f"## Morning bell: {args.logins} of {args.students} students, {args.concurrency} at a time, "
+        f"{args.background} background tasks, sandbox at Clever's limit ({CLEVER_LIMIT}/min)",
+        "",
+        f"`python -m bench.bell --students {args.students} --logins {args.logins} --concurrency "
+        f"{args.concurrency} --background {args.background} --cap {args.cap:g}`; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {one:.1f} (1 min), "
+        f"{five:.1f} (5 min) on {os.cpu_count()} CPUs shared with other work at the end. Rate headers on "
+        "429 only; Redis, the sandbox and `clever-login serve` (1 worker) each a process of its own, "
+        "unpinned; this process is the load generator (the browsers, the background tasks, the "
+        "cursor). CPU shares are of one core over the arm's wall time.",
         "",
         "| arm | logins ok in first minute | logins ok a minute | refused (clever_unavailable) "
         "| other | p50 s | p99 s | background calls | wall s | backend CPU ms / login "
@@ -375,13 +383,20 @@ def parser() -> argparse.ArgumentParser:
     return parsed
 
 
-QUICK = ["--students", "600", "--logins", "300", "--cap", "20"]
+RESULTS = Path(__file__).parent / "results"
+
+
+def write(text: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bell.md").write_text(text + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     text = asyncio.run(measure(parser().parse_args(argv)))
+    write(text)
     print()
     print(text)
+    print(f"\nwritten: {RESULTS / 'bell.md'}")
 
 
 if __name__ == "__main__":

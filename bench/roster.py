@@ -301,6 +301,18 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def round_trip(probe: httpx.AsyncClient) -> float:
+    """Milliseconds of one `POST /oauth/tokens` to the sandbox with a code it never issued."""
+    began = time.perf_counter()
+    answer = await probe.post(
+        "/oauth/tokens",
+        json={"code": "unknown", "grant_type": "authorization_code", "redirect_uri": "http://127.0.0.1:9/"},
+    )
+    elapsed = (time.perf_counter() - began) * 1000
+    assert answer.status_code >= 400, answer.text  # no code was redeemed
+    return elapsed
+
+
 async def write_fresh_cursor(stack: Stack, prefix: str) -> None:
     """The cursor the events worker writes once it has read the stream to its end (as
     tests/support/roster_copy.py writes it), after the newest event the sandbox has."""
@@ -334,20 +346,24 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
         )
         inject_latency(stack.sandbox_url, LATENCY_MS)
         rows: list[tuple[str, str, Timed, Counter[str]]] = []
-        for label, limit in LIMITS.items():
-            stack.set_limit(limit)
-            for name in names:  # warm: discovery, keys, the district token, connections
-                await timed_login(stack.url(name), user, Timed([], [], Counter(), 0))
-            timed = {name: Timed([], [], Counter(), 0) for name in names}
-            calls = {name: Counter[str]() for name in names}
-            for turn in range(logins):
-                order = list(names) if turn % 2 == 0 else list(reversed(names))
-                for name in order:
-                    before = stack.calls()
-                    await timed_login(stack.url(name), user, timed[name])
-                    calls[name] += diff(stack.calls(), before)
-            for name in names:
-                rows.append((name, label, timed[name], calls[name]))
+        trips: dict[str, list[float]] = {}
+        async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=10) as probe:
+            for label, limit in LIMITS.items():
+                stack.set_limit(limit)
+                for name in names:  # warm: discovery, keys, the district token, connections
+                    await timed_login(stack.url(name), user, Timed([], [], Counter(), 0))
+                timed = {name: Timed([], [], Counter(), 0) for name in names}
+                calls = {name: Counter[str]() for name in names}
+                trips[label] = []
+                for turn in range(logins):
+                    order = list(names) if turn % 2 == 0 else list(reversed(names))
+                    for name in order:
+                        before = stack.calls()
+                        await timed_login(stack.url(name), user, timed[name])
+                        calls[name] += diff(stack.calls(), before)
+                    trips[label].append(await round_trip(probe))
+                for name in names:
+                    rows.append((name, label, timed[name], calls[name]))
     how = (
         "the events worker (`clever-login events`, polling every 1 s) keeps its cursor fresh"
         if cursor == "worker"
@@ -362,11 +378,17 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
         f"Two `clever-login serve` processes side by side, logins alternating: **store** on a "
         f"district synced by `clever-login sync` ({how}), **live** on a key prefix with no copy. "
         "Callback is /auth/callback alone (what a round trip to Clever can slow); the source is "
-        "the session's `roster.source`. Calls per login exclude the worker's polls of the event stream.",
+        "the session's `roster.source`. Calls per login exclude the worker's polls of the event stream. "
+        "The sandbox, Redis and both backends are processes of their own; this process is the "
+        'browser only. "Round trip here" is this process\'s own `POST /oauth/tokens` (an unknown '
+        f"code, the same {LATENCY_MS:g} ms injected) after every pair of logins: what one call to the "
+        "sandbox took on this machine at that moment, the loopback hop included (p50 beside the "
+        "callback's; the target is on the injected latency).",
         "",
         "| roster | rate limit | logins | callback p50 ms | callback p99 ms | p50 ÷ one round trip "
+        "| round trip here p50 ms | p50 ÷ round trip here "
         "| whole login p50 ms | Clever calls / login | source seen | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     store_ratio: list[float] = []
     for name, label, seen_timed, seen_calls in rows:
@@ -378,9 +400,10 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
         seen = ", ".join(f"{k} {v}" for k, v in sorted(seen_timed.sources.items()))
         p99 = p(seen_timed.callback_ms, 0.99)
         whole = statistics.median(seen_timed.login_ms) if seen_timed.login_ms else float("nan")
+        here = p(trips[label], 0.5)
         lines.append(
             f"| {name} | {label} | {len(seen_timed.callback_ms)} | {p50:.1f} | {p99:.1f} "
-            f"| {ratio:.2f} | {whole:.1f} "
+            f"| {ratio:.2f} | {here:.1f} | {p50 / here:.2f} | {whole:.1f} "
             f"| {data_calls(seen_calls) / done:.2f} | {seen} | {seen_timed.errors} |"
         )
     lines += [
