@@ -153,3 +153,19 @@ def start_redis(port: int, cpus: set[int], logs: Path) -> Process:
             if time.monotonic() > deadline or not process.alive():
                 raise RuntimeError("redis-server did not start") from None
             time.sleep(0.05)
+
+
+PROFILE_DIR = "BENCH_PROFILE_DIR"  # set: `serve` runs under cProfile, its stats written there
+
+
+def serve_command(port: int, name: str = "serve") -> list[str]:
+    """`clever-login serve` on `port`, one worker, as an operator runs it. With BENCH_PROFILE_DIR
+    set, under cProfile (the worker serves from this very process), its stats written to
+    `<dir>/<name>.prof` when it stops (`python -m pstats` reads them)."""
+    args = ("serve", "--port", str(port), "--log-level", "warning")
+    folder = os.environ.get(PROFILE_DIR)
+    if not folder:
+        return python("app.cli", *args)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    profile = Path(folder) / f"{name}.prof"
+    return [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "app.cli", *args]

@@ -344,7 +344,26 @@ def markdown(results: Results) -> str:
         f"{name} {mb:.0f} MB" for name, mb in results["rss_mb"].items() if name not in results["sizes"]
     )
     lines += ["", f"Other processes: {others}.", ""]
+    lines += roster_section(results.get("roster") or {})
     return "\n".join(lines)
+
+
+def roster_section(tables: dict[str, str]) -> list[str]:
+    """The roster arms' and the bell's tables (bench.suite's roster phase), under one heading."""
+    if not tables:
+        return []
+    lines = [
+        "## Roster store and morning bell, at Clever's limit",
+        "",
+        "Each arm on a stack of its own (redis-server, the sandbox at 1200 calls a minute per "
+        "token and the backend as `clever-login serve`, each its own process, unpinned); see "
+        "bench/roster.py and bench/bell.py. The machine is shared: read the ratios.",
+        "",
+    ]
+    for text in tables.values():
+        lines += ["#" + line if line.startswith("## ") else line for line in text.splitlines()]
+        lines.append("")
+    return lines
 
 
 def summary(results: Results) -> str:

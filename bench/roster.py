@@ -5,14 +5,16 @@
     python -m bench.roster rollover [--sessions 2000] [--events 1000] [--timeout 120]
     python -m bench.roster all [--students N]
 
-Each arm starts its own redis-server, the Clever sandbox (in this process, in a thread, so that
-the arm can seed it and read its call counts: bench.sandbox's counter) and the commands it
-measures as separate processes, exactly as an operator runs them: `clever-login sync --district
-ID`, `clever-login serve`, `clever-login events`. Whatever those commands do on this checkout is
-what is measured. The sandbox runs at Clever's real limit (1200 calls a minute per token) unless
-a row says "unlimited" (the limit bench.sandbox uses for the suite's arms). Clever calls are
-counted at the sandbox (every server-to-server call). Each arm prints a markdown table and writes
-it to bench/results/roster-<arm>.md.
+Each arm starts its own redis-server, the Clever sandbox (bench.sandbox, a process of its own:
+this one names the district's records from a copy seeded alike, and reads the sandbox's call
+counts, sets its limit and lists its events through bench.sandbox's `/bench/` routes) and the
+commands it measures as separate processes, exactly as an operator runs them: `clever-login sync
+--district ID`, `clever-login serve`, `clever-login events`; this process only drives them (the
+logins' browsers). Whatever those commands do on this checkout is what is measured. The
+sandbox runs at Clever's real limit (1200 calls a minute per token) unless a row says
+"unlimited" (the limit bench.sandbox uses for the suite's arms). Clever calls are counted at the
+sandbox (every server-to-server call). Each arm prints a markdown table and writes it to
+bench/results/roster-<arm>.md.
 """
 
 from __future__ import annotations
@@ -37,15 +39,14 @@ from redis.asyncio import Redis
 from app.crypto.keyring import Keyring
 from app.roster.events_cursor import Cursor, cursor_key, dump_cursor, parse_cursor
 from app.roster.store import RosterStore
-from bench.processes import Process, free_port, python, start_redis
+from bench.processes import Process, free_port, python, serve_command, start_redis
 from bench.sandbox import RATE_LIMIT as UNLIMITED
-from bench.sandbox import CallCounter
 from bench.suite import LATENCY_MS, inject_latency
 from clever_sandbox import create_sandbox_app
 from clever_sandbox.config import SandboxConfig
+from clever_sandbox.store import SandboxStore
 from tests.support.backend import SESSION_SECRET, backend_environ
 from tests.support.browser import Browser
-from tests.support.servers import serve_in_thread
 
 RESULTS = Path(__file__).parent / "results"
 CLEVER_LIMIT = SandboxConfig().rate_limit_per_minute  # Clever's documented 1200 a minute per token
@@ -67,23 +68,23 @@ class Stack:
     redis_url: str
     sandbox_url: str
     config: SandboxConfig
-    sandbox_app: Any
-    counter: CallCounter
+    store: SandboxStore  # a copy seeded as the sandbox's own: its ids, not its later changes
     district_id: str
     callbacks: dict[str, str]  # backend name -> its callback URL (registered at the sandbox)
     ports: dict[str, int]
 
-    @property
-    def store(self) -> Any:
-        return self.sandbox_app.state.sandbox.store
-
     def calls(self) -> Counter[str]:
-        return Counter(self.counter.calls)
+        stats = httpx.get(f"{self.sandbox_url}/bench/stats", timeout=10).json()
+        return Counter({str(key): int(value) for key, value in stats["calls"].items()})
 
     def set_limit(self, limit: int) -> None:
-        limiter = self.sandbox_app.state.sandbox.limiter
-        limiter.limit = limit
-        limiter.clear()
+        httpx.put(f"{self.sandbox_url}/bench/limit", json={"limit": limit}, timeout=10).raise_for_status()
+
+    def event_ids(self) -> list[str]:
+        """The sandbox's event log, oldest first."""
+        return [
+            str(event) for event in httpx.get(f"{self.sandbox_url}/bench/events", timeout=10).json()["ids"]
+        ]
 
     def environ(self, prefix: str, backend: str = "store", **extra: str) -> dict[str, str]:
         return backend_environ(
@@ -97,7 +98,7 @@ class Stack:
     def serve(self, name: str, prefix: str) -> Process:
         backend = Process(
             name,
-            python("app.cli", "serve", "--port", str(self.ports[name]), "--log-level", "warning"),
+            serve_command(self.ports[name], f"roster-{name}"),
             cpus=None,
             env=self.environ(prefix, name),
             log=self.logs / f"serve-{name}.log",
@@ -137,28 +138,40 @@ class Stack:
 @contextlib.contextmanager
 def running_stack(students: int, backends: tuple[str, ...] = ()) -> Iterator[Stack]:
     logs = Path(tempfile.mkdtemp(prefix="bench-roster-"))
-    ports = {name: free_port() for name in ("redis", *backends)}
+    ports = {name: free_port() for name in ("redis", "sandbox", *backends)}
     callbacks = {name: f"http://127.0.0.1:{ports[name]}/auth/callback" for name in backends}
     callbacks.setdefault("store", "http://127.0.0.1:9/auth/callback")  # the sync's and worker's
     config = SandboxConfig(redirect_uris=tuple(callbacks.values()), students=students)
     print(f"  seeding a sandbox of {students} students ...", flush=True)
-    sandbox_app = create_sandbox_app(config)
-    counter = CallCounter(sandbox_app)
     redis_process = start_redis(ports["redis"], set(os.sched_getaffinity(0)), logs)
+    sandbox = Process(
+        "sandbox",
+        python(
+            "bench.sandbox",
+            *("--port", str(ports["sandbox"]), "--students", str(students), "--plain"),
+            *(arg for uri in config.redirect_uris for arg in ("--redirect-uri", uri)),
+            *("--rate-limit", str(config.rate_limit_per_minute), "--rate-headers", config.rate_headers),
+        ),
+        cpus=None,
+        log=logs / "sandbox.log",
+    )
     try:
-        with serve_in_thread(counter, http="httptools") as sandbox_url:
-            yield Stack(
-                logs=logs,
-                redis_url=f"redis://127.0.0.1:{ports['redis']}/0",
-                sandbox_url=sandbox_url,
-                config=config,
-                sandbox_app=sandbox_app,
-                counter=counter,
-                district_id=sandbox_app.state.sandbox.store.district_ids()[0],
-                callbacks=callbacks,
-                ports=ports,
-            )
+        # The same seed and size give the same district: this copy names its records.
+        store = create_sandbox_app(config).state.sandbox.store
+        sandbox_url = f"http://127.0.0.1:{ports['sandbox']}"
+        sandbox.wait_http(f"{sandbox_url}/bench/stats", timeout=600)
+        yield Stack(
+            logs=logs,
+            redis_url=f"redis://127.0.0.1:{ports['redis']}/0",
+            sandbox_url=sandbox_url,
+            config=config,
+            store=store,
+            district_id=store.district_ids()[0],
+            callbacks=callbacks,
+            ports=ports,
+        )
     finally:
+        sandbox.stop()
         redis_process.stop()
 
 
@@ -288,11 +301,23 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def round_trip(probe: httpx.AsyncClient) -> float:
+    """Milliseconds of one `POST /oauth/tokens` to the sandbox with a code it never issued."""
+    began = time.perf_counter()
+    answer = await probe.post(
+        "/oauth/tokens",
+        json={"code": "unknown", "grant_type": "authorization_code", "redirect_uri": "http://127.0.0.1:9/"},
+    )
+    elapsed = (time.perf_counter() - began) * 1000
+    assert answer.status_code >= 400, answer.text  # no code was redeemed
+    return elapsed
+
+
 async def write_fresh_cursor(stack: Stack, prefix: str) -> None:
     """The cursor the events worker writes once it has read the stream to its end (as
     tests/support/roster_copy.py writes it), after the newest event the sandbox has."""
-    events = stack.store.events()
-    after = str(events[-1]["id"]) if events else None
+    events = stack.event_ids()
+    after = events[-1] if events else None
     redis = Redis.from_url(stack.redis_url)
     try:
         await redis.set(
@@ -321,20 +346,24 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
         )
         inject_latency(stack.sandbox_url, LATENCY_MS)
         rows: list[tuple[str, str, Timed, Counter[str]]] = []
-        for label, limit in LIMITS.items():
-            stack.set_limit(limit)
-            for name in names:  # warm: discovery, keys, the district token, connections
-                await timed_login(stack.url(name), user, Timed([], [], Counter(), 0))
-            timed = {name: Timed([], [], Counter(), 0) for name in names}
-            calls = {name: Counter[str]() for name in names}
-            for turn in range(logins):
-                order = list(names) if turn % 2 == 0 else list(reversed(names))
-                for name in order:
-                    before = stack.calls()
-                    await timed_login(stack.url(name), user, timed[name])
-                    calls[name] += diff(stack.calls(), before)
-            for name in names:
-                rows.append((name, label, timed[name], calls[name]))
+        trips: dict[str, list[float]] = {}
+        async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=10) as probe:
+            for label, limit in LIMITS.items():
+                stack.set_limit(limit)
+                for name in names:  # warm: discovery, keys, the district token, connections
+                    await timed_login(stack.url(name), user, Timed([], [], Counter(), 0))
+                timed = {name: Timed([], [], Counter(), 0) for name in names}
+                calls = {name: Counter[str]() for name in names}
+                trips[label] = []
+                for turn in range(logins):
+                    order = list(names) if turn % 2 == 0 else list(reversed(names))
+                    for name in order:
+                        before = stack.calls()
+                        await timed_login(stack.url(name), user, timed[name])
+                        calls[name] += diff(stack.calls(), before)
+                    trips[label].append(await round_trip(probe))
+                for name in names:
+                    rows.append((name, label, timed[name], calls[name]))
     how = (
         "the events worker (`clever-login events`, polling every 1 s) keeps its cursor fresh"
         if cursor == "worker"
@@ -349,11 +378,17 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
         f"Two `clever-login serve` processes side by side, logins alternating: **store** on a "
         f"district synced by `clever-login sync` ({how}), **live** on a key prefix with no copy. "
         "Callback is /auth/callback alone (what a round trip to Clever can slow); the source is "
-        "the session's `roster.source`. Calls per login exclude the worker's polls of the event stream.",
+        "the session's `roster.source`. Calls per login exclude the worker's polls of the event stream. "
+        "The sandbox, Redis and both backends are processes of their own; this process is the "
+        'browser only. "Round trip here" is this process\'s own `POST /oauth/tokens` (an unknown '
+        f"code, the same {LATENCY_MS:g} ms injected) after every pair of logins: what one call to the "
+        "sandbox took on this machine at that moment, the loopback hop included (p50 beside the "
+        "callback's; the target is on the injected latency).",
         "",
         "| roster | rate limit | logins | callback p50 ms | callback p99 ms | p50 ÷ one round trip "
+        "| round trip here p50 ms | p50 ÷ round trip here "
         "| whole login p50 ms | Clever calls / login | source seen | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     store_ratio: list[float] = []
     for name, label, seen_timed, seen_calls in rows:
@@ -365,9 +400,10 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
         seen = ", ".join(f"{k} {v}" for k, v in sorted(seen_timed.sources.items()))
         p99 = p(seen_timed.callback_ms, 0.99)
         whole = statistics.median(seen_timed.login_ms) if seen_timed.login_ms else float("nan")
+        here = p(trips[label], 0.5)
         lines.append(
             f"| {name} | {label} | {len(seen_timed.callback_ms)} | {p50:.1f} | {p99:.1f} "
-            f"| {ratio:.2f} | {whole:.1f} "
+            f"| {ratio:.2f} | {here:.1f} | {p50 / here:.2f} | {whole:.1f} "
             f"| {data_calls(seen_calls) / done:.2f} | {seen} | {seen_timed.errors} |"
         )
     lines += [
@@ -449,7 +485,7 @@ async def rollover_arm(students: int, sessions: int, events: int, seconds_allowe
             for section_id in sections:
                 patched = await control.patch(f"/sandbox/sections/{section_id}", json={"period": "2"})
                 patched.raise_for_status()
-        emitted = [str(e["id"]) for e in store.events()]
+        emitted = stack.event_ids()
         newest = emitted[-1]
         redis = Redis.from_url(stack.redis_url)
         try:

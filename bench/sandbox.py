@@ -1,7 +1,7 @@
 """The Clever sandbox as the benchmark runs it, in its own process.
 
     python -m bench.sandbox --port P --redirect-uri URI [--redirect-uri URI ...]
-                            [--rate-limit N] [--rate-headers every|on_429] [--students N]
+                            [--rate-limit N] [--rate-headers every|on_429] [--students N] [--plain]
 
 The same app as `clever-login sandbox`, with three differences for load:
 
@@ -10,9 +10,13 @@ The same app as `clever-login sandbox`, with three differences for load:
   and `X-RateLimit-*` go on every answer, so that the client's budget learns the raised limit
   (`--rate-limit 1200 --rate-headers on_429` puts Clever's rule back, for bench/bell.py);
 - one more teacher, with 6 sections and 10 resources, the "typical teacher" whose session size
-  is a target (the seeded district has none that large);
+  is a target (the seeded district has none that large; `--plain` leaves the district as
+  seeded, for benchmarks that name its records from a copy of their own);
 - `/bench/stats` counts the server-to-server calls (everything but `/oauth/authorize` and the
-  control API) by endpoint, and the TCP connections they came on (distinct client ports).
+  control API) by endpoint, and the TCP connections they came on (distinct client ports);
+  `PUT /bench/limit {"limit": N}` sets the per-token limit (and forgets every window) and
+  `GET /bench/events` lists the event log's ids, so that a benchmark driving this process from
+  another one can do what it would do to a sandbox in its own.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clever_sandbox import create_sandbox_app
@@ -42,8 +47,9 @@ BENCH_TEACHER = "bench_teacher"
 class CallCounter:
     """Pure ASGI: counts calls by `METHOD /path/{id}` and the client ports they arrived from."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, sandbox: Starlette | None = None) -> None:
         self.app = app
+        self.sandbox = sandbox  # the sandbox app itself, for the limit and the event log
         self.calls: Counter[str] = Counter()
         self.ports: set[int] = set()
 
@@ -54,12 +60,28 @@ class CallCounter:
                 body = {"calls": dict(self.calls), "connections": len(self.ports)}
                 await JSONResponse(body)(scope, receive, send)
                 return
+            if path in ("/bench/limit", "/bench/events") and self.sandbox is not None:
+                answer = await self.control(path, Request(scope, receive))
+                await answer(scope, receive, send)
+                return
             if not path.startswith(UNCOUNTED):
                 self.calls[f"{scope['method']} {_ID.sub('/{id}', path)}"] += 1
                 client = scope.get("client")
                 if client:
                     self.ports.add(client[1])
         await self.app(scope, receive, send)
+
+    async def control(self, path: str, request: Request) -> Response:
+        assert self.sandbox is not None
+        state = self.sandbox.state.sandbox
+        if path == "/bench/events":
+            return JSONResponse({"ids": [str(event["id"]) for event in state.store.events()]})
+        if request.method != "PUT":
+            return Response(status_code=405)
+        limit = int((await request.json())["limit"])
+        state.limiter.limit = limit
+        state.limiter.clear()
+        return JSONResponse({"limit": limit})
 
 
 def add_bench_teacher(store: SandboxStore, sections: int = 6, resources: int = 10) -> str:
@@ -106,6 +128,7 @@ def create_app(
     rate_limit: int = RATE_LIMIT,
     rate_headers: RateHeaders = "every",
     students: int | None = None,
+    plain: bool = False,
 ) -> tuple[ASGIApp, str]:
     config = SandboxConfig(
         redirect_uris=tuple(redirect_uris), rate_limit_per_minute=rate_limit, rate_headers=rate_headers
@@ -113,8 +136,8 @@ def create_app(
     if students is not None:
         config = dataclasses.replace(config, students=students)
     sandbox_app: Starlette = create_sandbox_app(config)
-    teacher_id = add_bench_teacher(sandbox_app.state.sandbox.store)
-    return CallCounter(sandbox_app), teacher_id
+    teacher_id = "" if plain else add_bench_teacher(sandbox_app.state.sandbox.store)
+    return CallCounter(sandbox_app, sandbox_app), teacher_id
 
 
 def main() -> None:
@@ -124,9 +147,14 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=RATE_LIMIT)
     parser.add_argument("--rate-headers", choices=["every", "on_429"], default="every")
     parser.add_argument("--students", type=int)
+    parser.add_argument("--plain", action="store_true", help="no bench teacher: the district as seeded")
     args = parser.parse_args()
     app, _ = create_app(
-        args.redirect_uris, rate_limit=args.rate_limit, rate_headers=args.rate_headers, students=args.students
+        args.redirect_uris,
+        rate_limit=args.rate_limit,
+        rate_headers=args.rate_headers,
+        students=args.students,
+        plain=args.plain,
     )
     uvicorn.run(
         app,

@@ -15,7 +15,13 @@ worker under the same uvicorn options (`clever-login serve`'s):
 With two or more CPUs the servers share the last CPU (only one is loaded at a time) and Redis,
 the sandbox and the load generators the others. Arms alternate, in a rotating order, and every
 ratio is taken between arms of the same repetition, so that load from elsewhere on the machine
-moves both sides of a ratio together. Writes bench/results/latest.md, latest.png, latest.json.
+moves both sides of a ratio together.
+
+Then, on the whole machine again, the roster store's arms (bench/roster.py: a full sync, a
+login's latency from the copy beside a live one, a rollover) and the morning bell (bench/bell.py),
+each on a stack of its own at Clever's real limit (`--quick` runs them smaller). Writes
+bench/results/latest.md, latest.png, latest.json; a full run also the arms' own
+bench/results/roster-<arm>.md and bell.md.
 """
 
 from __future__ import annotations
@@ -89,6 +95,24 @@ class Plan:
         if quick:
             return cls((1, 16, 64, 256), 0.5, 2.0, 1, 2.0, 2.0, 50_000)
         return cls((1, 16, 64, 256), 1.5, 5.0, 3, 5.0, 4.0, 200_000)
+
+
+@dataclass(frozen=True)
+class RosterSizes:
+    """The roster arms' and the bell's sizes: full, their own defaults (the issues' sizes)."""
+
+    sync_students: int
+    latency_logins: int
+    rollover_sessions: int
+    rollover_events: int
+    rollover_timeout: float
+    bell: tuple[str, ...]  # bench.bell's arguments
+
+    @classmethod
+    def for_run(cls, quick: bool) -> RosterSizes:
+        if quick:
+            return cls(2000, 20, 200, 100, 60.0, ("--students", "600", "--logins", "300", "--cap", "20"))
+        return cls(50_000, 100, 2000, 1000, 120.0, ())
 
 
 @dataclass
@@ -561,6 +585,37 @@ def redis_benchmark(stack: Stack, plan: Plan, value_bytes: int) -> dict[str, Any
     return {"get_per_s": rps, "value_bytes": value_bytes, "line": line.split("\r")[-1].strip()}
 
 
+async def roster_phase(sizes: RosterSizes) -> dict[str, str]:
+    """The roster store's arms and the morning bell, each on a stack of its own: their tables."""
+    from bench import bell, roster  # both import this module (its latency rule)
+
+    tables: dict[str, str] = {}
+    print(f"  roster: full sync of {sizes.sync_students} students", flush=True)
+    tables["sync"] = await roster.sync_arm(sizes.sync_students)
+    print(f"  roster: login latency, {sizes.latency_logins} logins a source and limit", flush=True)
+    tables["latency"] = await roster.latency_arm(24, sizes.latency_logins, "worker")
+    print(
+        f"  roster: rollover, {sizes.rollover_events} events, {sizes.rollover_sessions} sessions", flush=True
+    )
+    tables["rollover"] = await roster.rollover_arm(
+        sizes.rollover_sessions, sizes.rollover_sessions, sizes.rollover_events, sizes.rollover_timeout
+    )
+    print("  morning bell", flush=True)
+    tables["bell"] = await bell.measure(bell.parser().parse_args(list(sizes.bell)))
+    return tables
+
+
+def write_roster_results(tables: dict[str, str]) -> None:
+    """A full run's roster and bell tables, where `python -m bench.roster` and `bench.bell` put them."""
+    from bench import bell, roster
+
+    for name, text in tables.items():
+        if name == "bell":
+            bell.write(text)
+        else:
+            (roster.RESULTS / f"roster-{name}.md").write_text(text + "\n")
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -595,7 +650,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     budget = 120.0 if args.quick else 480.0
     ensure_express_modules()
     _, other_cpus = cpu_layout()
-    cpus = len(os.sched_getaffinity(0))
+    all_cpus = os.sched_getaffinity(0)
+    cpus = len(all_cpus)
     os.sched_setaffinity(0, other_cpus)  # the load generators stay off the servers' CPU
 
     # The same seed builds the same district here as in the sandbox process: name its users.
@@ -651,6 +707,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rss["sandbox"] = stack.sandbox.rss_mb()
             client.close()
 
+    # The roster arms start their own processes, unpinned, as an operator's would run.
+    os.sched_setaffinity(0, all_cpus)
+    print("roster store and morning bell, at Clever's limit")
+    roster_started = time.monotonic()
+    roster_tables = await roster_phase(RosterSizes.for_run(args.quick))
+    print(f"  done in {time.monotonic() - roster_started:.0f} s")
+
     return {
         "quick": args.quick,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -666,6 +729,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "open_loop": open_rows,
         "redis_benchmark": redis_ref,
         "rss_mb": rss,
+        "roster": roster_tables,
         "verify_commands": {
             name: count - breakdown0.get(name, 0)
             for name, count in breakdown1.items()
@@ -699,7 +763,11 @@ def demo_users() -> tuple[dict[str, str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="short phases, one repetition (about 2 minutes)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short phases, one repetition, small roster arms (about 4 minutes)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.md/.png/.json go")
     args = parser.parse_args(argv)
     results = uvloop.run(run(args))
@@ -710,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     report.chart(results, args.out / "latest.png")
     if not args.quick and args.out == RESULTS:
         report.update_readme(results, report.README)
+        write_roster_results(results["roster"])
     print()
     print(markdown)
     print(f"written: {args.out / 'latest.md'}, latest.png, latest.json ({results['seconds']:.0f} s)")
