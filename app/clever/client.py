@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import BaseModel, ValidationError
@@ -39,6 +40,8 @@ from app.clever.models import (
 )
 from app.clever.observer import CleverObserver
 from app.clever.retry import RetryPolicy
+
+logger = logging.getLogger("app.clever")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -237,7 +240,8 @@ class CleverClient:
         """One page of events after `starting_after` (oldest first); resume from its `cursor`.
 
         `ending_before` pages backwards instead: the `limit` events just before that id, still
-        oldest first; `ending_before="last"` with `limit=1` answers the newest event.
+        oldest first; `ending_before="last"` with `limit=1` asks for the newest event (a form
+        Clever does not document: app.roster.sync.newest_event_id walks the stream when refused).
         """
         params: list[Param] = [("record_type", record) for record in record_types]
         size = limit if limit is not None else self._page_size
@@ -250,12 +254,31 @@ class CleverClient:
         raw = await self._calls.get(
             self._api, _path("events"), operation="events", token=token, params=params
         )
-        page = _parse(Page[Event], raw, "events")
-        events = page.items
+        # The page must parse; one event in it that does not is passed over (and said), or a
+        # single odd record would hold up the district's whole stream for ever.
+        page = _parse(Page[dict[str, Any]], raw, "events")
+        events: list[Event] = []
+        cursor = starting_after
+        for item in page.items:
+            try:
+                events.append(Event.model_validate(item))
+            except ValidationError as exc:
+                logger.warning(
+                    "an event Clever sent does not parse; it is passed over",
+                    extra={
+                        "event": "clever_event_unreadable",
+                        "type": str(item.get("type"))[:64],
+                        "problem": _problems(exc),
+                    },
+                )
+            if isinstance(item.get("id"), str) and item["id"]:
+                cursor = item["id"]
         return EventPage(
             events=events,
-            cursor=events[-1].id if events else starting_after,
-            has_more=bool(events) and page.next_uri is not None,
+            cursor=cursor,
+            has_more=bool(page.items) and page.next_uri is not None,
+            read=len(page.items),
+            skipped=len(page.items) - len(events),
         )
 
     # Plumbing
@@ -329,9 +352,14 @@ def _parse(model: type[M], raw: bytes, operation: str) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        # Locations and error types only: the models hide payload values from their errors.
-        where = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['type']}"
-            for error in exc.errors(include_url=False, include_input=False)[:3]
-        )
-        raise CleverMalformed(operation, f"answer does not match {model.__name__} ({where})") from exc
+        raise CleverMalformed(
+            operation, f"answer does not match {model.__name__} ({_problems(exc)})"
+        ) from exc
+
+
+def _problems(exc: ValidationError) -> str:
+    # Locations and error types only: the models hide payload values from their errors.
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['type']}"
+        for error in exc.errors(include_url=False, include_input=False)[:3]
+    )

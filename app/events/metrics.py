@@ -44,6 +44,11 @@ class EventMetrics:
             ("reason",),
             registry=self.registry,
         )
+        self._unreadable = Counter(
+            "clever_events_unreadable",
+            "Events that did not parse and were passed over (the log names each one's type).",
+            registry=self.registry,
+        )
         self._errors = Counter(
             "clever_events_poll_errors",
             "Polls of a district that failed, by cause.",
@@ -76,6 +81,9 @@ class EventMetrics:
 
     def resync(self, reason: str) -> None:
         self._resyncs.labels(reason=reason).inc()
+
+    def passed_over(self, count: int) -> None:
+        self._unreadable.inc(count)
 
     def poll_error(self, error: str) -> None:
         self._errors.labels(error=error).inc()

@@ -260,9 +260,9 @@ class EventsWorker:
                 if after is None:
                     raise
                 logger.error(
-                    "district %s: Clever no longer knows the cursor's event; events were lost, "
-                    "resynchronising its live sessions from the Data API",
-                    district_id,
+                    "Clever no longer knows the cursor's event; events were lost, "
+                    "resynchronising the district's live sessions from the Data API",
+                    extra={"event": "events_cursor_gone", "district": district_id},
                 )
                 self._metrics.resync("gone")
                 await self._lost(district_id, lock, state, token)
@@ -283,7 +283,14 @@ class EventsWorker:
                 applied[_type_label(event)] = applied.get(_type_label(event), 0) + 1
             if self._stopping.is_set():
                 break  # the rest of the page is for the next start
-            if len(page.events) < self._options.page_size:
+            if page.skipped:
+                # Events that do not parse are passed over (app.clever.client logs each), the
+                # cursor with them, so that the ones after them are applied.
+                self._metrics.passed_over(page.skipped)
+                if page.cursor is not None and page.cursor != after:
+                    after = page.cursor
+                    await self._cursors.write(district_id, Cursor(after=after, seen_until=seen_until), lock)
+            if page.read < self._options.page_size:
                 # Read to its end: every event created before the request has been applied.
                 await self._cursors.write(district_id, Cursor(after=after, seen_until=asked_at), lock)
                 state.caught_up_at = asked_at

@@ -238,3 +238,37 @@ async def test_events_about_records_the_copy_lacks_or_of_unknown_kinds_are_passe
     await _as_fresh_sync(rig, district, store, _district_users(rig, district))
     assert not await s.logged_out()
     assert (await _logs_in_from_the_copy(rig, student["id"])).user_id == student["id"]
+
+
+async def test_an_event_that_does_not_parse_is_passed_over_and_the_stream_goes_on(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    teacher = demo_user(rig.store, "teacher")
+    district = teacher["district"]
+    keeping, deltas = rig.counted_keeping()
+    metrics = EventMetrics()
+    worker = rig.worker(metrics, roster=keeping, allowed_districts=frozenset({district}))
+    store = rig.roster()
+    await rig.sync(district, store)
+    with caplog.at_level(logging.INFO, logger="app"):
+        async with running(worker):
+            await _caught_up(rig, district)
+            # A user record without its id: no model of it parses.
+            rig.store._emit("users.updated", {"district": district, "name": {"first": "Nobody"}})
+            await rig.control("PATCH", f"/sandbox/users/{teacher['id']}", {"name": {"first": "After"}})
+            await _caught_up(rig, district)
+    events = [str(event["id"]) for event in rig.store.events()]
+    assert deltas.outcomes == [(events[-1], "applied")]
+    assert rig.store.events()[-2]["data"]["object"].get("id") is None
+    cursor = await rig.cursor(district)
+    assert cursor is not None
+    assert cursor["after"] == events[-1]
+    assert metrics.render().count(b"clever_events_unreadable_total 1.0") == 1
+    [line] = _records(caplog, "clever_event_unreadable")
+    assert line.__dict__["type"] == "users.updated"
+    assert "Nobody" not in line.getMessage() + str(line.__dict__["problem"])
+    for failure in ("events_cycle_failed", "events_poll_failed", "events_backoff"):
+        assert _records(caplog, failure) == [], failure
+    stored = await store.read_user(district, teacher["id"])
+    assert stored is not None
+    assert stored.roster.user.name.first == "After"

@@ -66,10 +66,13 @@ class Event(CleverModel):
 class EventPage:
     """One page of events, oldest first, and where to resume.
 
-    `cursor` is the id to pass as `starting_after` next time: the newest event here, or the
-    cursor this page was asked with when it is empty.
+    `cursor` is the id to pass as `starting_after` next time: the newest event Clever sent here
+    (parsed or passed over), or the cursor this page was asked with when it is empty. `read` is
+    how many Clever sent, `skipped` how many of them did not parse and are not in `events`.
     """
 
     events: list[Event]
     cursor: str | None
     has_more: bool
+    read: int = 0
+    skipped: int = 0
