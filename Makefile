@@ -34,7 +34,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The benchmark suite (bench/suite.py): about 4 minutes; `make bench BENCH_ARGS=--quick` for under 2.
+# The benchmark suite (bench/suite.py): about 8 minutes with the roster arms and the morning bell;
+# `make bench BENCH_ARGS=--quick` for about 4.
 # Installs wrk, Redis and node from Debian when missing, the `bench` extra, and the express peer's
 # locked npm packages; writes bench/results/latest.md and latest.png.
 BENCH_ARGS ?=
