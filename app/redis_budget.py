@@ -19,20 +19,22 @@ from app.redis_client import KEY_PREFIX, REDIS_ERRORS, RedisClient
 
 logger = logging.getLogger("app.redis_budget")
 
-# KEYS: the token's count. ARGV: the cap, the window (ms). -1: counted; else ms until the window
-# ends (the count is at the cap).
+# KEYS: the token's count. ARGV: the cap, the window (ms), how many are wanted. Answers how many
+# were counted (0 when the count is at the cap) and the ms until the window ends.
 _TAKE = """
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[1]) then
-    local left = redis.call('PTTL', KEYS[1])
-    if left < 0 then
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        left = tonumber(ARGV[2])
-    end
-    return left
+local cap = tonumber(ARGV[1])
+local granted = 0
+if n < cap then
+    granted = math.min(tonumber(ARGV[3]), cap - n)
+    redis.call('INCRBY', KEYS[1], granted)
 end
-if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return -1
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    left = tonumber(ARGV[2])
+end
+return {granted, left}
 """
 
 
@@ -49,14 +51,18 @@ class RedisRateCount:
     def key(self, key: str) -> str:
         return f"{self._prefix}rb:{key}"
 
-    async def take(self, key: str, *, cap: int, window: float) -> float | None:
+    @property
+    def reachable(self) -> bool:
+        return not self._failing
+
+    async def take(self, key: str, *, cap: int, window: float, want: int = 1) -> tuple[int, float]:
         try:
-            left = int(await self._take(keys=[self.key(key)], args=[cap, math.ceil(window * 1000)]))
+            granted, left = await self._take(keys=[self.key(key)], args=[cap, math.ceil(window * 1000), want])
         except REDIS_ERRORS as exc:
             self._failed(exc)
-            return None
+            return 0, self._clock()
         self._failing = False
-        return None if left < 0 else self._clock() + left / 1000
+        return int(granted), self._clock() + int(left) / 1000
 
     async def spend_all(self, key: str, *, limit: int, until: float) -> None:
         left = math.ceil((until - self._clock()) * 1000)

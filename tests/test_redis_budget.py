@@ -13,14 +13,16 @@ from app.clever.priority import Priority
 from app.clever.ratelimit import RateLimit
 from app.redis_budget import RedisRateCount
 from app.redis_client import close_redis, create_redis
+from tests.support.redis import RecordingRedis
 
 TOKEN = "district-token"  # a label for the budget's key; never sent anywhere
 ANSWERED = RateLimit(None, None, None)  # Clever answered, and said nothing of its window
 
 
 def replica(redis: Redis, key_prefix: str, *, limit: int = 20, max_wait: float = 0.0) -> RateBudget:
-    """The budget one process keeps, over the shared count."""
-    policy = BudgetPolicy(limit=limit, max_wait=max_wait, background_max_wait=max_wait)
+    """The budget one process keeps, over the shared count, a call at a time (no leases, so the
+    counts below are exact)."""
+    policy = BudgetPolicy(limit=limit, max_wait=max_wait, background_max_wait=max_wait, shared_lease=1)
     budget = RateBudget(policy, shared=RedisRateCount(redis, prefix=key_prefix))
     budget.track(TOKEN, "district-1")
     return budget
@@ -69,7 +71,7 @@ async def test_a_429_one_process_meets_holds_the_others_back_until_the_reset(
 
 
 async def test_the_shared_window_reopens_and_the_key_holds_no_token(redis: Redis, key_prefix: str) -> None:
-    policy = BudgetPolicy(limit=3, window=0.3, max_wait=1.0)
+    policy = BudgetPolicy(limit=3, window=0.3, max_wait=1.0, shared_lease=1)
     budget = RateBudget(policy, shared=RedisRateCount(redis, prefix=key_prefix))
     budget.track(TOKEN, "district-1")
     started = time.monotonic()
@@ -87,3 +89,20 @@ async def test_without_redis_each_process_counts_its_own(key_prefix: str) -> Non
     budget.track(TOKEN, "district-1")
     assert await spend(budget, 10) == 5  # the local count still holds: never more than Clever allows
     await close_redis(gone)
+
+
+async def test_interactive_calls_lease_their_count_a_few_at_a_time(redis_url: str, key_prefix: str) -> None:
+    recording = RecordingRedis.from_url(redis_url)
+    assert isinstance(recording, RecordingRedis)
+    budget = RateBudget(
+        BudgetPolicy(limit=100, shared_lease=8), shared=RedisRateCount(recording, prefix=key_prefix)
+    )
+    budget.track(TOKEN, "district-1")
+    assert await spend(budget, 16) == 16
+    assert recording.commands.count("EVALSHA") + recording.commands.count("EVAL") == 2
+    [key] = [key async for key in recording.scan_iter(match=f"{key_prefix}rb:*")]
+    assert await recording.get(key) == b"16"
+    # A background call counts itself alone, whatever the leases.
+    assert await spend(budget, 1, Priority.BACKGROUND) == 1
+    assert await recording.get(key) == b"17"
+    await recording.aclose()

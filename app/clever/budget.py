@@ -71,6 +71,9 @@ class BudgetPolicy:
     max_wait: float = 3.0
     background_max_wait: float = 75.0
     first_calls: int = 8
+    # Interactive calls count themselves in the shared count this many at a time (one Redis round
+    # trip per lease, not per call); a lease unspent when the window ends counts as spent.
+    shared_lease: int = 8
     max_tokens: int = 10_000
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
@@ -90,10 +93,16 @@ class SharedCount(Protocol):
     """The calls on each tracked token counted across every process (`key`: the token's digest,
     hex). An implementation that cannot reach its store answers as if it were not there."""
 
-    async def take(self, key: str, *, cap: int, window: float) -> float | None:
-        """Count one call unless `cap` calls are counted in the token's current shared window
-        (which opens with the first call and lasts `window` seconds): None when counted, else
-        when that window ends (epoch seconds)."""
+    async def take(self, key: str, *, cap: int, window: float, want: int = 1) -> tuple[int, float]:
+        """Count up to `want` calls, as many as keep the count of the token's current shared
+        window (which opens with the first call and lasts `window` seconds) within `cap`: how
+        many were counted (0 when the window is spent, or when the count cannot be reached: see
+        `reachable`), and when that window ends (epoch seconds)."""
+        ...
+
+    @property
+    def reachable(self) -> bool:
+        """False while the store does not answer (each process then counts its own only)."""
         ...
 
     async def spend_all(self, key: str, *, limit: int, until: float) -> None:
@@ -119,6 +128,9 @@ class _Window:
     reset_at: float | None = None
     in_flight: int = 0
     answered: bool = False
+    # Calls counted in the shared count and not started yet, good until `leased_until`.
+    leased: int = 0
+    leased_until: float = 0.0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -186,11 +198,21 @@ class RateBudget:
                     await asyncio.wait_for(changed.wait(), timeout=max(0.01, until - now))
             if self._shared is None:
                 break
+            if not background and window.leased > 0 and policy.clock() < window.leased_until:
+                window.leased -= 1
+                break
             share = policy.background_reserve if background else policy.reserve
             cap = window.limit - math.floor(window.limit * share)
-            ends = await self._shared.take(_key(token).hex(), cap=cap, window=policy.window)
-            if ends is None:
+            want = 1 if background else max(1, policy.shared_lease)
+            granted, ends = await self._shared.take(
+                _key(token).hex(), cap=cap, window=policy.window, want=want
+            )
+            if granted:
+                if not background:
+                    window.leased, window.leased_until = granted - 1, ends
                 break
+            if not self._shared.reachable:
+                break  # our own count stands alone until the shared one answers again
             # Every process together has spent this much of the window: wait for it to reopen.
             if ends > give_up:
                 raise BudgetExhausted(ends)
@@ -228,6 +250,7 @@ class RateBudget:
         window = self._windows.get(_key(token))
         if window is None or window.reset_at is None:
             return
+        window.leased = 0
         await self._shared.spend_all(_key(token).hex(), limit=window.limit, until=window.reset_at)
 
     def _may_start(self, window: _Window, background: bool) -> bool:

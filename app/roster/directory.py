@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +50,8 @@ logger = logging.getLogger("app.roster.directory")
 
 DAY = 24 * 3600
 LOCK_SECONDS = 30.0
+MEMORY_SECONDS = 60.0
+MEMORY_DISTRICTS = 10_000
 
 # What a failure to get the directory can be; each leaves the login without names.
 _FAILURES: tuple[type[Exception], ...] = (CleverError, ServiceError, TimeoutError, OSError, *REDIS_ERRORS)
@@ -85,6 +88,15 @@ class DistrictDirectory:
         self._ttl_ms = ttl_seconds * 1000
         self._lock_ms = max(1, int(lock_seconds * 1000))
         self._clock = clock
+        # Every login of a district reads the same entry: kept in memory for a minute, so a login
+        # costs no Redis round trip and no unsealing for it (a rename shows within the minute).
+        self._memory: OrderedDict[str, tuple[float, Directory]] = OrderedDict()
+
+    def _remember(self, district_id: str, directory: Directory) -> None:
+        self._memory[district_id] = (self._clock() + MEMORY_SECONDS, directory)
+        self._memory.move_to_end(district_id)
+        while len(self._memory) > MEMORY_DISTRICTS:
+            self._memory.popitem(last=False)
 
     def key(self, district_id: str) -> str:
         digest = hmac.new(self._naming_key, district_id.encode(), hashlib.sha256).hexdigest()
@@ -92,10 +104,17 @@ class DistrictDirectory:
 
     async def get(self, district_id: str) -> Directory | None:
         """The district's directory, or None when it cannot be had now (never raises for that)."""
+        remembered = self._memory.get(district_id)
+        if remembered is not None and remembered[0] > self._clock():
+            return remembered[1]
         key = self.key(district_id)
         try:
-            cached = await self._read(key, district_id)
-            return cached if cached is not None else await self._fill(district_id, key)
+            found = await self._read(key, district_id)
+            if found is None:
+                found = await self._fill(district_id, key)
+            if found is not None:
+                self._remember(district_id, found)
+            return found
         except _FAILURES as exc:
             logger.warning(
                 "district directory unavailable; the login goes without names",
