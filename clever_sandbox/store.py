@@ -376,6 +376,12 @@ class SandboxStore:
         self._emit(f"{kind}.updated", new, changes)
         return new
 
+    def emit_unchecked(self, event_type: str, record: Record) -> None:
+        """An event of any type about any record, held or not: what Clever may send that the
+        control API, which changes only records the sandbox holds, cannot make (for tests of a
+        client's handling of odd events)."""
+        self._emit(event_type, record)
+
     def _emit(self, event_type: str, record: Record, previous: Record | None = None) -> None:
         event: Record = {
             "id": self._event_ids.next(),
