@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         "own pages and the redirect URIs)",
     )
     sandbox.add_argument(
+        "--mode",
+        action="append",
+        dest="modes",
+        metavar="FIELD=VALUE",
+        help="a strictness mode, repeatable, e.g. pkce=enforced, scopes=read:students,read:sections "
+        '(README, "Sandbox modes")',
+    )
+    sandbox.add_argument(
         "--students", type=_positive_int, default=None, help="demo students to seed (default: the sandbox's)"
     )
     sandbox.add_argument(
@@ -211,15 +219,17 @@ def serve_options(args: argparse.Namespace) -> ServeOptions:
 
 
 def sandbox_config(args: argparse.Namespace) -> SandboxConfig:
-    from clever_sandbox.config import DEFAULT_REDIRECT_URI, SandboxConfig
+    """The sandbox the options describe; ValueError naming a `--mode` that is not one."""
+    from clever_sandbox.config import DEFAULT_REDIRECT_URI, SandboxConfig, with_modes
 
     defaults = SandboxConfig()
-    return SandboxConfig(
+    config = SandboxConfig(
         redirect_uris=tuple(args.redirect_uris or (DEFAULT_REDIRECT_URI,)),
         post_logout_redirect_uris=tuple(args.post_logout_redirect_uris or ()),
         students=defaults.students if args.students is None else args.students,
         seed=defaults.seed if args.seed is None else args.seed,
     )
+    return with_modes(config, args.modes or ())
 
 
 def picker_url(base_url: str, config: SandboxConfig) -> str:
@@ -234,7 +244,11 @@ def run_sandbox(args: argparse.Namespace) -> int:
         return _no_dev_tools("sandbox")
     from clever_sandbox import create_sandbox_app
 
-    config = sandbox_config(args)
+    try:
+        config = sandbox_config(args)
+    except ValueError as exc:
+        print(f"clever-login sandbox: --mode {exc}", file=sys.stderr)
+        return 2
     base_url = f"http://{args.host}:{args.port}"
     print(f"Clever sandbox on {base_url}  (client id {config.client_id})")
     print(f"Pick a demo user: {picker_url(base_url, config)}")

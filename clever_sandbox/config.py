@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
 
 DEFAULT_CLIENT_ID = "sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - a public demo credential, as Clever's own
@@ -100,3 +101,39 @@ class SandboxConfig:
     events_ending_before_last: EndingBeforeLast = "refused"
     previous_attributes: PreviousAttributes = "inside"
     pkce: Pkce = "ignored"
+
+
+# The modes `clever-login sandbox --mode FIELD=VALUE` may set, with the values each takes.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "rate_headers": get_args(RateHeaders),
+    "scope_error": get_args(ScopeError),
+    "user_type_spelling": get_args(UserTypeSpelling),
+    "events_ending_before_last": get_args(EndingBeforeLast),
+    "previous_attributes": get_args(PreviousAttributes),
+    "pkce": get_args(Pkce),
+}
+_SWITCHES = ("sparse_students", "oidc_enabled")
+MODE_FIELDS = (*_CHOICES, *_SWITCHES, "scopes")
+
+
+def with_modes(config: SandboxConfig, assignments: Sequence[str]) -> SandboxConfig:
+    """`config` with each `FIELD=VALUE` of `assignments` set (a mode field of SandboxConfig;
+    `scopes` takes a comma list, the switches `true` or `false`); ValueError saying what is
+    wrong with the first one that is not."""
+    changes: dict[str, Any] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or name not in MODE_FIELDS:
+            raise ValueError(f"{assignment!r}: expected FIELD=VALUE, FIELD one of {', '.join(MODE_FIELDS)}")
+        if name in _CHOICES:
+            if value not in _CHOICES[name]:
+                raise ValueError(f"{name}: {value!r} is not one of {', '.join(_CHOICES[name])}")
+            changes[name] = value
+        elif name in _SWITCHES:
+            if value not in ("true", "false"):
+                raise ValueError(f"{name}: {value!r} is not true or false")
+            changes[name] = value == "true"
+        else:
+            changes[name] = frozenset(scope.strip() for scope in value.split(",") if scope.strip())
+    return replace(config, **changes)

@@ -73,6 +73,36 @@ def test_the_sandbox_command_registers_post_logout_redirect_uris() -> None:
     assert cli.sandbox_config(parser.parse_args(["sandbox"])).post_logout_redirect_uris == ()
 
 
+def test_the_sandbox_command_sets_strictness_modes() -> None:
+    parser = cli.build_parser()
+    given = [
+        "sandbox",
+        "--mode",
+        "pkce=enforced",
+        "--mode",
+        "sparse_students=true",
+        "--mode",
+        "scopes=read:students",
+    ]
+    config = cli.sandbox_config(parser.parse_args(given))
+    assert (config.pkce, config.sparse_students, config.scopes) == (
+        "enforced",
+        True,
+        frozenset({"read:students"}),
+    )
+    assert config.previous_attributes == SandboxConfig().previous_attributes  # the rest as by default
+
+
+@pytest.mark.parametrize("mode", ["pkce=sometimes", "sparse_students=yes", "students=3", "pkce"])
+def test_a_sandbox_mode_that_is_not_one_is_refused_by_name(
+    mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["sandbox", "--mode", mode]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("clever-login sandbox: --mode ")
+    assert mode.partition("=")[0] in said
+
+
 def good_settings(sandbox_url: str, config: SandboxConfig, redis_url: str, key_prefix: str) -> dict[str, str]:
     return backend_environ(sandbox_url, config, redis_url=redis_url, key_prefix=key_prefix)
 
