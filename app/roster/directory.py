@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +42,7 @@ from app.errors import ServiceError
 from app.redis_client import KEY_PREFIX, REDIS_ERRORS, RedisClient
 from app.redis_lock import RedisLock
 from app.roster.district_tokens import DistrictTokens
+from app.roster.memo import Memo
 from app.roster.principal import Directory
 from app.roster.store import MAX_SYNC_AGE, RosterStore
 
@@ -90,13 +90,7 @@ class DistrictDirectory:
         self._clock = clock
         # Every login of a district reads the same entry: kept in memory for a minute, so a login
         # costs no Redis round trip and no unsealing for it (a rename shows within the minute).
-        self._memory: OrderedDict[str, tuple[float, Directory]] = OrderedDict()
-
-    def _remember(self, district_id: str, directory: Directory) -> None:
-        self._memory[district_id] = (self._clock() + MEMORY_SECONDS, directory)
-        self._memory.move_to_end(district_id)
-        while len(self._memory) > MEMORY_DISTRICTS:
-            self._memory.popitem(last=False)
+        self._memory: Memo[Directory] = Memo(seconds=MEMORY_SECONDS, entries=MEMORY_DISTRICTS, clock=clock)
 
     def key(self, district_id: str) -> str:
         digest = hmac.new(self._naming_key, district_id.encode(), hashlib.sha256).hexdigest()
@@ -105,15 +99,15 @@ class DistrictDirectory:
     async def get(self, district_id: str) -> Directory | None:
         """The district's directory, or None when it cannot be had now (never raises for that)."""
         remembered = self._memory.get(district_id)
-        if remembered is not None and remembered[0] > self._clock():
-            return remembered[1]
+        if remembered is not None:
+            return remembered
         key = self.key(district_id)
         try:
             found = await self._read(key, district_id)
             if found is None:
                 found = await self._fill(district_id, key)
             if found is not None:
-                self._remember(district_id, found)
+                self._memory.put(district_id, found)
             return found
         except _FAILURES as exc:
             logger.warning(

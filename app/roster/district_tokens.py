@@ -34,6 +34,7 @@ from app.crypto.sealing import SealBroken, seal, unseal
 from app.errors import ServiceError
 from app.redis_client import KEY_PREFIX, RedisClient
 from app.redis_lock import COMPARE_AND_DELETE, RedisLock
+from app.roster.memo import Memo
 
 T = TypeVar("T")
 
@@ -42,8 +43,8 @@ logger = logging.getLogger("app.roster.district_tokens")
 _POLL_FIRST = 0.02
 _POLL_MAX = 0.25
 MEMORY_SECONDS = 60.0
-# Remembered tokens past this many districts drop the expired ones (a district's token is ~100 B).
-_MEMORY_PRUNE_AT = 4096
+# Remembered tokens past this many districts make room (a district's token is ~100 B).
+_MEMORY_ENTRIES = 4096
 
 
 class DistrictNotConnected(ServiceError):
@@ -90,9 +91,7 @@ class DistrictTokens:
         # Drops a cached token only if no one has replaced it meanwhile.
         self._compare_and_delete = redis.register_script(COMPARE_AND_DELETE)
         self._inflight: dict[str, asyncio.Task[str]] = {}
-        self._memory: dict[str, tuple[str, float]] = {}  # district id -> (token, remembered until)
-        self._memory_seconds = memory_seconds
-        self._clock = clock
+        self._memory: Memo[str] = Memo(seconds=memory_seconds, entries=_MEMORY_ENTRIES, clock=clock)
 
     def key(self, district_id: str) -> str:
         digest = hmac.new(self._naming_key, district_id.encode(), hashlib.sha256).hexdigest()
@@ -110,19 +109,11 @@ class DistrictTokens:
 
     async def _get(self, district_id: str) -> str:
         remembered = self._memory.get(district_id)
-        if remembered is not None and remembered[1] > self._clock():
-            return remembered[0]
+        if remembered is not None:
+            return remembered
         token = await self._get_shared(district_id)
-        self._remember(district_id, token)
+        self._memory.put(district_id, token)
         return token
-
-    def _remember(self, district_id: str, token: str) -> None:
-        if self._memory_seconds <= 0:
-            return
-        now = self._clock()
-        if len(self._memory) >= _MEMORY_PRUNE_AT:
-            self._memory = {district: kept for district, kept in self._memory.items() if kept[1] > now}
-        self._memory[district_id] = (token, now + self._memory_seconds)
 
     async def _get_shared(self, district_id: str) -> str:
         """From Redis, or fetched from Clever by one caller (in this process and across replicas)."""
@@ -153,8 +144,8 @@ class DistrictTokens:
     async def invalidate(self, district_id: str, token: str) -> None:
         """Drops the cached token if it is still `token` (after Clever answered 401 to it)."""
         remembered = self._memory.get(district_id)
-        if remembered is not None and hmac.compare_digest(remembered[0].encode(), token.encode()):
-            del self._memory[district_id]
+        if remembered is not None and hmac.compare_digest(remembered.encode(), token.encode()):
+            self._memory.forget(district_id)
         key = self.key(district_id)
         raw = await self._raw(key)
         if raw is None:
