@@ -96,6 +96,10 @@ class DistrictDirectory:
         digest = hmac.new(self._naming_key, district_id.encode(), hashlib.sha256).hexdigest()
         return f"{self._prefix}dir:{{{digest}}}"
 
+    def remembered(self, district_id: str) -> Directory | None:
+        """The district's directory if this process read it within the minute (no I/O)."""
+        return self._memory.get(district_id)
+
     async def get(self, district_id: str) -> Directory | None:
         """The district's directory, or None when it cannot be had now (never raises for that)."""
         remembered = self._memory.get(district_id)

@@ -59,12 +59,12 @@ class Services:
         the service's settings), counted by where it came from and what of it is missing; and
         beside it, asked for at the same time, the district directory (None for a Library
         login, or when it cannot be had now: app.roster.directory)."""
-        directory = None
-        if library_token is None:
-            directory = asyncio.create_task(self.directory.get(district_id))
+        known = lookup = None
+        if library_token is None and (known := self.directory.remembered(district_id)) is None:
+            lookup = asyncio.create_task(self.directory.get(district_id))
             # The directory never raises; should the roster fail, its fill runs on unawaited.
-            _directories.add(directory)
-            directory.add_done_callback(_directories.discard)
+            _directories.add(lookup)
+            lookup.add_done_callback(_directories.discard)
         roster = await self._person_roster(
             step,
             user_id=user_id,
@@ -72,7 +72,7 @@ class Services:
             login_user_type=login_user_type,
             library_token=library_token,
         )
-        return roster, await directory if directory is not None else None
+        return roster, await lookup if lookup is not None else known
 
     async def _person_roster(
         self,
