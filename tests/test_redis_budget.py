@@ -3,6 +3,7 @@ budget per district token between them, as Clever counts it (app/redis_budget.py
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -61,7 +62,7 @@ async def test_a_429_one_process_meets_holds_the_others_back_until_the_reset(
     window = await first.acquire(TOKEN)
     reset = time.time() + 30
     first.release(window, RateLimit(20, 0, reset), status=429)
-    await first.share_spent(TOKEN, 429)
+    await first.share_spent(TOKEN)
     with pytest.raises(BudgetExhausted) as caught:
         await second.acquire(TOKEN)
     assert caught.value.reset_at is not None
@@ -106,3 +107,21 @@ async def test_interactive_calls_lease_their_count_a_few_at_a_time(redis_url: st
     assert await spend(budget, 1, Priority.BACKGROUND) == 1
     assert await recording.get(key) == b"17"
     await recording.aclose()
+
+
+async def test_calls_asking_the_shared_count_at_once_start_no_more_than_the_window_has_left(
+    redis: Redis, key_prefix: str
+) -> None:
+    budget = replica(redis, key_prefix)
+    window = await budget.acquire(TOKEN)
+    budget.release(window, RateLimit(20, 5, time.time() + 30), status=200)  # Clever: 5 left
+
+    async def one() -> bool:
+        try:
+            await budget.acquire(TOKEN)
+        except BudgetExhausted:
+            return False
+        return True
+
+    started = await asyncio.gather(*(one() for _ in range(20)))
+    assert started.count(True) == 5

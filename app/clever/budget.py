@@ -122,6 +122,8 @@ class BudgetExhausted(Exception):
 class _Window:
     label: str
     limit: int
+    # The token's digest as the shared count names it.
+    shared_key: str
     # Calls left in Clever's current window, each call started counted at once.
     remaining: int
     # When the current window ends; None while none is open (it opens with the next call).
@@ -152,7 +154,7 @@ class RateBudget:
         window = self._windows.get(key)
         if window is None:
             limit = self._policy.limit
-            self._windows[key] = _Window(label=label, limit=limit, remaining=limit)
+            self._windows[key] = _Window(label=label, limit=limit, shared_key=key.hex(), remaining=limit)
             while len(self._windows) > self._policy.max_tokens:
                 self._windows.popitem(last=False)
         else:
@@ -196,32 +198,38 @@ class RateBudget:
                 # Woken by an answer that may leave room; else re-checked when the window reopens.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), timeout=max(0.01, until - now))
+            # Counted at once, before the shared count is asked (an await): no other call passes
+            # the gate on this unit meanwhile.
+            if window.reset_at is None:
+                window.reset_at = policy.clock() + policy.window  # our first call opens a window
+            window.in_flight += 1
+            window.remaining -= 1
             if self._shared is None:
-                break
+                return window
             if not background and window.leased > 0 and policy.clock() < window.leased_until:
                 window.leased -= 1
-                break
+                return window
             share = policy.background_reserve if background else policy.reserve
             cap = window.limit - math.floor(window.limit * share)
             want = 1 if background else max(1, policy.shared_lease)
-            granted, ends = await self._shared.take(
-                _key(token).hex(), cap=cap, window=policy.window, want=want
-            )
+            try:
+                granted, ends = await self._shared.take(
+                    window.shared_key, cap=cap, window=policy.window, want=want
+                )
+            except BaseException:
+                self.release(window, None, sent=False)
+                raise
             if granted:
                 if not background:
                     window.leased, window.leased_until = granted - 1, ends
-                break
+                return window
             if not self._shared.reachable:
-                break  # our own count stands alone until the shared one answers again
+                return window  # our own count stands alone until the shared one answers again
+            self.release(window, None, sent=False)
             # Every process together has spent this much of the window: wait for it to reopen.
             if ends > give_up:
                 raise BudgetExhausted(ends)
             await asyncio.sleep(max(0.01, ends - policy.clock()))
-        if window.reset_at is None:
-            window.reset_at = policy.clock() + policy.window  # our first call opens a window
-        window.in_flight += 1
-        window.remaining -= 1
-        return window
 
     def release(
         self, window: _Window | None, said: RateLimit | None, *, status: int | None = None, sent: bool = True
@@ -242,16 +250,16 @@ class RateBudget:
             window.changed = asyncio.Event()
         return _headroom(window)
 
-    async def share_spent(self, token: str | None, status: int | None) -> None:
+    async def share_spent(self, token: str | None) -> None:
         """After a 429 on `token`: tell the other processes its window is spent until the reset
         this one learned (nothing without a shared count, or for an untracked token)."""
-        if status != 429 or self._shared is None or token is None:
+        if self._shared is None or token is None:
             return
         window = self._windows.get(_key(token))
         if window is None or window.reset_at is None:
             return
         window.leased = 0
-        await self._shared.spend_all(_key(token).hex(), limit=window.limit, until=window.reset_at)
+        await self._shared.spend_all(window.shared_key, limit=window.limit, until=window.reset_at)
 
     def _may_start(self, window: _Window, background: bool) -> bool:
         policy = self._policy

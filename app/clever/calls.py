@@ -230,7 +230,7 @@ class Caller:
             if headroom is not None and self._observer is not None:
                 self._observer.headroom(headroom)
             if status == 429:
-                await self._budget.share_spent(token, status)
+                await self._budget.share_spent(token)
 
     def _observe(self, operation: str, outcome: str, status: int | None, seconds: float) -> None:
         if self._observer is not None:
