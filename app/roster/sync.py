@@ -178,7 +178,7 @@ async def newest_event_id(
     before_call()
     try:
         page = await clever.events(token, ending_before="last", limit=1)
-        return page.events[-1].id if page.events else None
+        return page.cursor  # the newest event's id, parsed or not (None: no events)
     except CleverRejected as exc:
         if isinstance(exc, CleverUnauthorized) or not walk_on(exc):
             raise
@@ -186,9 +186,8 @@ async def newest_event_id(
     while True:
         before_call()
         page = await clever.events(token, starting_after=after, limit=MAX_PAGE_SIZE)
-        if page.events:
-            after = page.events[-1].id
-        if len(page.events) < MAX_PAGE_SIZE:
+        after = page.cursor
+        if page.read < MAX_PAGE_SIZE:
             return after
 
 
