@@ -258,21 +258,26 @@ class CleverClient:
         # single odd record would hold up the district's whole stream for ever.
         page = _parse(Page[dict[str, Any]], raw, "events")
         events: list[Event] = []
+        unreadable: list[tuple[str, str]] = []  # (type, problem) of each event passed over
         cursor = starting_after
         for item in page.items:
             try:
                 events.append(Event.model_validate(item))
             except ValidationError as exc:
-                logger.warning(
-                    "an event Clever sent does not parse; it is passed over",
-                    extra={
-                        "event": "clever_event_unreadable",
-                        "type": str(item.get("type"))[:64],
-                        "problem": _problems(exc),
-                    },
-                )
+                unreadable.append((str(item.get("type"))[:64], _problems(exc)))
             if isinstance(item.get("id"), str) and item["id"]:
                 cursor = item["id"]
+        if unreadable:
+            # One line a page, however many: the first one's type and problem, and how many.
+            logger.warning(
+                "events Clever sent do not parse; they are passed over",
+                extra={
+                    "event": "clever_event_unreadable",
+                    "type": unreadable[0][0],
+                    "problem": unreadable[0][1],
+                    "count": len(unreadable),
+                },
+            )
         return EventPage(
             events=events,
             cursor=cursor,

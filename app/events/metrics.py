@@ -46,7 +46,7 @@ class EventMetrics:
         )
         self._unreadable = Counter(
             "clever_events_unreadable",
-            "Events that did not parse and were passed over (the log names each one's type).",
+            "Events that did not parse and were passed over (a warning a page names the first type).",
             registry=self.registry,
         )
         self._errors = Counter(
