@@ -57,40 +57,24 @@ def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, 
     return calls
 
 
-def test_the_sandbox_command_registers_post_logout_redirect_uris() -> None:
+def test_the_sandbox_commands_options_make_its_config() -> None:
     parser = cli.build_parser()
-    given = [
-        "sandbox",
+    logout = [
         "--post-logout-redirect-uri",
         "http://localhost:3000/",
         "--post-logout-redirect-uri",
         "http://x/",
     ]
-    assert cli.sandbox_config(parser.parse_args(given)).post_logout_redirect_uris == (
-        "http://localhost:3000/",
-        "http://x/",
-    )
-    assert cli.sandbox_config(parser.parse_args(["sandbox"])).post_logout_redirect_uris == ()
-
-
-def test_the_sandbox_command_sets_strictness_modes() -> None:
-    parser = cli.build_parser()
-    given = [
-        "sandbox",
-        "--mode",
-        "pkce=enforced",
-        "--mode",
-        "sparse_students=true",
-        "--mode",
-        "scopes=read:students",
-    ]
-    config = cli.sandbox_config(parser.parse_args(given))
+    modes = ["--mode", "pkce=enforced", "--mode", "sparse_students=true", "--mode", "scopes=read:students"]
+    config = cli.sandbox_config(parser.parse_args(["sandbox", *logout, *modes]))
+    assert config.post_logout_redirect_uris == ("http://localhost:3000/", "http://x/")
     assert (config.pkce, config.sparse_students, config.scopes) == (
         "enforced",
         True,
         frozenset({"read:students"}),
     )
     assert config.previous_attributes == SandboxConfig().previous_attributes  # the rest as by default
+    assert cli.sandbox_config(parser.parse_args(["sandbox"])).post_logout_redirect_uris == ()
 
 
 @pytest.mark.parametrize("mode", ["pkce=sometimes", "sparse_students=yes", "students=3", "pkce"])
