@@ -328,6 +328,8 @@ class EventsWorker:
         info = await self._roster.store.info(district_id)
         if info is None:
             return "first_sight"
+        if not self._roster.store.can_unseal(info):
+            return "unsealable"  # sealed under a secret no longer held (SESSION_SECRET rotated)
         if self._clock() - info.synced_at >= MAX_SYNC_AGE:
             return "daily"
         if info.student_fields != self._roster.student_fields:

@@ -584,7 +584,7 @@ class RosterStore:
             info = await self.info(district_id)
             if info is None:
                 return "no_copy"
-            keys = next((k for k in self._keys if k.key_id == info.key_id), None)
+            keys = self._keys_of(info)
             if keys is None:
                 return "no_copy"  # sealed under a secret no longer held: the next sync replaces it
             writer = CopyWriter(self, district_id, info.generation, keys, info.student_fields)
@@ -648,7 +648,7 @@ class RosterStore:
         """One record of the current copy as stored (`kind`: districts, schools, courses, terms,
         sections, resources), or None when the copy has none or it does not unseal."""
         info = await self.info(district_id)
-        keys = next((k for k in self._keys if info is not None and k.key_id == info.key_id), None)
+        keys = self._keys_of(info)
         if info is None or keys is None:
             return None
         letter = b"r" if kind == "resources" else _KIND_LETTERS[kind]
@@ -676,7 +676,7 @@ class RosterStore:
         left out. One scan of the whole generation: for what is read rarely (a resource event,
         the district directory), never on every login."""
         info = await self.info(district_id)
-        keys = next((k for k in self._keys if info is not None and k.key_id == info.key_id), None)
+        keys = self._keys_of(info)
         if info is None or keys is None:
             return None
         letter = b"r" if kind == "resources" else _KIND_LETTERS[kind]
@@ -735,7 +735,7 @@ class RosterStore:
                     "a roster copy's meta does not parse; the copy is not used", "roster_meta_unreadable"
                 )
                 return StoreMiss("unreadable", events_seen_until=seen_until)
-            sealed_with = next((k for k in self._keys if k.key_id == info.key_id), None)
+            sealed_with = self._keys_of(info)
             if sealed_with is None:
                 # Sealed under a secret no longer held.
                 return StoreMiss("unreadable", info, seen_until)
@@ -756,6 +756,16 @@ class RosterStore:
                 return StoreMiss("unreadable", info, seen_until)
             return StoredRoster(roster, info, seen_until)
         return StoreMiss("unreadable")
+
+    def _keys_of(self, info: CopyInfo | None) -> _Keys | None:
+        """The keys `info`'s copy was sealed with, when this store holds them (SESSION_SECRET's,
+        or a previous secret's)."""
+        return next((k for k in self._keys if info is not None and k.key_id == info.key_id), None)
+
+    def can_unseal(self, info: CopyInfo) -> bool:
+        """Whether this store can read the copy `info` describes: a copy sealed under a secret
+        no longer held serves no login until a sync replaces it."""
+        return self._keys_of(info) is not None
 
     def _warn(self, message: str, event: str) -> None:
         self._warnings.log(logger, logging.WARNING, message, {"event": event})

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from app.clever.models import Event
+from app.crypto.keyring import Keyring
 from app.events.deltas import Deltas
 from app.events.lock import DistrictLock
 from app.events.metrics import EventMetrics
@@ -583,3 +584,25 @@ async def test_a_slow_sync_leaves_the_other_districts_polled(rig: Rig) -> None:
 
         await until(polled, what="the other district's event read during the sync")
         assert worker.syncing is not None  # still under way
+
+
+async def test_a_copy_sealed_under_a_secret_no_longer_held_is_synced_again_at_once(rig: Rig) -> None:
+    district = demo_user(rig.store, "teacher")["district"]
+    teacher = demo_user(rig.store, "teacher")
+    # As after SESSION_SECRET was replaced without keeping the old one (every `clever-login dev`
+    # start does): a copy there, that this worker's keys cannot read.
+    gone = RosterStore(
+        rig.redis,
+        Keyring.from_secret("a secret this worker does not hold, long enough"),
+        prefix=rig.key_prefix,
+    )
+    await rig.sync(district, gone)
+    old = await rig.roster().info(district)
+    assert old is not None
+    assert not rig.roster().can_unseal(old)
+    async with running(rig.worker(roster=rig.keeping(), allowed_districts=frozenset({district}))):
+        await _synced(rig, district, other_than=old.generation)
+    info = await rig.roster().info(district)
+    assert info is not None
+    assert rig.roster().can_unseal(info)
+    assert await rig.roster().read_user(district, teacher["id"]) is not None
