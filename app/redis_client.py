@@ -35,7 +35,8 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -47,6 +48,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 # What the app's code takes wherever it talks to Redis: either client has every command it uses
 # (see the module docstring of app.sessions.store for the Cluster-safe key layout).
 RedisClient: TypeAlias = Redis | RedisCluster
+RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
+# Commands one store queues on a pipeline another store executes: two writes, one round trip.
+Queued: TypeAlias = Callable[[RedisPipeline], object]
 # What every key the service writes starts with unless REDIS_KEY_PREFIX says otherwise.
 KEY_PREFIX = "cl:"
 # What a failing Redis raises: a cluster with no reachable node raises RedisClusterException,

@@ -33,13 +33,21 @@ class IdClaims:
     family_name: str | None
 
 
-def verify_id_token(
-    token: str, jwks: Mapping[str, Any], *, issuer: str, client_id: str, nonce: str, now: int
-) -> IdClaims:
+def import_jwks(jwks: Mapping[str, Any]) -> KeySet:
+    """The keys of a JWKS document, for `verify_id_token`; IdTokenInvalid when it holds none usable."""
     try:
-        keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+        return KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
     except (JoseError, ValueError, TypeError) as exc:
         raise IdTokenInvalid("the JWKS is unusable") from exc
+
+
+def verify_id_token(
+    token: str, jwks: Mapping[str, Any] | KeySet, *, issuer: str, client_id: str, nonce: str, now: int
+) -> IdClaims:
+    """The claims of `token`, checked against `jwks` (a document, or the keys `import_jwks` made
+    of it: importing RSA keys is most of the check's own CPU, so a caller holding the same
+    document for many logins imports it once)."""
+    keys = jwks if isinstance(jwks, KeySet) else import_jwks(jwks)
     try:
         decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
     except (InvalidKeyIdError, MissingKeyError) as exc:

@@ -6,7 +6,8 @@ ticket is). Each login the browser starts is one key, named from the browser id 
 
 - `P` + the transaction, sealed with the browser key: waiting for Clever to send the browser back;
 - `I`: a callback took it (atomically, one Lua call) and is logging the person in;
-- `D` + the new session ticket, sealed with the browser key: done. A repeated callback in the same
+- `D` + the new session ticket, sealed with the browser key, written in the same round trip as
+  the session itself (`completion`): done. A repeated callback in the same
   browser (refresh, back button, a double click) lands on that session instead of an error.
 
 A failed login deletes the key. Every key expires with the transaction's TTL.
@@ -36,7 +37,7 @@ from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.crypto.ticket import Ticket, decode_ticket
 from app.login.transaction import LoginTransaction
-from app.redis_client import KEY_PREFIX, RedisClient
+from app.redis_client import KEY_PREFIX, Queued, RedisClient, RedisPipeline
 from app.settings import PER_BROWSER_DEFAULT, TOTAL_DEFAULT
 
 TICKET_PURPOSE = "login"
@@ -65,13 +66,6 @@ if value and string.sub(value, 1, 1) == 'P' then
   redis.call('SET', KEYS[1], 'I', 'KEEPTTL')
 end
 return value
-"""
-# Record the outcome only if the key is still in flight (it may have expired meanwhile).
-_COMPLETE = """
-if redis.call('GET', KEYS[1]) == 'I' then
-  return redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
-end
-return false
 """
 
 
@@ -154,7 +148,6 @@ class PendingLogins:
         self._started = StartWindow(total, ttl_seconds, clock)
         self._wall_clock = wall_clock  # the browser's count is shared by replicas: wall time
         self._consume = redis.register_script(_CONSUME)
-        self._complete = redis.register_script(_COMPLETE)
         self._admit = redis.register_script(_ADMIT)
 
     # -- the browser -------------------------------------------------------------------------
@@ -229,10 +222,27 @@ class PendingLogins:
             await asyncio.sleep(self._poll)
             waited += self._poll
 
-    async def complete(self, browser: Ticket, state: str, *, session_token: str, return_to: str) -> None:
+    def completion(self, browser: Ticket, state: str, *, session_token: str, return_to: str) -> Queued:
+        """The write that records the login as done, for the pipeline that stores its session.
+
+        It replaces the in-flight marker only while there is one (SET XX): after `take` the key
+        holds `I` until this write, a `fail` or its TTL, and a transaction failed or expired
+        meanwhile must stay gone. A plain command rather than a script, so that it can share a
+        pipeline on Redis Cluster too."""
         key = self.key(browser, state)
         handoff = json.dumps({"session": session_token, "return_to": return_to}).encode()
-        await self._complete(keys=[key], args=[b"D" + seal(browser.key, handoff, key.encode())])
+        value = b"D" + seal(browser.key, handoff, key.encode())
+
+        def queue(pipe: RedisPipeline) -> None:
+            pipe.set(key, value, xx=True, keepttl=True)
+
+        return queue
+
+    async def complete(self, browser: Ticket, state: str, *, session_token: str, return_to: str) -> None:
+        """`completion` on its own."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self.completion(browser, state, session_token=session_token, return_to=return_to)(pipe)
+            await pipe.execute()
 
     async def fail(self, browser: Ticket, state: str) -> None:
         await self._redis.delete(self.key(browser, state))

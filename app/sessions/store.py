@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from app.crypto.keyring import Keyring
 from app.crypto.sealing import SealBroken, seal, unseal
 from app.crypto.ticket import Ticket, decode_ticket
-from app.redis_client import KEY_PREFIX, RedisClient
+from app.redis_client import KEY_PREFIX, Queued, RedisClient
 from app.roster.principal import Principal, RosterUpdate
 from app.sessions import packing
 from app.sessions.batching import GetexBatcher
@@ -127,11 +127,24 @@ class SessionStore:
 
     # -- life cycle --------------------------------------------------------------------------
 
+    def new_ticket(self) -> Ticket:
+        """A ticket for `create`, to be encoded before the session is written (`alongside`)."""
+        return Ticket.new()
+
     async def create(
-        self, *, user_id: str, district_id: str, login_method: str, principal: Principal
+        self,
+        *,
+        user_id: str,
+        district_id: str,
+        login_method: str,
+        principal: Principal,
+        ticket: Ticket | None = None,
+        alongside: Iterable[Queued] = (),
     ) -> Session:
+        """Write a new session (under `ticket`, else a new one); `alongside` are other stores'
+        writes that belong with it (a login's completion), sent in the same round trip, after it."""
         now = self._clock()
-        ticket = Ticket.new()
+        ticket = self.new_ticket() if ticket is None else ticket
         expires_at = now + self._absolute
         ttl = min(self._idle, self._absolute)
         key = self.session_key(ticket)
@@ -161,6 +174,8 @@ class SessionStore:
                 pipe.zadd(district_key, {self._hash("user", user_id): expires_at})
                 pipe.expire(district_key, self._absolute)
             pipe.set(key, sealed, ex=ttl)
+            for queue in alongside:
+                queue(pipe)
             await pipe.execute()
         return session
 

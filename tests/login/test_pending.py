@@ -52,6 +52,26 @@ async def test_a_repeated_callback_lands_on_the_session_the_first_made(redis: Re
     assert await pending.take(pending.new_browser(), transaction.state) == Gone("unknown")
 
 
+async def test_completing_a_login_that_failed_or_expired_meanwhile_does_not_revive_it(
+    redis: Redis, key_prefix: str
+) -> None:
+    pending = _pending(redis, key_prefix)
+    browser, failed, kept = pending.new_browser(), _transaction(), _transaction()
+    for transaction in (failed, kept):
+        await pending.start(browser, transaction)
+        assert isinstance(await pending.take(browser, transaction.state), Taken)
+    await pending.fail(browser, failed.state)
+    ttl_before = await redis.pttl(pending.key(browser, kept.state))
+
+    for transaction in (failed, kept):
+        await pending.complete(browser, transaction.state, session_token="v1.s", return_to="/r")
+
+    assert not await redis.exists(pending.key(browser, failed.state))
+    assert await pending.take(browser, failed.state) == Gone("unknown")
+    assert 0 < await redis.pttl(pending.key(browser, kept.state)) <= ttl_before  # its TTL kept, not renewed
+    assert await pending.take(browser, kept.state) == Done("v1.s", "/r")
+
+
 async def test_parallel_callbacks_exchange_once_and_all_land_on_the_session(
     redis: Redis, key_prefix: str
 ) -> None:

@@ -7,6 +7,8 @@ from redis.asyncio import Redis
 
 from app.crypto.keyring import Keyring
 from app.crypto.ticket import Ticket
+from app.login.pending import Done, PendingLogins, Taken
+from app.login.transaction import LoginTransaction
 from app.roster.principal import Principal
 from app.sessions.store import SessionStore
 from tests.support.clock import Clock
@@ -46,6 +48,34 @@ async def test_a_created_session_loads_with_one_getex(store: SessionStore, recor
     assert session.principal == PRINCIPAL
     assert (session.user_id, session.district_id, session.login_method) == ("u1", "d1", "clever_sso")
     assert recording.commands == ["GETEX"]
+
+
+async def test_a_login_writes_its_session_and_its_completion_in_one_round_trip(
+    store: SessionStore, recording: RecordingRedis, key_prefix: str
+) -> None:
+    pending = PendingLogins(recording, KEYRING, prefix=key_prefix)
+    browser = pending.new_browser()
+    transaction = LoginTransaction.new(return_to="/classes", login_method="clever_sso")
+    await pending.start(browser, transaction)
+    assert isinstance(await pending.take(browser, transaction.state), Taken)
+    ticket = store.new_ticket()
+    token = store.encode(ticket)
+    recording.commands.clear()
+
+    await store.create(
+        user_id="u1",
+        district_id="d1",
+        login_method="clever_sso",
+        principal=PRINCIPAL,
+        ticket=ticket,
+        alongside=[pending.completion(browser, transaction.state, session_token=token, return_to="/classes")],
+    )
+
+    assert recording.commands == ["PIPELINE"]
+    loaded = await store.load(token)
+    assert loaded is not None
+    assert loaded.ticket == ticket
+    assert await pending.take(browser, transaction.state) == Done(token, "/classes")
 
 
 FOREIGN = Keyring.from_secret("Yz0123456789abcdefghijklmnopqrstuv")

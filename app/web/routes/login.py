@@ -171,14 +171,21 @@ async def _complete(
     # Shared classroom devices: a new login ends whatever session this browser had.
     if previous := request.cookies.get(svc.cookies.session_name):
         await svc.sessions.delete_ticket(previous)
-    session = await svc.sessions.create(
+    # The session and the login's completion in one round trip.
+    ticket = svc.sessions.new_ticket()
+    session_token = svc.sessions.encode(ticket)
+    await svc.sessions.create(
         user_id=who.user_id,
         district_id=who.district_id,
         login_method=transaction.login_method,
         principal=principal,
+        ticket=ticket,
+        alongside=[
+            svc.pending.completion(
+                browser, state, session_token=session_token, return_to=transaction.return_to
+            )
+        ],
     )
-    session_token = svc.sessions.encode(session.ticket)
-    await svc.pending.complete(browser, state, session_token=session_token, return_to=transaction.return_to)
     svc.metrics.login("success", transaction.login_method)
     logger.info(
         "login succeeded",
