@@ -8,9 +8,10 @@
 // gatewayHeaders(): behind a gateway that already asked /auth/verify (docs/gateways.md), reads
 //   the X-Clever-* headers it set. Only there: anywhere else a client can send them itself.
 //
-// Either sets req.cleverUser = { userId, districtId, roles, primaryRole, principal } and calls
-// next(), or answers 401 no_session (no live session) or 503 login_unavailable (clever-login could
-// not be asked: nobody is let in unchecked). These are the service's own answers, not
+// Either sets req.cleverUser = { userId, districtId, roles, primaryRole, authorizedBy, principal }
+// (districtId null and authorizedBy "teacher" for a Clever Library login) and calls next(), or
+// answers 401 no_session (no live session) or 503 login_unavailable (clever-login could not be
+// asked: nobody is let in unchecked). These are the service's own answers, not
 // clever-login's error codes.
 "use strict";
 
@@ -74,9 +75,10 @@ function introspection({
     return {
       user: {
         userId: body.sub,
-        districtId: body.district,
+        districtId: body.district || null,
         roles: body.roles,
         primaryRole: body.primary_role || null,
+        authorizedBy: body.authorized_by || "district",
         principal: body.principal || {},
       },
       lifetimeMs: Math.max(0, body.exp * 1000 - Date.now()),
@@ -110,9 +112,10 @@ function gatewayHeaders() {
     if (!userId) return noSession(res);
     req.cleverUser = {
       userId,
-      districtId: req.get("x-clever-district-id") || "",
+      districtId: req.get("x-clever-district-id") || null,
       roles: (req.get("x-clever-roles") || "").split(",").filter(Boolean),
       primaryRole: req.get("x-clever-primary-role") || null,
+      authorizedBy: req.get("x-clever-authorized-by") || "district",
       principal: {},
     };
     return next();

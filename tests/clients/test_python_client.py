@@ -28,7 +28,8 @@ from clever_login_client import (
 )
 from clever_login_client.starlette import session_ticket, user_or_error
 from tests.clients.support import ROOT, logged_in_ticket
-from tests.conftest import RunningSandbox
+from tests.conftest import BackendFactory, RunningSandbox
+from tests.login.test_library_logins import library_login
 from tests.support.backend import SERVICE_NAME, SERVICE_SECRET
 from tests.support.browser import Browser
 from tests.support.demo import demo_user
@@ -59,10 +60,23 @@ async def test_introspection_gives_the_whole_user(
     user = await introspector.user(ticket)
     assert user.user_id == teacher["id"]
     assert user.district_id == session["user"]["district"]
+    assert user.authorized_by == "district"
     assert user.roles == tuple(session["user"]["roles"])
     assert user.primary_role == "teacher"
     assert user.principal["user"]["id"] == teacher["id"]
     assert "session" in user.principal
+
+
+async def test_a_library_teacher_has_no_district_and_was_authorized_by_a_teacher(
+    sandbox: RunningSandbox, make_backend: BackendFactory, http: httpx.AsyncClient
+) -> None:
+    teacher_id = library_login(sandbox.sandbox.store, "Library teacher")
+    with make_backend(LIBRARY_LOGINS="accept") as backend:
+        introspector = Introspector(backend, SERVICE_NAME, SERVICE_SECRET, http=http)
+        async with Browser(backend) as browser:
+            user = await introspector.user(await logged_in_ticket(browser, teacher_id))
+    assert (user.user_id, user.district_id, user.authorized_by) == (teacher_id, None, "teacher")
+    assert user.principal["user"]["district"] is None
 
 
 async def test_an_ended_session_is_remembered_as_briefly_as_a_live_one(
@@ -117,7 +131,11 @@ def test_the_gateway_headers_make_a_user() -> None:
     user = from_gateway_headers(
         {"x-clever-user-id": "u1", "x-clever-roles": "teacher,,staff", "x-clever-primary-role": ""}
     )
-    assert user == CleverUser(user_id="u1", district_id="", roles=("teacher", "staff"), primary_role=None)
+    assert user == CleverUser(user_id="u1", district_id=None, roles=("teacher", "staff"), primary_role=None)
+    library = from_gateway_headers(
+        {"x-clever-user-id": "u2", "x-clever-district-id": "", "x-clever-authorized-by": "teacher"}
+    )
+    assert (library.district_id, library.authorized_by) == (None, "teacher")
     with pytest.raises(NotLoggedIn):
         from_gateway_headers({"x-clever-roles": "teacher"})
 

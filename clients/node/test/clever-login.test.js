@@ -40,6 +40,7 @@ test("introspection gives the whole user, whatever the backend URL's trailing sl
     const session = await (await fetch(`${backendUrl}/auth/session`, { headers: bearer(env.TEACHER_TICKET) })).json();
     assert.equal(user.userId, env.TEACHER_ID);
     assert.equal(user.districtId, session.user.district);
+    assert.equal(user.authorizedBy, "district");
     assert.deepEqual(user.roles, session.user.roles);
     assert.equal(user.primaryRole, "teacher");
     assert.equal(user.principal.user.id, env.TEACHER_ID);
@@ -95,7 +96,19 @@ test("the gateway's headers make a user, and none is 401", async () => {
   await serving(echo(gatewayHeaders()), async (api) => {
     const headers = { "x-clever-user-id": "u1", "x-clever-roles": "teacher,,staff", "x-clever-primary-role": "" };
     const { user } = await (await fetch(api, { headers })).json();
-    assert.deepEqual(user, { userId: "u1", districtId: "", roles: ["teacher", "staff"], primaryRole: null, principal: {} });
+    assert.deepEqual(user, {
+      userId: "u1",
+      districtId: null,
+      roles: ["teacher", "staff"],
+      primaryRole: null,
+      authorizedBy: "district",
+      principal: {},
+    });
+    // A Clever Library login: the gateway sends an empty district and who authorized the app.
+    const library = { "x-clever-user-id": "u2", "x-clever-district-id": "", "x-clever-authorized-by": "teacher" };
+    const { user: teacher } = await (await fetch(api, { headers: library })).json();
+    assert.equal(teacher.districtId, null);
+    assert.equal(teacher.authorizedBy, "teacher");
     const nobody = await fetch(api, { headers: { "x-clever-roles": "teacher" } });
     assert.equal(nobody.status, 401);
   });

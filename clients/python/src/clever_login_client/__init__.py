@@ -44,9 +44,11 @@ class LoginBackendUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class CleverUser:
     user_id: str
-    district_id: str
+    district_id: str | None  # None for a Clever Library login: a teacher who installed the app
     roles: tuple[str, ...]
     primary_role: str | None
+    # Who let the app see this user: "district" (Secure Sync) or "teacher" (Clever Library).
+    authorized_by: str = "district"
     # The whole Principal (names, sections, ...) from introspection; empty from gateway headers.
     principal: Mapping[str, Any] = field(default_factory=dict)
 
@@ -72,9 +74,10 @@ def from_gateway_headers(headers: Mapping[str, str]) -> CleverUser:
     roles = tuple(role for role in headers.get("x-clever-roles", "").split(",") if role)
     return CleverUser(
         user_id=user_id,
-        district_id=headers.get("x-clever-district-id", ""),
+        district_id=headers.get("x-clever-district-id") or None,
         roles=roles,
         primary_role=headers.get("x-clever-primary-role") or None,
+        authorized_by=headers.get("x-clever-authorized-by") or "district",
     )
 
 
@@ -132,9 +135,10 @@ class Introspector:
             return None, self._cache_seconds
         user = CleverUser(
             user_id=body["sub"],
-            district_id=body["district"],
+            district_id=body.get("district") or None,
             roles=tuple(body["roles"]),
             primary_role=body.get("primary_role"),
+            authorized_by=body.get("authorized_by") or "district",
             principal=body.get("principal", {}),
         )
         return user, max(0.0, float(body["exp"]) - time.time())
