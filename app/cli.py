@@ -326,7 +326,12 @@ async def _sync(settings: Settings, district_id: str, *, request_only: bool) -> 
         )
         return SYNC_NOT_CONNECTED
     except DistrictPurged:
-        print(f"clever-login sync: district {district_id} was purged while it synced", file=sys.stderr)
+        print(
+            f"clever-login sync: district {district_id} was purged while it synced, or Redis lost "
+            "the sync's first write (a failover); nothing was switched: run it again if the "
+            "district is still connected",
+            file=sys.stderr,
+        )
         return 1
     except failures as exc:
         # The sync wrote nothing readers see: the previous copy stays in use.

@@ -319,10 +319,12 @@ class GenerationIncomplete(RedisError):
 
 
 class DistrictPurged(Exception):
-    """The district was purged while a new generation of its copy was being written."""
+    """A new generation of the district's copy is no longer listed when it is switched to: the
+    district was purged while it was written, or Redis lost the write that listed it (a failover
+    right after the sync began). Either way nothing was switched."""
 
     def __init__(self, district_id: str) -> None:
-        super().__init__("district purged while its copy was being written")
+        super().__init__("district purged, or its new copy unlisted, while the copy was being written")
         self.district_id = district_id
 
 
