@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from redis.asyncio import Redis
@@ -306,15 +307,34 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def round_trip(probe: httpx.AsyncClient) -> float:
-    """Milliseconds of one `POST /oauth/tokens` to the sandbox with a code it never issued."""
+async def code_exchange(probe: httpx.AsyncClient, stack: Stack, user_id: str) -> float:
+    """Milliseconds of one code exchange with the sandbox made as the backend makes it: a code the
+    sandbox issued a moment before (the authorize step, untimed) for the store backend's callback,
+    redeemed with the app's credentials, the id_token signed and answered. The round trip the
+    target names, measured from this process on this machine at that moment."""
+    redirect_uri = stack.callbacks["store"]
+    authorize = await probe.get(
+        "/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": stack.config.client_id,
+            "redirect_uri": redirect_uri,
+            "state": "bench",
+            "nonce": "bench",
+            "login_hint": user_id,
+        },
+    )
+    assert authorize.status_code == 302, authorize.text
+    code = parse_qs(urlsplit(authorize.headers["location"]).query)["code"][0]
     began = time.perf_counter()
     answer = await probe.post(
         "/oauth/tokens",
-        json={"code": "unknown", "grant_type": "authorization_code", "redirect_uri": "http://127.0.0.1:9/"},
+        json={"code": code, "grant_type": "authorization_code", "redirect_uri": redirect_uri},
+        auth=(stack.config.client_id, stack.config.client_secret),
     )
     elapsed = (time.perf_counter() - began) * 1000
-    assert answer.status_code >= 400, answer.text  # no code was redeemed
+    assert answer.status_code == 200, answer.text
+    assert "id_token" in answer.json(), "the sandbox answered no id_token"
     return elapsed
 
 
@@ -366,7 +386,7 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
                         before = stack.calls()
                         await timed_login(stack.url(name), user, timed[name])
                         calls[name] += diff(stack.calls(), before)
-                    trips[label].append(await round_trip(probe))
+                    trips[label].append(await code_exchange(probe, stack, user))
                 for name in names:
                     rows.append((name, label, timed[name], calls[name]))
     how = (
@@ -385,41 +405,40 @@ async def latency_arm(students: int, logins: int, cursor: str) -> str:
         "Callback is /auth/callback alone (what a round trip to Clever can slow); the source is "
         "the session's `roster.source`. Calls per login exclude the worker's polls of the event stream. "
         "The sandbox, Redis and both backends are processes of their own; this process is the "
-        'browser only. "Round trip here" is this process\'s own `POST /oauth/tokens` (an unknown '
-        f"code, the same {LATENCY_MS:g} ms injected) after every pair of logins: what one call to the "
-        "sandbox took on this machine at that moment, the loopback hop included (p50 beside the "
-        "callback's; the target is on the injected latency).",
+        'browser only. "Code exchange here" is this process\'s own code exchange with the sandbox '
+        "(`code_exchange`: a code issued a moment before, redeemed with the app's credentials, "
+        f"the same {LATENCY_MS:g} ms injected) after every pair of logins: the one Clever round trip "
+        "a login from the store must make, as long as it took on this machine at that moment, "
+        f"the loopback hop and the sandbox's signing of the id_token included. Ratios are p50 over "
+        f'p50; "÷ {LATENCY_MS:g} ms" is over the injected latency alone.',
         "",
-        "| roster | rate limit | logins | callback p50 ms | callback p99 ms | p50 ÷ one round trip "
-        "| round trip here p50 ms | p50 ÷ round trip here "
+        f"| roster | rate limit | logins | callback p50 ms | callback p99 ms | p50 ÷ {LATENCY_MS:g} ms "
+        "| code exchange here p50 ms | p50 ÷ code exchange here "
         "| whole login p50 ms | Clever calls / login | source seen | errors |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    store_ratio: list[float] = []
+    targets: list[str] = []
     for name, label, seen_timed, seen_calls in rows:
         p50 = p(seen_timed.callback_ms, 0.5)
         ratio = p50 / LATENCY_MS
+        here = p(trips[label], 0.5)
         if name == "store":
-            store_ratio.append(ratio)
+            targets += [
+                f"| store callback p50 ≤ 1.15 × one code exchange measured beside it ({label}) "
+                f"| {p50:.1f} ms ÷ {here:.1f} ms = {p50 / here:.2f} × | {yes(p50 / here <= 1.15)} |",
+                f"| store callback p50 ≤ 1.15 × {LATENCY_MS:g} ms, the injected latency alone ({label}) "
+                f"| {ratio:.2f} × | {yes(ratio <= 1.15)} |",
+            ]
         done = max(1, len(seen_timed.callback_ms))
         seen = ", ".join(f"{k} {v}" for k, v in sorted(seen_timed.sources.items()))
         p99 = p(seen_timed.callback_ms, 0.99)
         whole = statistics.median(seen_timed.login_ms) if seen_timed.login_ms else float("nan")
-        here = p(trips[label], 0.5)
         lines.append(
             f"| {name} | {label} | {len(seen_timed.callback_ms)} | {p50:.1f} | {p99:.1f} "
             f"| {ratio:.2f} | {here:.1f} | {p50 / here:.2f} | {whole:.1f} "
             f"| {data_calls(seen_calls) / done:.2f} | {seen} | {seen_timed.errors} |"
         )
-    lines += [
-        "",
-        "| target | measured | met |",
-        "|---|---|---|",
-        *(
-            f"| store p50 ≤ 1.15 × one round trip ({label}) | {ratio:.2f} × | {yes(ratio <= 1.15)} |"
-            for label, ratio in zip(LIMITS, store_ratio, strict=True)
-        ),
-    ]
+    lines += ["", "| target | measured | met |", "|---|---|---|", *targets]
     return "\n".join(lines)
 
 
