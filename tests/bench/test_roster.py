@@ -16,6 +16,7 @@ async def test_the_latency_arm_logs_in_from_the_store_and_live_at_both_limits() 
     assert "| live | unlimited | 1 |" in table, table
     assert "store 1" in table, table
     assert "live 1" in table, table
+    assert "one code exchange measured beside it (unlimited)" in table, table
 
 
 async def test_the_rollover_arm_applies_every_event() -> None:
