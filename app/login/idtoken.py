@@ -33,13 +33,17 @@ class IdClaims:
     family_name: str | None
 
 
-def verify_id_token(
-    token: str, jwks: Mapping[str, Any], *, issuer: str, client_id: str, nonce: str, now: int
-) -> IdClaims:
+def import_jwks(jwks: Mapping[str, Any]) -> KeySet:
+    """Clever's published JWKS as keys to verify with (once per JWKS fetched, not per login)."""
     try:
-        keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+        return KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
     except (JoseError, ValueError, TypeError) as exc:
         raise IdTokenInvalid("the JWKS is unusable") from exc
+
+
+def verify_id_token(
+    token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str, now: int
+) -> IdClaims:
     try:
         decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
     except (InvalidKeyIdError, MissingKeyError) as exc:
