@@ -109,6 +109,30 @@ async def test_interactive_calls_lease_their_count_a_few_at_a_time(redis_url: st
     await recording.aclose()
 
 
+async def test_leases_taken_at_once_are_all_spent_before_another_is_taken(
+    redis_url: str, key_prefix: str
+) -> None:
+    # A login asks for a person's sections and resources at once: both calls find no lease and
+    # each takes one. Every unit the shared count counted must start a call of this process.
+    recording = RecordingRedis.from_url(redis_url)
+    assert isinstance(recording, RecordingRedis)
+    budget = RateBudget(
+        BudgetPolicy(limit=100, shared_lease=8), shared=RedisRateCount(recording, prefix=key_prefix)
+    )
+    budget.track(TOKEN, "district-1")
+    windows = await asyncio.gather(*(budget.acquire(TOKEN) for _ in range(4)))
+    for window in windows:
+        budget.release(window, ANSWERED, status=200)
+    assert recording.commands.count("EVALSHA") + recording.commands.count("EVAL") == 4
+    assert await spend(budget, 28) == 28  # the 4 leases' other 28 units, without asking again
+    assert recording.commands.count("EVALSHA") + recording.commands.count("EVAL") == 4
+    [key] = [key async for key in recording.scan_iter(match=f"{key_prefix}rb:*")]
+    assert await recording.get(key) == b"32"  # the shared count holds exactly the calls made
+    assert await spend(budget, 1) == 1
+    assert recording.commands.count("EVALSHA") + recording.commands.count("EVAL") == 5
+    await recording.aclose()
+
+
 async def test_calls_asking_the_shared_count_at_once_start_no_more_than_the_window_has_left(
     redis: Redis, key_prefix: str
 ) -> None:

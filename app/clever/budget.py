@@ -221,7 +221,7 @@ class RateBudget:
                 raise
             if granted:
                 if not background:
-                    window.leased, window.leased_until = granted - 1, ends
+                    self._keep_lease(window, granted - 1, ends)
                 return window
             if not self._shared.reachable:
                 return window  # our own count stands alone until the shared one answers again
@@ -260,6 +260,20 @@ class RateBudget:
             return
         window.leased = 0
         await self._shared.spend_all(window.shared_key, limit=window.limit, until=window.reset_at)
+
+    def _keep_lease(self, window: _Window, units: int, ends: float) -> None:
+        """Keep `units` more calls counted in the shared count, good until `ends`.
+
+        Calls that found no lease ask the shared count at once (a login's sections and resources
+        do), and each answer's units are counted there: they add to the lease, else all but the
+        last answer's would count as spent and never start. Kept until the earliest end, so no
+        unit outlives the shared window it was counted in.
+        """
+        if window.leased > 0 and self._policy.clock() < window.leased_until:
+            window.leased += units
+            window.leased_until = min(window.leased_until, ends)
+        else:
+            window.leased, window.leased_until = units, ends
 
     def _may_start(self, window: _Window, background: bool) -> bool:
         policy = self._policy

@@ -64,7 +64,8 @@ class OidcKeys:
         self._issuer = issuer
         self._clock = clock
         self._jwks: dict[str, Any] | None = None
-        self._imported: tuple[dict[str, Any], KeySet] | None = None  # the keys of `_jwks`, once
+        # The JWKS last imported and its keys: each fetch is imported once, not once per login.
+        self._imported: tuple[dict[str, Any], KeySet] | None = None
         self._jwks_uri: str | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -91,10 +92,14 @@ class OidcKeys:
 
     def _check(self, id_token: str, jwks: dict[str, Any], *, client_id: str, nonce: str) -> IdClaims:
         now = int(self._clock())
+        keys = self._key_set(jwks)
+        return verify_id_token(id_token, keys, issuer=self._issuer, client_id=client_id, nonce=nonce, now=now)
+
+    def _key_set(self, jwks: dict[str, Any]) -> KeySet:
+        # An unusable JWKS is not kept: every login that meets it is refused, as its first was.
         if self._imported is None or self._imported[0] is not jwks:
             self._imported = (jwks, import_jwks(jwks))
-        keys = self._imported[1]
-        return verify_id_token(id_token, keys, issuer=self._issuer, client_id=client_id, nonce=nonce, now=now)
+        return self._imported[1]
 
     async def _keys(self, *, refresh: bool) -> dict[str, Any]:
         async with self._lock:  # one fetch however many logins arrive with a cold cache

@@ -34,7 +34,7 @@ class IdClaims:
 
 
 def import_jwks(jwks: Mapping[str, Any]) -> KeySet:
-    """The keys of a JWKS document, for `verify_id_token`; IdTokenInvalid when it holds none usable."""
+    """Clever's published JWKS as keys to verify with (once per JWKS fetched, not per login)."""
     try:
         return KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
     except (JoseError, ValueError, TypeError) as exc:
@@ -42,12 +42,8 @@ def import_jwks(jwks: Mapping[str, Any]) -> KeySet:
 
 
 def verify_id_token(
-    token: str, jwks: Mapping[str, Any] | KeySet, *, issuer: str, client_id: str, nonce: str, now: int
+    token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str, now: int
 ) -> IdClaims:
-    """The claims of `token`, checked against `jwks` (a document, or the keys `import_jwks` made
-    of it: importing RSA keys is most of the check's own CPU, so a caller holding the same
-    document for many logins imports it once)."""
-    keys = jwks if isinstance(jwks, KeySet) else import_jwks(jwks)
     try:
         decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
     except (InvalidKeyIdError, MissingKeyError) as exc:

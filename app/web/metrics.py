@@ -13,8 +13,8 @@ on the numbers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Literal, get_args
+from collections.abc import Callable, Hashable, Iterable
+from typing import Literal, TypeVar, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,6 +40,20 @@ OTHER = "other"
 NONE = "none"
 # A guard on caches keyed by what callers pass in, should one ever pass something unbounded.
 _MAX_BOUND_CHILDREN = 64
+
+_Key = TypeVar("_Key", bound=Hashable)
+_Child = TypeVar("_Child")
+
+
+def _bound(children: dict[_Key, _Child], key: _Key, make: Callable[[], _Child]) -> _Child:
+    """The child collector(s) of `key`, bound by `make` at first use and then kept (up to
+    `_MAX_BOUND_CHILDREN` keys; past that, bound again on every call)."""
+    child = children.get(key)
+    if child is None:
+        child = make()
+        if len(children) < _MAX_BOUND_CHILDREN:
+            children[key] = child
+    return child
 
 
 def label_code(value: str) -> str:
@@ -165,9 +179,14 @@ class Metrics:
             registry=self.registry,
         )
         # Children bound once per label set: `labels()` is a lock and a dict walk on every call,
-        # too much for the request path. The label sets are bounded (see the module docstring).
+        # too much for the request path (a login counts about 15). The label sets are bounded
+        # (see the module docstring).
         self._http_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         self._validation_children: dict[str, Counter] = {}
+        self._login_children: dict[tuple[str, str], Counter] = {}
+        self._clever_children: dict[tuple[str, str, str], Counter] = {}
+        self._clever_duration_children: dict[str, Histogram] = {}
+        self._headroom_children: dict[str, tuple[Gauge, Gauge]] = {}
 
     def http_request(self, route: str, method: str, status: str, seconds: float) -> None:
         """Count one answered request (`status` is its class, `2xx`) and how long it took."""
@@ -184,7 +203,12 @@ class Metrics:
     def login(self, outcome: str, method: str | None = None) -> None:
         """Count one finished login; `outcome` is `success` or a stable error code, `method` the
         login method (`clever_sso`, `clever_portal`) when it was known by then."""
-        self._logins.labels(outcome=label_code(outcome), method=label_code(method or "unknown")).inc()
+        labels = (label_code(outcome), label_code(method or "unknown"))
+        _bound(
+            self._login_children,
+            labels,
+            lambda: self._logins.labels(outcome=labels[0], method=labels[1]),
+        ).inc()
 
     def roster_source(self, purpose: RosterPurpose, live_reason: LiveReason | None) -> None:
         """Count one roster used by a login or refresh (`purpose`): from the store when
@@ -203,26 +227,40 @@ class Metrics:
         `user_sections`; `outcome` as in `app.clever.observer.OUTCOMES`)."""
         operation = label_code(operation)
         code = str(status) if status is not None and 100 <= status <= 599 else NONE
-        self._clever_calls.labels(operation=operation, outcome=label_code(outcome), status=code).inc()
+        labels = (operation, label_code(outcome), code)
+        _bound(
+            self._clever_children,
+            labels,
+            lambda: self._clever_calls.labels(operation=labels[0], outcome=labels[1], status=labels[2]),
+        ).inc()
         if seconds is not None:
-            self._clever_duration.labels(operation=operation).observe(seconds)
+            _bound(
+                self._clever_duration_children,
+                operation,
+                lambda: self._clever_duration.labels(operation=operation),
+            ).observe(seconds)
 
     def rate_headroom(self, district_id: str, remaining: int, limit: int) -> None:
         """What is left of a district token's window; an id that does not look like one is `other`."""
         # Clever district ids (24 hex digits; the sandbox's look alike): not personal data, and
         # bounded by the districts that connected the app.
         district = district_id if DISTRICT_ID.match(district_id) else OTHER
-        self._rate_remaining.labels(district=district).set(remaining)
-        self._rate_limit.labels(district=district).set(limit)
+        gauges = _bound(
+            self._headroom_children,
+            district,
+            lambda: (
+                self._rate_remaining.labels(district=district),
+                self._rate_limit.labels(district=district),
+            ),
+        )
+        gauges[0].set(remaining)
+        gauges[1].set(limit)
 
     def session_validation(self, outcome: str) -> None:
         """Count one session check: `valid`, `invalid` or `no_session`."""
-        child = self._validation_children.get(outcome)
-        if child is None:
-            child = self._validations.labels(outcome=label_code(outcome))
-            if len(self._validation_children) < _MAX_BOUND_CHILDREN:
-                self._validation_children[outcome] = child
-        child.inc()
+        _bound(
+            self._validation_children, outcome, lambda: self._validations.labels(outcome=label_code(outcome))
+        ).inc()
 
     def security_event(self, event: str, code: str | None) -> None:
         """Count one security event (`login_rejected`, `invalid_request`)."""

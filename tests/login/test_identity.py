@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
 from app.clever.models import MeResponse, TokenResponse
-from app.login.identity import IdentityError, OidcKeys, identify
+from app.login.identity import JWKS_REFRESH_INTERVAL, IdentityError, OidcKeys, identify
 from app.login.transaction import LoginTransaction
-from tests.conftest import RunningSandbox
+from clever_sandbox.config import SandboxConfig
+from clever_sandbox.keys import SigningKeys
+from tests.conftest import TEST_REDIRECT_URI, RunningSandbox, running_sandbox
 from tests.support.clever import count_requests, requests_seen, sandbox_clever
 from tests.support.demo import demo_user
 from tests.support.oauth import authorize_params, redeem
@@ -35,6 +39,32 @@ async def test_identity_from_a_verified_id_token_costs_no_call_to_me(sandbox: Ru
     assert (who.user_id, who.district_id, who.source) == (user["id"], user["district"], "id_token")
     assert who.login_user_type == sandbox.sandbox.store.login_role(user["id"])
     assert await requests_seen(sandbox.url, "/v3.0/me") == 0
+
+
+async def test_the_keys_fetched_once_verify_every_login_until_clever_rotates_them() -> None:
+    with running_sandbox(SandboxConfig(redirect_uris=(TEST_REDIRECT_URI,))) as sandbox:
+        user = demo_user(sandbox.sandbox.store, "teacher")
+        later = 0.0  # seconds added to the clock: how long after the first fetch a login comes
+        await count_requests(sandbox.url, "/oauth/certs")
+
+        async with sandbox_clever(sandbox.url, sandbox.config) as clever:
+            oidc = OidcKeys(clever, issuer=sandbox.url, clock=lambda: time.time() + later)
+
+            async def log_in() -> str:
+                nonce = LoginTransaction.new(return_to="/", login_method="clever_sso").nonce
+                tokens = await _tokens(sandbox, user["id"], nonce)
+                who = await identify(clever, oidc, tokens, client_id=sandbox.config.client_id, nonce=nonce)
+                return who.source
+
+            assert [await log_in(), await log_in()] == ["id_token", "id_token"]
+            assert await requests_seen(sandbox.url, "/oauth/certs") == 1
+
+            sandbox.sandbox.keys = SigningKeys.generate()  # Clever rotates its signing key
+            with pytest.raises(IdentityError):  # keys fetched this recently are not fetched again
+                await log_in()
+            later = JWKS_REFRESH_INTERVAL + 1
+            assert [await log_in(), await log_in()] == ["id_token", "id_token"]
+            assert await requests_seen(sandbox.url, "/oauth/certs") == 2
 
 
 async def test_a_wrong_nonce_or_issuer_is_refused(sandbox: RunningSandbox) -> None:

@@ -10,14 +10,14 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from app.login.idtoken import IdTokenInvalid, IdTokenKeyUnknown, verify_id_token
+from app.login.idtoken import IdTokenInvalid, IdTokenKeyUnknown, import_jwks, verify_id_token
 
 NOW = 1_800_000_000
 ISSUER = "https://clever.example"
 CLIENT = "client-1"
 KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
 OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "k2"})
-JWKS = {"keys": [KEY.as_dict(private=False)]}
+KEYS = import_jwks({"keys": [KEY.as_dict(private=False)]})
 
 
 def _claims(**changes: Any) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def _sign(claims: dict[str, Any], key: RSAKey = KEY, kid: str = "k1") -> str:
 
 
 def _verify(token: str, nonce: str = "n1") -> object:
-    return verify_id_token(token, JWKS, issuer=ISSUER, client_id=CLIENT, nonce=nonce, now=NOW)
+    return verify_id_token(token, KEYS, issuer=ISSUER, client_id=CLIENT, nonce=nonce, now=NOW)
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -51,7 +51,7 @@ def _b64(data: dict[str, Any]) -> str:
 
 
 def test_a_good_token_gives_its_claims() -> None:
-    claims = verify_id_token(_sign(_claims()), JWKS, issuer=ISSUER, client_id=CLIENT, nonce="n1", now=NOW)
+    claims = verify_id_token(_sign(_claims()), KEYS, issuer=ISSUER, client_id=CLIENT, nonce="n1", now=NOW)
     assert (claims.sub, claims.district, claims.user_type, claims.email) == (
         "user-1",
         "d1",
@@ -62,7 +62,7 @@ def test_a_good_token_gives_its_claims() -> None:
 
 def test_missing_optional_claims_read_as_none() -> None:
     token = _sign(_claims(email=None, district=None, user_type=None, given_name=None, family_name=None))
-    claims = verify_id_token(token, JWKS, issuer=ISSUER, client_id=CLIENT, nonce="n1", now=NOW)
+    claims = verify_id_token(token, KEYS, issuer=ISSUER, client_id=CLIENT, nonce="n1", now=NOW)
     assert (claims.email, claims.district, claims.user_type) == (None, None, None)
 
 
@@ -144,11 +144,4 @@ def test_garbage_is_refused(token: str) -> None:
 
 def test_an_unusable_jwks_is_refused() -> None:
     with pytest.raises(IdTokenInvalid):
-        verify_id_token(
-            _sign(_claims()),
-            {"keys": [{"kty": "nope"}]},
-            issuer=ISSUER,
-            client_id=CLIENT,
-            nonce="n1",
-            now=NOW,
-        )
+        import_jwks({"keys": [{"kty": "nope"}]})

@@ -124,22 +124,39 @@ def test_login_and_clever_counters() -> None:
     metrics.login("success")
     metrics.login("success", "clever_portal")
     metrics.login("district_not_allowed")
+    metrics.login("success")
     metrics.clever_call("user_sections", "ok", 0.12, 200)
     metrics.clever_call("token_exchange", "rejected", status=400)
     metrics.clever_call("user", "unavailable", 2.0)
+    metrics.clever_call("user_sections", "ok", 0.2, 200)
     text = metrics.render().decode()
     logins = samples(text, "logins_total")
     assert logins == {
         (("method", "clever_portal"), ("outcome", "success")): 1,
-        (("method", "unknown"), ("outcome", "success")): 1,
+        (("method", "unknown"), ("outcome", "success")): 2,
         (("method", "unknown"), ("outcome", "district_not_allowed")): 1,
     }
     calls = samples(text, "clever_calls_total")
-    assert calls[(("operation", "user_sections"), ("outcome", "ok"), ("status", "200"))] == 1
+    assert calls[(("operation", "user_sections"), ("outcome", "ok"), ("status", "200"))] == 2
     assert calls[(("operation", "token_exchange"), ("outcome", "rejected"), ("status", "400"))] == 1
     assert calls[(("operation", "user"), ("outcome", "unavailable"), ("status", "none"))] == 1
     timed = samples(text, "clever_call_duration_seconds_count")
-    assert timed == {(("operation", "user_sections"),): 1, (("operation", "user"),): 1}
+    assert timed == {(("operation", "user_sections"),): 2, (("operation", "user"),): 1}
+
+
+def test_label_sets_past_the_bound_children_are_still_counted() -> None:
+    metrics = Metrics()
+    for round_ in range(2):
+        for status in range(200, 300):
+            metrics.clever_call("user", "ok", 0.01, status)
+            metrics.rate_headroom(f"{status:024x}", remaining=status + round_, limit=1200)
+    text = metrics.render().decode()
+    calls = samples(text, "clever_calls_total")
+    assert len(calls) == 100
+    assert set(calls.values()) == {2}
+    assert samples(text, "clever_call_duration_seconds_count") == {(("operation", "user"),): 200}
+    remaining = samples(text, "clever_rate_limit_remaining")
+    assert remaining == {(("district", f"{status:024x}"),): status + 1 for status in range(200, 300)}
 
 
 @pytest.mark.parametrize(
