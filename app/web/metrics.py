@@ -45,13 +45,18 @@ _Key = TypeVar("_Key", bound=Hashable)
 _Child = TypeVar("_Child")
 
 
-def _bound(children: dict[_Key, _Child], key: _Key, make: Callable[[], _Child]) -> _Child:
-    """The child collector(s) of `key`, bound by `make` at first use and then kept (up to
-    `_MAX_BOUND_CHILDREN` keys; past that, bound again on every call)."""
+def _bound(
+    children: dict[_Key, _Child],
+    key: _Key,
+    make: Callable[[], _Child],
+    limit: int | None = _MAX_BOUND_CHILDREN,
+) -> _Child:
+    """The child collector(s) of `key`, bound by `make` at first use and then kept (up to `limit`
+    keys, None for keys bounded by the code itself; past it, bound again on every call)."""
     child = children.get(key)
     if child is None:
         child = make()
-        if len(children) < _MAX_BOUND_CHILDREN:
+        if limit is None or len(children) < limit:
             children[key] = child
     return child
 
@@ -190,13 +195,16 @@ class Metrics:
 
     def http_request(self, route: str, method: str, status: str, seconds: float) -> None:
         """Count one answered request (`status` is its class, `2xx`) and how long it took."""
-        children = self._http_children.get((route, method, status))
-        if children is None:
-            children = (
+        # Routes are the app's own templates and methods and status classes a few: no cap needed.
+        children = _bound(
+            self._http_children,
+            (route, method, status),
+            lambda: (
                 self.http_requests.labels(route=route, method=method, status=status),
                 self.http_duration.labels(route=route, method=method),
-            )
-            self._http_children[(route, method, status)] = children
+            ),
+            limit=None,
+        )
         children[0].inc()
         children[1].observe(seconds)
 
